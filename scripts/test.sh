@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up .venv (if needed) with objlog and its test dependencies, then run the
+# test suite. The S3 server the tests talk to (moto in server mode, on
+# 127.0.0.1 and a free port) is started by the pytest session fixture itself.
+# Extra arguments go to pytest, e.g. scripts/test.sh -k writer -x
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$PY" -m venv .venv
+fi
+# pip is quiet when everything is already installed; warnings go to a log.
+.venv/bin/python -m pip install -q -e '.[test]' >.venv/pip-test.log 2>&1 \
+  || { tail -20 .venv/pip-test.log >&2; exit 1; }
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,217 @@
+"""
+Protocols and value types shared by every layer of objlog.
+
+The `ObjectStore` Protocol is the one seam between objlog and a storage
+backend. It speaks S3's own verbs; every backend (boto3, minio, a local
+directory, memory) implements it, and the contract suite in
+``tests/stores/test_contract.py`` holds all of them to the same behaviour.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+__all__ = [
+    "Clock",
+    "ObjectInfo",
+    "ObjectRef",
+    "ObjectStore",
+    "Sleep",
+]
+
+#: S3 limits (AWS "Amazon S3 multipart upload limits").
+MIN_PART_BYTES = 5 * 1024**2
+MAX_PART_BYTES = 5 * 1024**3
+MAX_PARTS = 10_000
+MAX_OBJECT_BYTES = 5 * 1024**4
+MAX_SINGLE_PUT_BYTES = 5 * 1024**3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectRef:
+    """
+    What a store reports after an object was stored.
+
+    Attributes:
+        bucket: The bucket ("" for stores without buckets).
+        key: The full key, prefix included.
+        size: Stored size in bytes.
+        sha256: Hex SHA-256 of the stored bytes, computed by objlog while
+            uploading (never derived from the ETag, which is not an MD5 for
+            multipart uploads, on AIStore, or after Ceph RGW's
+            CompleteMultipartUpload).
+        etag: The ETag the store returned, unquoted; may be "" (Ceph RGW
+            multipart) and is informational only.
+        parts: Number of parts (1 for a single PUT).
+    """
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    etag: str = ""
+    parts: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectInfo:
+    """
+    One object as listed or HEADed.
+
+    Attributes:
+        key: The full key.
+        size: Size in bytes.
+        last_modified: When the store last wrote it (timezone-aware, UTC).
+        etag: The store's ETag, unquoted (informational, see `ObjectRef`).
+        metadata: User metadata (``x-amz-meta-*`` without the prefix, keys
+            lower-case); empty in listings, filled by `head_object`.
+        content_type: Content-Type, "" in listings.
+        content_encoding: Content-Encoding, "" when absent or in listings.
+    """
+
+    key: str
+    size: int
+    last_modified: _dt.datetime
+    etag: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = ""
+    content_encoding: str = ""
+
+
+class ObjectStore(Protocol):
+    """
+    **Protocol:** a bucket (plus an optional key prefix) in an object store.
+
+    Keys passed to and returned by every method are full keys within
+    `bucket`; callers that lay out keys (the writer, the result writer)
+    prepend `prefix` themselves via ``objlog._keys``.
+
+    Every method may raise `TransientStoreError` (retry may help) or
+    `PermanentStoreError` (it will not); `get_object`, `open_object` and
+    `head_object` raise `ObjectNotFoundError` for a missing key. Store
+    objects are safe to share between threads.
+    """
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name ("" for a local directory store)."""
+        ...
+
+    @property
+    def prefix(self) -> str:
+        """Key prefix from the store URL, no leading or trailing "/" ("" if none)."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """The store URL, e.g. ``s3://bucket/prefix`` or ``file:///dir``; no secret."""
+        ...
+
+    def put_object(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        content_encoding: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectRef:
+        """
+        Store `body` under `key`, replacing any object there.
+
+        Sends Content-MD5 and keeps objlog's own SHA-256 in the metadata
+        (``objlog-sha256``). Uses a multipart upload above the store's
+        multipart threshold. Never leaves a partial object visible.
+        """
+        ...
+
+    def put_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        content_type: str = "application/octet-stream",
+        content_encoding: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectRef:
+        """
+        Store a stream of unknown length read until EOF, in constant memory.
+
+        Reads at most one part (``part_size_bytes``) at a time: a stream
+        shorter than the multipart threshold becomes one PUT, a longer one
+        a multipart upload (aborted on failure).
+        """
+        ...
+
+    def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
+        """
+        Return the object's bytes, or the inclusive ``(first, last)`` byte range.
+        """
+        ...
+
+    def open_object(self, key: str) -> BinaryIO:
+        """
+        Return a readable binary stream of the object; the caller closes it.
+        """
+        ...
+
+    def head_object(self, key: str) -> ObjectInfo:
+        """
+        Return size, time, ETag, content headers and user metadata of `key`.
+        """
+        ...
+
+    def list_objects(
+        self, prefix: str = "", *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """
+        Yield every object whose key starts with `prefix`, in lexical key order.
+
+        Paginates transparently. With `start_after`, only keys sorting after it.
+        """
+        ...
+
+    def list_prefixes(self, prefix: str = "", *, delimiter: str = "/") -> Iterator[str]:
+        """
+        Yield the common prefixes directly below `prefix` (S3 ``CommonPrefixes``).
+
+        Each yielded prefix ends with `delimiter`, in lexical order.
+        """
+        ...
+
+    def delete_object(self, key: str) -> None:
+        """
+        Delete `key`; deleting a missing key is not an error (S3 semantics).
+        """
+        ...
+
+    def ensure_bucket(self) -> None:
+        """
+        Create the bucket if it does not exist; an existing bucket is fine.
+        """
+        ...
+
+    def close(self) -> None:
+        """
+        Release connections; the store may not be used afterwards.
+        """
+        ...
+
+
+class Clock(Protocol):
+    """
+    **Protocol:** a monotonic clock in seconds, e.g. `time.monotonic`.
+    """
+
+    def __call__(self) -> float: ...
+
+
+class Sleep(Protocol):
+    """
+    **Protocol:** sleep for the given seconds, e.g. `time.sleep`.
+    """
+
+    def __call__(self, seconds: float, /) -> None: ...

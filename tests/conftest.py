@@ -1,0 +1,173 @@
+"""
+Shared fixtures: real S3 servers on loopback and a clean environment.
+
+* ``s3_target`` (session, parametrised): every S3 endpoint the suite runs
+  against. moto in server mode on 127.0.0.1 and a free port, started here,
+  always; plus the endpoint in ``OBJLOG_TEST_S3_ENDPOINT`` (with the
+  ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` of the environment) when
+  set. ``OBJLOG_TEST_S3_ONLY=1`` drops moto (CI's Ceph RGW pass).
+* ``s3_bucket``: a fresh, empty bucket on that target for one test.
+* ``clean_env`` (autouse): removes ``AWS_*`` and ``OBJLOG_*`` variables so a
+  developer's shell or CI never leaks into configuration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Captured at import, before `clean_env` scrubs the environment of each test.
+_ENV_ENDPOINT = os.environ.get("OBJLOG_TEST_S3_ENDPOINT", "")
+_ENV_ACCESS = os.environ.get("AWS_ACCESS_KEY_ID", "")
+_ENV_SECRET = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+_ENV_REGION = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+_S3_ONLY = os.environ.get("OBJLOG_TEST_S3_ONLY", "") == "1"
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """One S3 endpoint the tests may use, with its credentials."""
+
+    name: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    def env(self) -> dict[str, str]:
+        """Return the AWS_* variables that point an SDK (or a child process) here."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+        }
+
+    def boto3_client(self):  # type: ignore[no-untyped-def]
+        """Return a plain boto3 client for test set-up and independent checks."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MotoServer:
+    """moto in server mode as a child process on 127.0.0.1."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._log = (log_dir / "moto.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MOTO_CALL_RESET_API": "false"},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(self.endpoint + "/", timeout=2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto did not start; see {log_dir / 'moto.log'}")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """Start moto in server mode once per session."""
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+def _target_names() -> list[str]:
+    names = [] if _S3_ONLY else ["moto"]
+    if _ENV_ENDPOINT:
+        names.append("env")
+    return names
+
+
+@pytest.fixture(scope="session", params=_target_names())
+def s3_target(request: pytest.FixtureRequest) -> S3Target:
+    """Every real S3 endpoint of this run: moto always, the environment's when set."""
+    if request.param == "moto":
+        server: MotoServer = request.getfixturevalue("moto_server")
+        return S3Target("moto", server.endpoint, "testing", "testing")
+    return S3Target("env", _ENV_ENDPOINT, _ENV_ACCESS, _ENV_SECRET, _ENV_REGION)
+
+
+@pytest.fixture
+def s3_bucket(s3_target: S3Target) -> Iterator[str]:
+    """Create a fresh bucket for one test and empty and delete it afterwards."""
+    name = f"objlog-test-{uuid.uuid4().hex[:12]}"
+    client = s3_target.boto3_client()
+    client.create_bucket(Bucket=name)
+    yield name
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=name, Key=obj["Key"])
+        client.delete_bucket(Bucket=name)
+    except Exception:  # noqa: BLE001 - clean-up must not mask the test's outcome
+        pass
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Remove AWS_* and OBJLOG_* variables; point HOME-based defaults at tmp_path."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "OBJLOG_")):
+            monkeypatch.delenv(name)
+    # No ~/.aws files of the developer's may feed the SDK credential chain.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that talks to a real S3 server with ``s3`` (CI's Ceph pass selects them)."""
+    for item in items:
+        if "s3_target" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.s3)
