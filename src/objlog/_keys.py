@@ -62,15 +62,15 @@ def validate_segment(value: str, what: str) -> str:
     if _CONTROL.search(value):
         raise ConfigError(f"{what} {value!r} must not contain control characters")
     if len(value.encode("utf-8")) > MAX_SEGMENT_BYTES:
-        raise ConfigError(f"{what} is longer than {MAX_SEGMENT_BYTES} bytes")
+        raise ConfigError(f"{what} must be at most {MAX_SEGMENT_BYTES} bytes in UTF-8")
     return value
 
 
 def join_key(*parts: str) -> str:
     """
-    Join non-empty key parts with ``/``, without doubled or edge slashes.
+    Join key parts with ``/``, collapsing doubled slashes and dropping edge slashes.
     """
-    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+    return "/".join(seg for part in parts for seg in part.split("/") if seg)
 
 
 def _area_prefix(prefix: str, area: str, pipelinerun: str | None, task: str | None) -> str:
