@@ -1,0 +1,421 @@
+"""
+The stdlib `logging` door: a handler that writes JSON Lines to an object store.
+
+`ObjectStoreHandler` hands every record, rendered as one line, to an
+`objlog.writer.ObjectStoreWriter`; the writer batches lines into objects and
+uploads them on its own thread. `emit()` therefore never does network I/O
+and never raises into the application (it calls `logging.Handler.handleError`
+as every stdlib handler does).
+
+`JsonFormatter` renders a record as one JSON object: ``timestamp`` (RFC 3339,
+UTC, microseconds), ``level``, ``logger``, ``message``, the ``extra=`` fields,
+``exception``/``stack`` text, and process and thread identity. Values JSON
+cannot encode fall back to `repr`.
+
+`FeedbackFilter` drops the records that objlog's own uploads would feed back
+into the handler (botocore, urllib3, ... logging on objlog's upload thread),
+the failure mode of kislyuk/watchtower#65/#93/#115. The handler installs one
+itself; attach another to a `logging.handlers.QueueHandler` placed in front
+of the handler, because the upload thread is only recognisable where the
+record is created.
+
+A ``logging.config.dictConfig`` recipe::
+
+    {"version": 1,
+     "handlers": {"bucket": {"class": "objlog.stdlib.ObjectStoreHandler",
+                             "store": "s3://logs-bucket/team",
+                             "pipelinerun": "run-42", "task": "train",
+                             "max_age": 5.0, "compression": "gzip"}},
+     "root": {"level": "INFO", "handlers": ["bucket"]}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from objlog.errors import ConfigError, ObjlogError, SyncTimeout
+
+if TYPE_CHECKING:
+    from objlog.typing import ObjectStore
+    from objlog.writer import ObjectStoreWriter
+
+__all__ = [
+    "SDK_LOGGERS",
+    "FeedbackFilter",
+    "JsonFormatter",
+    "ObjectStoreHandler",
+]
+
+#: Loggers whose records objlog's own upload thread produces: dropped there.
+SDK_LOGGERS = frozenset({"boto3", "botocore", "minio", "objlog", "s3transfer", "urllib3"})
+# Chatty at DEBUG on every request, from any thread: dropped at DEBUG always (as watchtower does).
+_DEBUG_DROPPED = frozenset({"botocore", "urllib3"})
+
+# Every attribute a plain LogRecord carries (plus those formatters add): the rest are `extra=`.
+_RESERVED = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+# One encoder for all records: json.dumps() with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False,
+    allow_nan=False,  # NaN/Infinity are not JSON; they fall back to repr ("nan")
+    separators=(",", ":"),
+    default=lambda value: _safe_repr(value),
+)
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not lose the record
+        return f"<unrepresentable {type(value).__qualname__} object>"
+
+
+def _encode_value(value: object) -> object:
+    """Return `value` if the encoder accepts it as is, else its repr."""
+    try:
+        _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return _safe_repr(value)
+    return value
+
+
+def _dumps(fields: Mapping[str, object]) -> str:
+    """
+    Encode `fields` as one line of compact JSON, never raising.
+
+    Values the encoder cannot take (sets, objects, NaN, dicts with tuple keys,
+    circular structures) become their `repr`; a key that is not a string
+    becomes its `str`.
+
+    Args:
+        fields: The object's members, in output order.
+
+    Returns:
+        One JSON object without a trailing newline (UTF-8 text, not
+        ASCII-escaped; newlines inside values are escaped by JSON).
+
+    Thread safety: safe to call from any thread.
+    """
+    try:
+        return _ENCODER.encode(fields)
+    except (TypeError, ValueError, RecursionError):
+        # Rare path: find the offending values one by one.
+        return _ENCODER.encode({str(k): _encode_value(v) for k, v in fields.items()})
+
+
+class _TimestampCache:
+    """RFC 3339 UTC timestamps; the date-time part is cached per second."""
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, str] = (-1, "")
+
+    def format(self, created: float) -> str:
+        seconds, micros = divmod(round(created * 1_000_000), 1_000_000)
+        cached = self._cached  # one tuple read: atomic, so no lock is needed
+        if cached[0] != seconds:
+            cached = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+            self._cached = cached
+        return f"{cached[1]}.{micros:06d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """
+    Render a `logging.LogRecord` as one JSON object on one line.
+
+    Members, in this order: ``timestamp`` (RFC 3339 UTC with microseconds,
+    e.g. ``2026-11-21T11:40:30.123456Z``, from ``record.created``), ``level``
+    (``levelname``), ``logger`` (``name``), ``message`` (``getMessage()``),
+    every ``extra=`` field (record attributes outside the standard
+    `LogRecord` set; one named like a member above is dropped), ``exception``
+    (the formatted traceback of ``exc_info``), ``stack`` (``stack_info``),
+    ``process``, ``process_name``, ``thread``, ``thread_name``. Values JSON
+    cannot encode fall back to `repr`; formatting never raises for a value.
+
+    Args:
+        static_fields: Extra members added to every line (e.g. a host or
+            service name), before the ``extra=`` fields; default none.
+
+    Thread safety: one formatter may serve many threads.
+    """
+
+    def __init__(self, static_fields: Mapping[str, object] | None = None) -> None:
+        super().__init__()
+        self._static = dict(static_fields or {})
+        self._timestamps = _TimestampCache()
+
+    def format(self, record: logging.LogRecord) -> str:
+        """
+        Return the record as one line of JSON (no trailing newline).
+
+        Args:
+            record: The record to render.
+
+        Returns:
+            The JSON object as text.
+        """
+        fields: dict[str, object] = {
+            "timestamp": self._timestamps.format(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if self._static:
+            for key, value in self._static.items():
+                fields.setdefault(key, value)
+        attrs = record.__dict__
+        if attrs.keys() - _RESERVED:
+            for key, value in attrs.items():
+                if key not in _RESERVED and key not in fields:
+                    fields[key] = value
+        if record.exc_info and not record.exc_text:
+            # Cached on the record as logging.Formatter does, for other handlers.
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            fields["exception"] = record.exc_text
+        if record.stack_info:
+            fields["stack"] = self.formatStack(record.stack_info)
+        fields["process"] = record.process
+        fields["process_name"] = record.processName
+        fields["thread"] = record.thread
+        fields["thread_name"] = record.threadName
+        return _dumps(fields)
+
+
+def _on_upload_thread() -> bool:
+    from objlog.writer import in_objlog_thread
+
+    return in_objlog_thread()
+
+
+class FeedbackFilter(logging.Filter):
+    """
+    Drop records that objlog's own uploads would feed back into a handler.
+
+    Dropped: records of the `SDK_LOGGERS` (``boto3``, ``botocore``,
+    ``minio``, ``objlog``, ``s3transfer``, ``urllib3`` and their children)
+    created on objlog's upload thread, and ``botocore``/``urllib3`` records
+    at DEBUG or below from any thread (they describe every request, as in
+    watchtower's filter). Everything else passes.
+
+    `ObjectStoreHandler` installs one; add another to a `QueueHandler` that
+    feeds the handler, since the thread is only known where records are made.
+
+    Thread safety: stateless; safe from any thread.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """
+        Return False for a feedback record, True otherwise.
+
+        Args:
+            record: The record to judge.
+
+        Returns:
+            Whether the record may be emitted.
+        """
+        root = record.name.partition(".")[0]
+        if root not in SDK_LOGGERS:
+            return True
+        if root in _DEBUG_DROPPED and record.levelno <= logging.DEBUG:
+            return False
+        return not _on_upload_thread()
+
+
+class ObjectStoreHandler(logging.Handler):
+    """
+    Write log records as JSON Lines through an objlog writer to an object store.
+
+    Give either `writer` (an `objlog.writer.ObjectStoreWriter` you own) or
+    `store`, `pipelinerun` and `task` (plus any writer option) to have the
+    handler make and own its writer. All arguments are plain keywords, so
+    ``logging.config.dictConfig`` can build the handler from a dict.
+
+    `emit()` formats the record (default `JsonFormatter`; `setFormatter`
+    replaces it and its output becomes the line) and calls ``writer.write``;
+    it never does network I/O and never raises: failures go to
+    `handleError` (a stderr report when ``logging.raiseExceptions``).
+
+    `flush()` blocks until every accepted record is stored or spooled, for at
+    most `flush_timeout` seconds. `close()` closes a writer the handler made
+    (a writer passed in stays open: its owner closes it; `close()` syncs it).
+    ``logging.shutdown()`` calls ``flush()`` then ``close()``: when the flush
+    ran out of time (the store is unreachable), the close only gets what is
+    left of the same `flush_timeout` budget, so shutdown never waits much
+    longer than `flush_timeout`.
+
+    Args:
+        store: Store URL (``s3://bucket/prefix``, ``file:///dir``), an
+            `objlog.typing.ObjectStore`, or None for the configured default
+            (``OBJLOG_STORE``, then the embedded default).
+        pipelinerun: Pipeline run name, the first key segment below ``logs/``.
+        task: Task name, the second key segment.
+        writer: An existing writer; excludes `store`, `pipelinerun`, `task`
+            and writer options.
+        level: Handler level (default ``logging.NOTSET``).
+        flush_timeout: Seconds `flush()` and `close()` may wait (default 10.0).
+        **writer_options: Passed to `ObjectStoreWriter` (``max_size_bytes``,
+            ``max_age``, ``max_buffer_bytes``, ``when_full``, ``compression``,
+            ``spool_dir`` ...).
+
+    Raises:
+        ConfigError: Both or neither of `writer` and `pipelinerun`/`task`,
+            a negative `flush_timeout`, or a bad writer option or store URL.
+        MissingBackendError: The store URL needs an SDK that is not installed.
+
+    Thread safety: every method may be called from any thread (the stdlib
+    handler lock serialises `handle`; the writer is thread-safe).
+    """
+
+    def __init__(
+        self,
+        store: str | ObjectStore | None = None,
+        *,
+        pipelinerun: str | None = None,
+        task: str | None = None,
+        writer: ObjectStoreWriter | None = None,
+        level: int | str = logging.NOTSET,
+        flush_timeout: float = 10.0,
+        **writer_options: object,
+    ) -> None:
+        if not (isinstance(flush_timeout, (int, float)) and math.isfinite(flush_timeout)):
+            raise ConfigError(f"flush_timeout must be a finite number, got {flush_timeout!r}")
+        if flush_timeout < 0:
+            raise ConfigError(f"flush_timeout must be >= 0 seconds, got {flush_timeout!r}")
+        if writer is not None:
+            if store is not None or pipelinerun is not None or task is not None or writer_options:
+                raise ConfigError(
+                    "give either writer= or store/pipelinerun/task and writer options, not both"
+                )
+            owns_writer = False
+        else:
+            if pipelinerun is None or task is None:
+                raise ConfigError("ObjectStoreHandler needs pipelinerun= and task= (or writer=)")
+            from objlog.writer import ObjectStoreWriter
+
+            writer = ObjectStoreWriter(
+                store,
+                pipelinerun=pipelinerun,
+                task=task,
+                **writer_options,  # type: ignore[arg-type]
+            )
+            owns_writer = True
+        super().__init__(level)
+        self._writer = writer
+        self._owns_writer = owns_writer
+        self._flush_timeout = float(flush_timeout)
+        self._closed = False
+        self._budget_end = -math.inf  # end of a flush budget that ran out, for close()
+        self._reentry = threading.local()
+        self.addFilter(FeedbackFilter())
+        self.setFormatter(JsonFormatter())
+
+    @property
+    def writer(self) -> ObjectStoreWriter:
+        """The writer records go to."""
+        return self._writer
+
+    @property
+    def flush_timeout(self) -> float:
+        """Seconds `flush()` and `close()` may wait together."""
+        return self._flush_timeout
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<{type(self).__name__} {self._writer.prefix!r} ({level})>"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """
+        Format `record` and hand the line to the writer; never raises.
+
+        A record logged while this thread is already inside `emit` (the
+        writer or a formatter logging) is dropped instead of recursing.
+
+        Args:
+            record: The record to write.
+        """
+        reentry = self._reentry
+        if getattr(reentry, "active", False):
+            return
+        reentry.active = True
+        try:
+            self._writer.write(self.format(record))
+        except RecursionError:  # as logging.StreamHandler: do not mask a real recursion bug
+            raise
+        except Exception:  # noqa: BLE001 - the stdlib contract: report, never raise
+            self.handleError(record)
+        finally:
+            reentry.active = False
+
+    def flush(self) -> None:
+        """
+        Block until every record so far is stored or spooled, at most `flush_timeout`.
+
+        A timeout or store failure is reported on stderr (as `handleError`
+        does), not raised. Does nothing after `close()`.
+        """
+        if self._closed:
+            return
+        start = time.monotonic()
+        try:
+            self._writer.sync(self._flush_timeout)
+        except SyncTimeout as exc:
+            self._budget_end = start + self._flush_timeout
+            self._report(f"flush ran out of time after {self._flush_timeout:g} s", exc)
+        except ObjlogError as exc:
+            self._report("flush failed", exc)
+        else:
+            self._budget_end = -math.inf
+
+    def close(self) -> None:
+        """
+        Close the handler (idempotent) and its writer if the handler made it.
+
+        Waits at most `flush_timeout` seconds, or only what is left of the
+        budget of a `flush()` that just ran out of time; a timeout is reported
+        on stderr, not raised. A writer passed in is synced, not closed.
+        """
+        self.acquire()  # re-entrant: logging.shutdown() already holds it
+        try:
+            if self._closed:
+                return
+            self._closed = True
+        finally:
+            self.release()
+        try:
+            timeout = self._flush_timeout
+            remaining = self._budget_end - time.monotonic()
+            if remaining > -timeout:
+                # The last flush ran out of time moments ago: share its budget.
+                timeout = max(0.0, remaining)
+            try:
+                if self._owns_writer:
+                    self._writer.close(timeout)
+                else:
+                    self._writer.sync(timeout)
+            except SyncTimeout as exc:
+                self._report(f"close ran out of time after {timeout:g} s", exc)
+            except ObjlogError as exc:
+                self._report("close failed", exc)
+        finally:
+            super().close()
+
+    def _report(self, what: str, exc: BaseException) -> None:
+        # handleError's contract: quiet unless logging.raiseExceptions; never raise.
+        if not logging.raiseExceptions or sys.stderr is None:
+            return
+        with contextlib.suppress(Exception):  # stderr may be closed at interpreter exit
+            sys.stderr.write(f"objlog: {self!r}: {what}: {exc}\n")

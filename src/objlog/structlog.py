@@ -1,0 +1,269 @@
+"""
+The structlog door: a tee processor and a final logger that write to objlog.
+
+Two shapes, both writing one JSON line per event to an
+`objlog.writer.ObjectStoreWriter`:
+
+* `ObjectStoreProcessor` tees each event dict to the writer and returns it
+  unchanged, so the rest of the chain (a console renderer, another logger)
+  still sees it::
+
+      structlog.configure(processors=[
+          structlog.processors.add_log_level,
+          structlog.processors.TimeStamper(fmt="iso", utc=True),
+          structlog.processors.format_exc_info,
+          ObjectStoreProcessor(writer),
+          structlog.dev.ConsoleRenderer(),
+      ])
+
+* `ObjectStoreLoggerFactory` makes objlog the final sink after
+  `structlog.processors.JSONRenderer`, following the conventions of
+  structlog's `BytesLoggerFactory`/`BytesLogger`::
+
+      structlog.configure(
+          processors=[..., structlog.processors.JSONRenderer()],
+          logger_factory=ObjectStoreLoggerFactory(writer),
+      )
+
+Records that pass through the stdlib (``structlog.stdlib.ProcessorFormatter``)
+reach the store through `objlog.stdlib.ObjectStoreHandler` instead.
+
+Neither class imports structlog, so importing this module is cheap. Neither
+raises into the application: a failed write (e.g. after the writer was
+closed) is counted in ``failed`` and reported once on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING
+
+from objlog.stdlib import _dumps, _TimestampCache
+
+if TYPE_CHECKING:
+    from objlog.writer import ObjectStoreWriter
+
+__all__ = [
+    "ObjectStoreLogger",
+    "ObjectStoreLoggerFactory",
+    "ObjectStoreProcessor",
+]
+
+# structlog's method names that are not level names (as structlog's add_log_level maps them).
+_LEVEL_OF_METHOD = {
+    "warn": "warning",
+    "exception": "error",
+    "err": "error",
+    "failure": "error",
+    "fatal": "critical",
+    "msg": "info",
+    "log": "info",
+}
+
+
+class _FailureReport:
+    """Count failed writes; tell stderr about the first one."""
+
+    __slots__ = ("_lock", "failed", "owner")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failed += 1
+            first = self.failed == 1
+        if first and sys.stderr is not None:
+            with contextlib.suppress(Exception):  # stderr may be gone at exit
+                sys.stderr.write(
+                    f"objlog: {self.owner} could not write an event ({exc!r}); "
+                    "further failures are only counted\n"
+                )
+
+
+def _render_exc_info(exc_info: object) -> str | None:
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[0] is not None:
+        return "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+    return None
+
+
+class ObjectStoreProcessor:
+    """
+    A structlog processor that tees every event dict to an objlog writer.
+
+    The line written is the event dict encoded as one JSON object, with
+    ``timestamp`` (RFC 3339 UTC, microseconds; the time of this call) and
+    ``level`` (from the method name: ``warn`` -> ``warning``, ``exception``
+    -> ``error``) put first when the dict lacks them, and an ``exc_info``
+    rendered as ``exception`` text when no ``exception`` is present. Put
+    ``TimeStamper(fmt="iso", utc=True)``, ``add_log_level`` and
+    ``format_exc_info`` before it to control those fields yourself.
+
+    The event dict itself is returned unchanged, so the processor can sit
+    anywhere before the renderer.
+
+    Args:
+        writer: Where lines go; the caller owns (and closes) it.
+        serializer: Turns the fields into one line (str or bytes); default
+            compact JSON with `repr` for values JSON cannot encode.
+
+    Thread safety: one processor may serve many threads (the writer is
+    thread-safe).
+    """
+
+    def __init__(
+        self,
+        writer: ObjectStoreWriter,
+        *,
+        serializer: Callable[[Mapping[str, object]], str | bytes] | None = None,
+    ) -> None:
+        self._writer = writer
+        self._serializer = serializer or _dumps
+        self._timestamps = _TimestampCache()
+        self._report = _FailureReport(type(self).__name__)
+
+    @property
+    def writer(self) -> ObjectStoreWriter:
+        """The writer lines go to."""
+        return self._writer
+
+    @property
+    def failed(self) -> int:
+        """Events that could not be written (serializer or writer failed)."""
+        return self._report.failed
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._writer.prefix!r}>"
+
+    def __call__(
+        self, logger: object, method_name: str, event_dict: MutableMapping[str, object]
+    ) -> MutableMapping[str, object]:
+        """
+        Write `event_dict` as one line and return it unchanged; never raises.
+
+        Args:
+            logger: The wrapped logger (unused).
+            method_name: The log method called, e.g. ``"info"``.
+            event_dict: The event.
+
+        Returns:
+            `event_dict`, the same object.
+        """
+        try:
+            fields: Mapping[str, object] = event_dict
+            if (
+                "timestamp" not in event_dict
+                or "level" not in event_dict
+                or "exc_info" in event_dict
+            ):
+                head: dict[str, object] = {}
+                if "timestamp" not in event_dict:
+                    head["timestamp"] = self._timestamps.format(time.time())
+                if "level" not in event_dict:
+                    head["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
+                rest = dict(event_dict)
+                exc_info = rest.pop("exc_info", None)
+                if exc_info and "exception" not in rest:
+                    text = _render_exc_info(exc_info)
+                    if text is not None:
+                        rest["exception"] = text
+                fields = {**head, **rest}
+            self._writer.write(self._serializer(fields))
+        except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
+            self._report(exc)
+        return event_dict
+
+
+class ObjectStoreLogger:
+    """
+    A structlog logger whose every method writes the rendered event to objlog.
+
+    Meant as the last step after a renderer that returns str or bytes
+    (``JSONRenderer``); one call writes one line. Follows structlog's
+    `BytesLogger`: ``msg`` and the aliases ``log``, ``debug``, ``info``,
+    ``warn``, ``warning``, ``fatal``, ``failure``, ``err``, ``error``,
+    ``critical`` and ``exception`` all do the same. Filter by level with the
+    bound logger (``make_filtering_bound_logger``), not here.
+
+    Args:
+        writer: Where lines go; the caller owns (and closes) it.
+
+    Thread safety: safe from any thread (the writer is thread-safe).
+    """
+
+    __slots__ = ("_report", "_writer")
+
+    def __init__(self, writer: ObjectStoreWriter) -> None:
+        self._writer = writer
+        self._report = _FailureReport(type(self).__name__)
+
+    @property
+    def writer(self) -> ObjectStoreWriter:
+        """The writer lines go to."""
+        return self._writer
+
+    @property
+    def failed(self) -> int:
+        """Messages that could not be written."""
+        return self._report.failed
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._writer.prefix!r}>"
+
+    def msg(self, message: str | bytes) -> None:
+        """
+        Write `message` as one line; never raises.
+
+        Args:
+            message: The rendered event (a trailing newline is optional).
+        """
+        try:
+            self._writer.write(message)
+        except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
+            self._report(exc)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+class ObjectStoreLoggerFactory:
+    """
+    A structlog ``logger_factory`` producing `ObjectStoreLogger` for a writer.
+
+    As structlog's `BytesLoggerFactory`: calling it with any positional
+    arguments (structlog passes the logger name, if any) returns the logger;
+    all calls share one `ObjectStoreLogger`.
+
+    Args:
+        writer: Where lines go; the caller owns (and closes) it.
+
+    Thread safety: safe from any thread.
+    """
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, writer: ObjectStoreWriter) -> None:
+        self._logger = ObjectStoreLogger(writer)
+
+    def __call__(self, *args: object) -> ObjectStoreLogger:
+        """
+        Return the logger.
+
+        Args:
+            *args: Ignored (the logger name structlog may pass).
+
+        Returns:
+            The shared `ObjectStoreLogger`.
+        """
+        return self._logger

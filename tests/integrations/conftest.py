@@ -1,0 +1,43 @@
+"""
+Fixtures for the logging integrations: a list-backed stand-in writer and read-back helpers.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from objlog.errors import WriterClosedError
+
+
+class ListWriter:
+    """A writer stand-in keeping lines in a list (for handler logic, not I/O)."""
+
+    prefix = "logs/run/task/"
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self.sync_timeouts: list[float | None] = []
+        self.close_timeouts: list[float | None] = []
+        self.sync_error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def write(self, data: str | bytes) -> int:
+        """Append one line; refuse after close as the real writer does."""
+        if self.closed:
+            raise WriterClosedError("write() after close()")
+        text = data.decode() if isinstance(data, bytes) else data
+        with self._lock:
+            self.lines.append(text.rstrip("\n"))
+        return len(data)
+
+    def sync(self, timeout: float | None = None) -> None:
+        """Record the timeout; raise `sync_error` when set."""
+        self.sync_timeouts.append(timeout)
+        if self.sync_error is not None:
+            raise self.sync_error
+
+    def close(self, timeout: float | None = None) -> None:
+        """Record the timeout and refuse further writes."""
+        self.close_timeouts.append(timeout)
+        self.closed = True

@@ -1,0 +1,199 @@
+"""
+Tests for `objlog.stdlib.JsonFormatter`: fields, extras, exceptions, non-JSON values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import sys
+import threading
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from objlog.stdlib import JsonFormatter, _dumps, _TimestampCache
+
+
+def make_record(msg: str = "hello %s", args: tuple[object, ...] = ("world",), **extra: object):
+    """Build a record the way Logger.makeRecord does, extras included."""
+    logger = logging.getLogger("objlog.test.app")
+    return logger.makeRecord(
+        logger.name, logging.WARNING, __file__, 10, msg, args, None, extra=extra or None
+    )
+
+
+def test_core_fields_in_order() -> None:
+    """A record renders timestamp, level, logger, message, then identity fields."""
+    record = make_record()
+    fields = json.loads(JsonFormatter().format(record))
+    assert [
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "process",
+        "process_name",
+        "thread",
+        "thread_name",
+    ] == list(fields)
+    assert "WARNING" == fields["level"]
+    assert "objlog.test.app" == fields["logger"]
+    assert "hello world" == fields["message"]
+    assert record.process == fields["process"]
+    assert threading.current_thread().name == fields["thread_name"]
+
+
+def test_timestamp_is_rfc3339_utc_microseconds() -> None:
+    """The timestamp is the record's creation time in UTC with six fractional digits."""
+    record = make_record()
+    record.created = 1795174830.123456
+    fields = json.loads(JsonFormatter().format(record))
+    assert "2026-11-20T11:40:30.123456Z" == fields["timestamp"]
+
+
+@given(st.floats(min_value=0, max_value=4102444800, allow_nan=False))
+def test_timestamp_matches_datetime(created: float) -> None:
+    """The cached timestamp equals datetime's rendering of the rounded instant."""
+    expected = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
+        microseconds=round(created * 1_000_000)
+    )
+    cache = _TimestampCache()
+    cache.format(created + 3600)  # a stale cached second must not leak in
+    assert expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == cache.format(created)
+
+
+def test_extras_are_fields() -> None:
+    """Fields passed with extra= appear as members after the message."""
+    record = make_record(user="ana", attempt=3, tags=["a", "b"], nested={"k": [1, 2.5, None]})
+    fields = json.loads(JsonFormatter().format(record))
+    assert "ana" == fields["user"]
+    assert 3 == fields["attempt"]
+    assert ["a", "b"] == fields["tags"]
+    assert {"k": [1, 2.5, None]} == fields["nested"]
+    assert list(fields).index("message") < list(fields).index("user")
+
+
+def test_extra_cannot_replace_core_fields() -> None:
+    """An extra named like a core member is dropped; the core value stays."""
+    record = make_record(level="fake", logger="fake", timestamp="fake", color="red")
+    fields = json.loads(JsonFormatter().format(record))
+    assert "WARNING" == fields["level"]
+    assert "objlog.test.app" == fields["logger"]
+    assert "fake" != fields["timestamp"]
+    assert "red" == fields["color"]
+
+
+def test_static_fields() -> None:
+    """static_fields are added to every line; extras do not override them."""
+    formatter = JsonFormatter(static_fields={"service": "trainer"})
+    fields = json.loads(formatter.format(make_record(service="other")))
+    assert "trainer" == fields["service"]
+
+
+def test_exception_rendered_as_text() -> None:
+    """exc_info becomes the formatted traceback in `exception`."""
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        record = make_record()
+        record.exc_info = sys.exc_info()
+    fields = json.loads(JsonFormatter().format(record))
+    assert fields["exception"].startswith("Traceback (most recent call last):")
+    assert fields["exception"].endswith("KeyError: 'missing'")
+
+
+def test_exc_text_without_exc_info() -> None:
+    """A record carrying only exc_text (e.g. unpickled) keeps it as `exception`."""
+    record = make_record()
+    record.exc_text = "Traceback: earlier"
+    assert "Traceback: earlier" == json.loads(JsonFormatter().format(record))["exception"]
+
+
+def test_stack_info_rendered() -> None:
+    """stack_info becomes `stack`."""
+    record = make_record()
+    record.stack_info = "Stack (most recent call last):\n  File x"
+    assert record.stack_info == json.loads(JsonFormatter().format(record))["stack"]
+
+
+class Unjsonable:
+    """An object JSON cannot encode."""
+
+    def __repr__(self) -> str:
+        return "<Unjsonable>"
+
+
+class BrokenRepr:
+    """An object whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_non_json_values_fall_back_to_repr() -> None:
+    """Objects, bytes, sets, NaN, tuple keys, cycles and broken reprs never raise."""
+    cycle: list[object] = []
+    cycle.append(cycle)
+    record = make_record(
+        obj=Unjsonable(),
+        data=b"\x00\xff",
+        items={1},
+        nan=math.nan,
+        inf=-math.inf,
+        tuple_keys={(1, 2): "x"},
+        cycle=cycle,
+        broken=BrokenRepr(),
+        fine="ok",
+    )
+    fields = json.loads(JsonFormatter().format(record))
+    assert "<Unjsonable>" == fields["obj"]
+    assert "b'\\x00\\xff'" == fields["data"]
+    assert "{1}" == fields["items"]
+    assert "nan" == fields["nan"]
+    assert "-inf" == fields["inf"]
+    assert "{(1, 2): 'x'}" == fields["tuple_keys"]
+    assert "[[...]]" == fields["cycle"]
+    assert "<unrepresentable BrokenRepr object>" == fields["broken"]
+    assert "ok" == fields["fine"]
+
+
+def test_message_with_newlines_is_one_line() -> None:
+    """Newlines and non-ASCII text stay inside one JSON line."""
+    line = JsonFormatter().format(make_record("line1\nline2 \u00e9\u4e2d", ()))
+    assert "\n" not in line
+    assert "line1\nline2 \u00e9\u4e2d" == json.loads(line)["message"]
+
+
+def test_lone_surrogate_survives() -> None:
+    """A lone surrogate (from surrogateescape) yields a line that still parses."""
+    line = JsonFormatter().format(make_record("bad \udcff byte", ()))
+    assert "bad \udcff byte" == json.loads(line)["message"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=3)
+        | st.frozensets(st.integers(), max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.from_regex(r"\Ax_[a-z]{1,8}\Z"), json_values, max_size=5))
+def test_any_extras_give_one_valid_line(extras: dict[str, object]) -> None:
+    """Whatever the extras hold, the output is one line of valid JSON with all of them."""
+    line = JsonFormatter().format(make_record(**extras))
+    assert "\n" not in line
+    fields = json.loads(line)
+    assert set(extras) <= set(fields)
+
+
+@given(st.dictionaries(st.text(max_size=5), json_values, max_size=5))
+def test_dumps_never_raises(fields: dict[str, object]) -> None:
+    """_dumps turns any mapping into a JSON object with the same keys."""
+    assert set(fields) == set(json.loads(_dumps(fields)))
