@@ -1,0 +1,680 @@
+"""
+Store configuration: the store URL, its settings, and where they come from.
+
+Store URLs, as users write them::
+
+    s3://BUCKET[/PREFIX]            S3-compatible storage, boto3 client
+    s3+minio://BUCKET[/PREFIX]      the same with the minio client (also s3+boto3://)
+    s3://BUCKET/PREFIX?client=minio the same, as a query (also region, endpoint_url,
+                                    addressing_style, create_bucket, verify_tls)
+    s3:///PREFIX  or  s3://         the bucket comes from AWS_DEFAULT_BUCKET
+    file:///DIR                     a local directory store
+    DIR  (a plain path)             a local directory store (relative to the cwd)
+
+Precedence, highest first (`StoreConfig.resolve`):
+
+1. explicit arguments (the ``url`` argument and keyword overrides);
+2. ``OBJLOG_*`` environment variables: ``OBJLOG_STORE`` (the URL), and
+   ``OBJLOG_<FIELD>`` for every field, e.g. ``OBJLOG_CLIENT``,
+   ``OBJLOG_ENDPOINT_URL``, ``OBJLOG_REGION``, ``OBJLOG_ADDRESSING_STYLE``,
+   ``OBJLOG_CREATE_BUCKET``, ``OBJLOG_VERIFY_TLS``, ``OBJLOG_PART_SIZE_BYTES``;
+3. the standard AWS variables: ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``,
+   ``AWS_ENDPOINT_OVERRIDE``, ``AWS_DEFAULT_BUCKET`` (only when the URL has no
+   bucket), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+   ``AWS_SESSION_TOKEN``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
+   ``AWS_PROFILE``, ``AWS_CA_BUNDLE``;
+4. the SDK's own credential chain (shared config files, web identity,
+   instance profile): credentials left unset here are found by boto3's chain,
+   or by minio's ``EnvAWSProvider`` / ``AWSConfigProvider`` / ``IamAwsProvider``;
+5. defaults.
+
+Credentials (access key, secret key, session token) are taken as one group
+from the highest level that sets any of them, so a key and a secret from
+different sources are never mixed.
+
+With no store configured anywhere, the embedded default is a local directory
+store at ``$OBJLOG_HOME/store``, else ``$XDG_DATA_HOME/objlog/store``, else
+``~/.local/share/objlog/store`` (`default_store_dir`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+from objlog.errors import ConfigError
+from objlog.typing import MAX_PART_BYTES, MAX_SINGLE_PUT_BYTES, MIN_PART_BYTES
+
+__all__ = [
+    "CLIENTS",
+    "StoreConfig",
+    "default_home",
+    "default_store_dir",
+    "parse_store_url",
+    "validate_bucket_name",
+]
+
+Kind = Literal["s3", "file"]
+Client = Literal["boto3", "minio"]
+AddressingStyle = Literal["path", "virtual", "auto"]
+
+#: The S3 clients objlog can drive.
+CLIENTS: tuple[str, ...] = ("boto3", "minio")
+_KINDS = ("s3", "file")
+_STYLES = ("path", "virtual", "auto")
+_SECRET_FIELDS = ("access_key", "secret_key", "session_token")
+_MIB = 1024**2
+
+# Query keys a store URL may carry (credentials never: URLs end up in logs).
+_QUERY_KEYS = (
+    "client",
+    "region",
+    "endpoint_url",
+    "addressing_style",
+    "create_bucket",
+    "verify_tls",
+)
+_QUERY_ALIASES = {"endpoint": "endpoint_url"}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def default_home() -> Path:
+    """
+    Return objlog's data home: ``$OBJLOG_HOME``, else ``$XDG_DATA_HOME/objlog``,
+    else ``~/.local/share/objlog``.
+
+    Returns:
+        An absolute path (not created).
+
+    Thread safety: reads the environment only; safe from any thread.
+    """
+    home = os.environ.get("OBJLOG_HOME")
+    if home:
+        return Path(home).expanduser().absolute()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return (base / "objlog").absolute()
+
+
+def default_store_dir() -> Path:
+    """
+    Return the embedded default store directory, ``default_home() / "store"``.
+
+    Returns:
+        An absolute path (not created).
+
+    Thread safety: reads the environment only; safe from any thread.
+    """
+    return default_home() / "store"
+
+
+def validate_bucket_name(name: str) -> str:
+    """
+    Check `name` against S3's general-purpose bucket naming rules and return it.
+
+    Rules (AWS "Bucket naming rules"): 3 to 63 characters; lower-case letters,
+    digits, dots and hyphens; begins and ends with a letter or digit; no two
+    adjacent dots, no ``.-`` or ``-.``; not an IPv4 address; not starting with
+    ``xn--`` or ``sthree-``; not ending with ``-s3alias`` or ``--ol-s3``.
+
+    Args:
+        name: The bucket name.
+
+    Returns:
+        `name` unchanged.
+
+    Raises:
+        ConfigError: The name breaks a rule; the message says which.
+
+    Thread safety: pure function.
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"bucket name must be a string, got {type(name).__name__}")
+    if not 3 <= len(name) <= 63:
+        raise ConfigError(f"bucket name {name!r} must be 3 to 63 characters long (S3 rule)")
+    if not _BUCKET.match(name):
+        raise ConfigError(
+            f"bucket name {name!r} may only hold lower-case letters, digits, '.' and '-', "
+            "and must begin and end with a letter or digit (S3 rule)"
+        )
+    if ".." in name or ".-" in name or "-." in name:
+        raise ConfigError(f"bucket name {name!r} must not contain '..', '.-' or '-.' (S3 rule)")
+    if _IPV4.match(name):
+        raise ConfigError(f"bucket name {name!r} must not look like an IP address (S3 rule)")
+    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
+        raise ConfigError(f"bucket name {name!r} uses a prefix or suffix S3 reserves")
+    return name
+
+
+def _normalize_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str):
+        raise ConfigError(f"prefix must be a string, got {type(prefix).__name__}")
+    prefix = prefix.strip("/")
+    if not prefix:
+        return ""
+    if _CONTROL.search(prefix):
+        raise ConfigError(f"prefix {prefix!r} must not contain control characters")
+    for segment in prefix.split("/"):
+        if segment in {"", ".", ".."}:
+            raise ConfigError(
+                f"prefix {prefix!r} must not contain empty, '.' or '..' segments; "
+                "write it like logs/team-a"
+            )
+    if len(prefix.encode("utf-8")) > 512:
+        raise ConfigError("prefix is longer than 512 bytes (S3 keys hold at most 1024)")
+    return prefix
+
+
+def _parse_bool(value: str, source: str) -> bool:
+    low = value.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{source}={value!r} is not a boolean; use true/false or 1/0")
+
+
+def _parse_int(value: str, source: str) -> int:
+    text = value.strip().replace("_", "")
+    units = {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+    for unit, factor in units.items():
+        if text.upper().endswith(unit):
+            number = text[: -len(unit)].strip()
+            try:
+                return int(number) * factor
+            except ValueError:
+                break
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(
+            f"{source}={value!r} is not a whole number of bytes (e.g. 16777216 or 16MiB)"
+        ) from None
+
+
+def _parse_float(value: str, source: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{source}={value!r} is not a number of seconds") from None
+
+
+def _field_types() -> dict[str, str]:
+    return {
+        "create_bucket": "bool",
+        "verify_tls": "bool",
+        "multipart_threshold_bytes": "int",
+        "part_size_bytes": "int",
+        "max_pool_connections": "int",
+        "connect_timeout": "float",
+        "read_timeout": "float",
+    }
+
+
+def _coerce(name: str, value: str, source: str) -> object:
+    """Turn a string from the environment or a URL query into the field's type."""
+    kind = _field_types().get(name, "str")
+    if kind == "bool":
+        return _parse_bool(value, source)
+    if kind == "int":
+        return _parse_int(value, source)
+    if kind == "float":
+        return _parse_float(value, source)
+    return value
+
+
+def parse_store_url(url: str, *, default_bucket: str | None = None) -> dict[str, object]:
+    """
+    Split a store URL into `StoreConfig` fields.
+
+    Args:
+        url: ``s3://BUCKET[/PREFIX]``, ``s3+minio://...``, ``s3+boto3://...``,
+            ``file:///DIR`` or a plain directory path (see the module docstring).
+        default_bucket: Bucket used when an ``s3`` URL names none (the
+            caller passes ``AWS_DEFAULT_BUCKET``); default None.
+
+    Returns:
+        A dict of field names to values: always ``kind``; ``bucket`` and
+        ``prefix`` for s3 URLs, ``directory`` for local ones; ``client``
+        and other settings when the scheme or query carries them.
+
+    Raises:
+        ConfigError: Malformed URL, unknown scheme or query key, credentials
+            in the URL, a bucket S3 rejects, or no bucket at all. Secrets are
+            never echoed.
+
+    Thread safety: pure function.
+    """
+    if not isinstance(url, str):
+        raise ConfigError(f"store URL must be a string, got {type(url).__name__}")
+    url = url.strip()
+    if not url:
+        raise ConfigError("store URL is empty; use s3://BUCKET[/PREFIX] or file:///DIR")
+    if _CONTROL.search(url):
+        raise ConfigError("store URL must not contain control characters")
+    match = _SCHEME.match(url)
+    # A one-letter "scheme" is a Windows drive (C:\...); treat it as a path.
+    if match is None or len(match.group(1)) == 1:
+        return {"kind": "file", "directory": str(Path(url).expanduser().absolute())}
+    scheme = match.group(1).lower()
+    if scheme == "file":
+        return _parse_file_url(url)
+    client: str | None = None
+    if scheme in {"s3+boto3", "s3+minio"}:
+        client = scheme.split("+", 1)[1]
+    elif scheme != "s3":
+        raise ConfigError(
+            f"unsupported store URL scheme {scheme!r}; use s3://BUCKET[/PREFIX], "
+            "s3+minio://BUCKET[/PREFIX] or file:///DIR"
+        )
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(
+            "malformed store URL; use s3://BUCKET[/PREFIX] (no user, password or port)"
+        ) from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ConfigError(
+            "store URL must not carry credentials; set AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY or pass access_key/secret_key"
+        )
+    if port is not None or ":" in parts.netloc:
+        raise ConfigError(
+            "store URL must not carry a port; the bucket goes after s3:// and the "
+            "server in endpoint_url (OBJLOG_ENDPOINT_URL / AWS_ENDPOINT_URL)"
+        )
+    if parts.fragment:
+        raise ConfigError("store URL must not have a #fragment")
+    if not url.startswith(f"{match.group(1)}://"):
+        raise ConfigError(f"malformed store URL; write {scheme}://BUCKET[/PREFIX]")
+    bucket = urllib.parse.unquote(parts.netloc)
+    if not bucket:
+        if not default_bucket:
+            raise ConfigError(
+                "store URL names no bucket; write s3://BUCKET[/PREFIX] or set AWS_DEFAULT_BUCKET"
+            )
+        bucket = default_bucket
+    validate_bucket_name(bucket)
+    fields: dict[str, object] = {
+        "kind": "s3",
+        "bucket": bucket,
+        "prefix": _normalize_prefix(urllib.parse.unquote(parts.path)),
+    }
+    if client is not None:
+        fields["client"] = client
+    fields.update(_parse_query(parts.query))
+    if client is not None and fields.get("client") != client:
+        raise ConfigError(
+            f"store URL selects client {client!r} in its scheme and "
+            f"{fields['client']!r} in its query; pick one"
+        )
+    return fields
+
+
+def _parse_file_url(url: str) -> dict[str, object]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in {"", "localhost"}:
+        raise ConfigError(
+            f"file URL names host {parts.netloc!r}; a local store is file:///ABSOLUTE/DIR"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("file URL must not have a ?query or #fragment")
+    path = urllib.parse.unquote(parts.path)
+    if not path.startswith("/"):
+        raise ConfigError("file URL needs an absolute path: file:///ABSOLUTE/DIR")
+    return {"kind": "file", "directory": str(Path(path).expanduser().absolute())}
+
+
+def _parse_query(query: str) -> dict[str, object]:
+    if not query:
+        return {}
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise ConfigError("malformed store URL query; write ?client=minio&region=...") from None
+    out: dict[str, object] = {}
+    for raw_name, value in pairs:
+        name = _QUERY_ALIASES.get(raw_name, raw_name)
+        if name in _SECRET_FIELDS or "secret" in name or "token" in name or "key" in name:
+            raise ConfigError(
+                "store URL must not carry credentials; set AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY or pass access_key/secret_key"
+            )
+        if name not in _QUERY_KEYS:
+            raise ConfigError(
+                f"unknown store URL query key {raw_name!r}; known: {', '.join(_QUERY_KEYS)}"
+            )
+        if name in out:
+            raise ConfigError(f"store URL query key {raw_name!r} is given twice")
+        out[name] = _coerce(name, value, f"URL query {raw_name}")
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class StoreConfig:
+    """
+    Where and how to reach an object store; validated on construction.
+
+    Build one directly, or with `StoreConfig.resolve` which applies the
+    precedence described in the module docstring. `repr` and `str` show
+    whether credentials are set, never their values.
+
+    Attributes:
+        kind: ``"s3"`` or ``"file"`` (default ``"file"``).
+        bucket: Bucket name (S3 rules), required for s3, "" for file.
+        prefix: Key prefix without edge slashes (default ""); a leading or
+            trailing "/" is stripped.
+        directory: Local store directory (absolute after `resolve`), file only.
+        client: ``"boto3"`` (default) or ``"minio"``.
+        endpoint_url: ``http(s)://host[:port]`` of a non-AWS server, or None
+            for AWS.
+        region: Region name (default ``"us-east-1"``).
+        addressing_style: ``"path"``, ``"virtual"`` or ``"auto"``; None
+            (default) becomes ``"path"`` with a custom endpoint (Ceph RGW,
+            MinIO need it) and ``"auto"`` otherwise.
+        verify_tls: Verify the server's TLS certificate (default True).
+        ca_bundle: Path of a PEM CA bundle, or None for the system's.
+        access_key: Access key id, or None to let the SDK chain find one.
+        secret_key: Secret access key (never shown).
+        session_token: Session token for temporary credentials (never shown).
+        profile: Shared-config profile name (boto3 and minio), or None.
+        create_bucket: Create the bucket once when the store is opened
+            (default False; never per write).
+        multipart_threshold_bytes: Objects larger than this use a multipart
+            upload (default 16 MiB; 1 byte .. 5 GiB, the single-PUT limit).
+        part_size_bytes: Multipart part size (default 16 MiB; 5 MiB .. 5 GiB,
+            S3 limits; at most 10,000 parts, so objects up to 10,000 parts).
+        connect_timeout: Seconds to wait for a connection (default 5.0).
+        read_timeout: Seconds to wait for response bytes (default 30.0).
+        max_pool_connections: HTTP connections kept per store (default 10).
+
+    Raises:
+        ConfigError: Any field is malformed or out of range; the message
+            says what to fix and never holds a secret.
+
+    Thread safety: immutable; share freely.
+    """
+
+    kind: Kind = "file"
+    bucket: str = ""
+    prefix: str = ""
+    directory: str = ""
+    client: Client = "boto3"
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    addressing_style: AddressingStyle | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    profile: str | None = None
+    create_bucket: bool = False
+    multipart_threshold_bytes: int = 16 * _MIB
+    part_size_bytes: int = 16 * _MIB
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_pool_connections: int = 10
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if self.kind not in _KINDS:
+            raise ConfigError(f"kind must be 's3' or 'file', got {self.kind!r}")
+        if self.client not in CLIENTS:
+            raise ConfigError(f"unknown client {self.client!r}; use one of: {', '.join(CLIENTS)}")
+        set_(self, "prefix", _normalize_prefix(self.prefix))
+        if self.kind == "s3":
+            if not self.bucket:
+                raise ConfigError("an s3 store needs a bucket: s3://BUCKET[/PREFIX]")
+            validate_bucket_name(self.bucket)
+            if self.directory:
+                raise ConfigError("an s3 store has no directory; directory is for file stores")
+        else:
+            if not self.directory:
+                raise ConfigError("a file store needs a directory: file:///DIR")
+            if self.bucket:
+                raise ConfigError("a file store has no bucket; use s3://BUCKET for S3")
+        if self.endpoint_url is not None:
+            self._check_endpoint(self.endpoint_url)
+        if not isinstance(self.region, str) or not re.fullmatch(r"[a-z0-9-]{1,64}", self.region):
+            raise ConfigError(f"region {self.region!r} is not a region name like us-east-1")
+        style = self.addressing_style
+        if style is None:
+            style = "path" if self.endpoint_url else "auto"
+            set_(self, "addressing_style", style)
+        if style not in _STYLES:
+            raise ConfigError(
+                f"addressing_style must be path, virtual or auto, got {self.addressing_style!r}"
+            )
+        for name in ("verify_tls", "create_bucket"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False")
+        if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
+            raise ConfigError(f"ca_bundle {self.ca_bundle!r} is not a readable file")
+        self._check_credentials()
+        self._check_sizes()
+        for name in ("connect_timeout", "read_timeout"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        pool = self.max_pool_connections
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ConfigError(f"max_pool_connections must be an integer >= 1, got {pool!r}")
+
+    @staticmethod
+    def _check_endpoint(endpoint: str) -> None:
+        try:
+            parts = urllib.parse.urlsplit(endpoint)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except (ValueError, AttributeError):
+            raise ConfigError("endpoint_url is malformed; write http(s)://HOST[:PORT]") from None
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(
+                f"endpoint_url {parts.scheme}://{parts.hostname or ''}... must be "
+                "http(s)://HOST[:PORT]"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError("endpoint_url must not carry credentials (user:password@)")
+        if parts.path not in {"", "/"} or parts.query or parts.fragment:
+            raise ConfigError(
+                f"endpoint_url must be http(s)://HOST[:PORT] without a path; "
+                f"put the bucket in the store URL (got path {parts.path!r})"
+            )
+
+    def _check_credentials(self) -> None:
+        for name in (*_SECRET_FIELDS, "profile"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"{name} must be a non-empty string or None")
+        if self.secret_key is not None and self.access_key is None:
+            raise ConfigError(
+                "a secret key is set without an access key; set AWS_ACCESS_KEY_ID "
+                "(or access_key) too, or neither"
+            )
+        if self.access_key is not None and self.secret_key is None:
+            raise ConfigError(
+                "an access key is set without a secret key; set AWS_SECRET_ACCESS_KEY "
+                "(or secret_key) too, or neither"
+            )
+        if self.session_token is not None and self.access_key is None:
+            raise ConfigError("a session token needs an access key and a secret key")
+
+    def _check_sizes(self) -> None:
+        for name in ("multipart_threshold_bytes", "part_size_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer number of bytes, got {value!r}")
+        part = self.part_size_bytes
+        if not MIN_PART_BYTES <= part <= MAX_PART_BYTES:
+            raise ConfigError(
+                f"part_size_bytes={part} is outside S3's part limits: "
+                f"{MIN_PART_BYTES} (5 MiB) to {MAX_PART_BYTES} (5 GiB)"
+            )
+        threshold = self.multipart_threshold_bytes
+        if not 1 <= threshold <= MAX_SINGLE_PUT_BYTES:
+            raise ConfigError(
+                f"multipart_threshold_bytes={threshold} must be 1 to {MAX_SINGLE_PUT_BYTES} "
+                "(5 GiB, S3's single-PUT limit)"
+            )
+
+    # -- presentation ---------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """
+        The store URL without credentials: ``s3://BUCKET[/PREFIX]`` or ``file:///DIR``.
+        """
+        if self.kind == "file":
+            return Path(self.directory).absolute().as_uri()
+        quoted = urllib.parse.quote(self.prefix, safe="/")
+        return f"s3://{self.bucket}/{quoted}" if self.prefix else f"s3://{self.bucket}"
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS:
+                if value is None:
+                    continue
+                shown.append(f"{f.name}=<set>")
+                continue
+            if value == f.default:
+                continue
+            shown.append(f"{f.name}={value!r}")
+        return f"StoreConfig({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    def replace(self, **changes: object) -> StoreConfig:
+        """
+        Return a copy with `changes` applied and validated.
+
+        Raises:
+            ConfigError: A changed value is invalid, or an unknown field name.
+        """
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown store setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    # -- loading -------------------------------------------------------------
+    @classmethod
+    def resolve(
+        cls,
+        url: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: object,
+    ) -> StoreConfig:
+        """
+        Build a config from `url`, `overrides`, the environment and defaults.
+
+        Precedence (module docstring): explicit arguments > ``OBJLOG_*`` >
+        ``AWS_*`` > the SDK credential chain (credentials left None) >
+        defaults. With no URL from the argument or ``OBJLOG_STORE``, the
+        store is the local directory `default_store_dir`.
+
+        Args:
+            url: A store URL or plain directory path; default None (use
+                ``OBJLOG_STORE`` or the embedded default).
+            environ: Variables to read instead of `os.environ` (tests).
+            **overrides: Field values (see the class attributes) that win
+                over everything else; None values are ignored.
+
+        Returns:
+            A validated `StoreConfig`.
+
+        Raises:
+            ConfigError: A malformed URL or variable, an unknown setting, a
+                bad bucket name, half a credential pair, or a size out of
+                S3's limits. Variable names are named, secret values never.
+
+        Thread safety: reads the environment only; safe from any thread.
+        """
+        env = os.environ if environ is None else environ
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ConfigError(
+                f"unknown store setting(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(names))}"
+            )
+        explicit = {k: v for k, v in overrides.items() if v is not None}
+        default_bucket = env.get("AWS_DEFAULT_BUCKET") or None
+
+        # Layer 3: the standard AWS variables.
+        aws: dict[str, object] = {}
+        endpoint = (
+            env.get("AWS_ENDPOINT_URL_S3")
+            or env.get("AWS_ENDPOINT_URL")
+            or env.get("AWS_ENDPOINT_OVERRIDE")
+        )
+        if endpoint:
+            aws["endpoint_url"] = endpoint
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region:
+            aws["region"] = region
+        if env.get("AWS_PROFILE"):
+            aws["profile"] = env["AWS_PROFILE"]
+        if env.get("AWS_CA_BUNDLE"):
+            aws["ca_bundle"] = env["AWS_CA_BUNDLE"]
+        for field_name, var in (
+            ("access_key", "AWS_ACCESS_KEY_ID"),
+            ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+            ("session_token", "AWS_SESSION_TOKEN"),
+        ):
+            if env.get(var):
+                aws[field_name] = env[var]
+
+        # Layer 2: OBJLOG_* variables, OBJLOG_STORE included.
+        objlog: dict[str, object] = {}
+        for name in sorted(names):
+            var = f"OBJLOG_{name.upper()}"
+            if var in env and env[var] != "":
+                objlog[name] = _coerce(name, env[var], var)
+        env_url = env.get("OBJLOG_STORE") or None
+        if env_url is not None and url is None:
+            try:
+                objlog.update(parse_store_url(env_url, default_bucket=default_bucket))
+            except ConfigError as exc:
+                raise ConfigError(f"OBJLOG_STORE: {exc}") from None
+
+        # Layer 1: the url argument is as explicit as the overrides.
+        if url is not None:
+            explicit = {**parse_store_url(url, default_bucket=default_bucket), **explicit}
+
+        merged: dict[str, object] = {}
+        for layer in (aws, objlog, explicit):
+            if any(k in layer for k in _SECRET_FIELDS):
+                for k in _SECRET_FIELDS:
+                    merged.pop(k, None)
+            merged.update(layer)
+        # The location (kind, bucket, prefix, directory) comes from one URL only.
+        if "kind" not in merged:
+            if "bucket" in merged:
+                merged["kind"] = "s3"
+            else:
+                merged["kind"] = "file"
+                merged.setdefault("directory", str(default_store_dir()))
+        if merged["kind"] == "file":
+            merged.pop("bucket", None)
+        else:
+            merged.pop("directory", None)
+        if merged.get("kind") == "file" and isinstance(merged.get("directory"), str):
+            merged["directory"] = str(Path(cast(str, merged["directory"])).expanduser().absolute())
+        return cls(**merged)  # type: ignore[arg-type]

@@ -1,0 +1,112 @@
+"""LocalStore specifics: key safety, atomic writes, sidecars, the embedded default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from objlog.errors import ObjectNotFoundError, PermanentStoreError
+from objlog.stores import open_store
+from objlog.stores.local import InvalidKeyError, LocalStore
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "a/../../b", "/etc/passwd", "a//b", "./a", "a/.", ".objlog/meta/x", ""]
+)
+def test_key_escaping_the_directory_is_refused(tmp_path: Path, key: str) -> None:
+    """Keys with '..', '.', empty segments, a leading '/' or the reserved area raise InvalidKeyError."""
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(InvalidKeyError) as info:
+        store.put_object(key, b"x")
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, PermanentStoreError)
+    assert [] == list(tmp_path.parent.glob("escape"))
+
+
+def test_objects_are_plain_files(tmp_path: Path) -> None:
+    """An object is readable at DIR/<key> with ordinary tools."""
+    store = LocalStore(tmp_path)
+    store.put_object("logs/run/task/b-1.jsonl", b"line\n")
+    assert b"line\n" == (tmp_path / "logs" / "run" / "task" / "b-1.jsonl").read_bytes()
+
+
+def test_temp_and_sidecar_files_are_never_listed(tmp_path: Path) -> None:
+    """The .objlog area (temp files, sidecars) stays out of listings."""
+    store = LocalStore(tmp_path)
+    store.put_object("a", b"1", metadata={"k": "v"})
+    (tmp_path / ".objlog" / "tmp").mkdir(parents=True, exist_ok=True)
+    (tmp_path / ".objlog" / "tmp" / "x.tmp").write_bytes(b"partial")
+    assert ["a"] == [o.key for o in store.list_objects()]
+    assert [] == list(store.list_prefixes())
+
+
+def test_stale_sidecar_is_ignored(tmp_path: Path) -> None:
+    """A file replaced behind the store's back does not inherit the old sidecar's metadata."""
+    store = LocalStore(tmp_path)
+    store.put_object("k", b"old", content_type="text/plain", metadata={"a": "b"})
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"new!")
+    os.replace(replacement, tmp_path / "k")
+    info = store.head_object("k")
+    assert {} == dict(info.metadata)
+    assert 4 == info.size
+
+
+def test_key_conflict_is_permanent(tmp_path: Path) -> None:
+    """'a' and 'a/b' cannot both exist in a directory: a clear PermanentStoreError."""
+    store = LocalStore(tmp_path)
+    store.put_object("a/b", b"1")
+    with pytest.raises(PermanentStoreError) as info:
+        store.put_object("a", b"2")
+    assert "KeyConflict" == info.value.reason
+
+
+def test_delete_prunes_empty_directories(tmp_path: Path) -> None:
+    """Deleting the last object under a prefix removes the prefix too."""
+    store = LocalStore(tmp_path)
+    store.put_object("x/y/z", b"1")
+    store.delete_object("x/y/z")
+    assert [] == list(store.list_prefixes())
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_directory_lists_nothing(tmp_path: Path) -> None:
+    """A store whose directory does not exist yet is empty, not an error."""
+    store = LocalStore(tmp_path / "not-yet")
+    assert [] == list(store.list_objects())
+    with pytest.raises(ObjectNotFoundError):
+        store.get_object("k")
+
+
+def test_embedded_default_store_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing configured, open_store() is a local store at $OBJLOG_HOME/store."""
+    monkeypatch.setenv("OBJLOG_HOME", str(tmp_path / "home"))
+    store = open_store()
+    assert isinstance(store, LocalStore)
+    assert tmp_path / "home" / "store" == store.directory
+    assert store.directory.is_dir()
+
+
+def test_xdg_default_store_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without OBJLOG_HOME the default follows XDG_DATA_HOME."""
+    monkeypatch.delenv("OBJLOG_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    store = open_store()
+    assert isinstance(store, LocalStore)
+    assert tmp_path / "xdg" / "objlog" / "store" == store.directory
+
+
+def test_plain_path_and_file_url(tmp_path: Path) -> None:
+    """A plain path and a file:// URL open the same local store."""
+    a = open_store(str(tmp_path / "s"))
+    b = open_store((tmp_path / "s").as_uri())
+    assert isinstance(a, LocalStore)
+    assert a.url == b.url
+
+
+def test_store_object_passes_through(tmp_path: Path) -> None:
+    """open_store(store) returns that very store."""
+    store = LocalStore(tmp_path)
+    assert store is open_store(store)
