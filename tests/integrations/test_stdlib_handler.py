@@ -1,0 +1,221 @@
+"""
+Tests for `objlog.stdlib.ObjectStoreHandler` logic, against a list-backed writer stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from objlog.errors import ConfigError, StoreError, SyncTimeout
+from objlog.stdlib import FeedbackFilter, JsonFormatter, ObjectStoreHandler
+
+from .conftest import ListWriter
+
+
+@pytest.fixture
+def writer() -> ListWriter:
+    """A fresh list-backed writer."""
+    return ListWriter()
+
+
+@pytest.fixture(autouse=True)
+def close_handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every handler a test made, so logging's exit hook finds none left."""
+    made: list[ObjectStoreHandler] = []
+    original = ObjectStoreHandler.__init__
+
+    def tracking_init(self: ObjectStoreHandler, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(ObjectStoreHandler, "__init__", tracking_init)
+    yield
+    for handler in made:
+        handler.writer.sync_error = None  # type: ignore[attr-defined]
+        handler.close()
+
+
+@pytest.fixture
+def logger(writer: ListWriter) -> Iterator[logging.Logger]:
+    """A non-propagating logger with one ObjectStoreHandler on `writer`."""
+    log = logging.getLogger("objlog_test.handler")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    handler = ObjectStoreHandler(writer=writer)  # type: ignore[arg-type]
+    log.addHandler(handler)
+    yield log
+    log.removeHandler(handler)
+    handler.close()
+
+
+def test_record_becomes_json_line(logger: logging.Logger, writer: ListWriter) -> None:
+    """One record is one JSON line with the message and extras."""
+    logger.info("started %d", 3, extra={"run": "r1"})
+    fields = json.loads(writer.lines[0])
+    assert ("started 3", "r1", "INFO") == (fields["message"], fields["run"], fields["level"])
+
+
+def test_default_formatter_is_json() -> None:
+    """Without setFormatter the handler formats with JsonFormatter."""
+    handler = ObjectStoreHandler(writer=ListWriter())  # type: ignore[arg-type]
+    assert isinstance(handler.formatter, JsonFormatter)
+
+
+def test_user_formatter_replaces_default(logger: logging.Logger, writer: ListWriter) -> None:
+    """A formatter set by the user produces the line."""
+    logger.handlers[0].setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    logger.warning("plain")
+    assert ["WARNING:objlog_test.handler:plain"] == writer.lines
+
+
+class BrokenFormatter(logging.Formatter):
+    """A formatter that always raises."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        raise RuntimeError("formatter bug")
+
+
+def test_emit_never_raises_with_broken_formatter(
+    logger: logging.Logger, writer: ListWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A formatter failure goes to handleError (stderr), not to the caller."""
+    logger.handlers[0].setFormatter(BrokenFormatter())
+    logger.error("lost")
+    assert [] == writer.lines
+    assert "formatter bug" in capsys.readouterr().err
+
+
+def test_emit_never_raises_after_writer_closed(
+    logger: logging.Logger, writer: ListWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A closed writer makes emit report through handleError, not raise."""
+    writer.close()
+    logger.error("after close")
+    assert "WriterClosedError" in capsys.readouterr().err
+
+
+def test_emit_quiet_without_raise_exceptions(
+    logger: logging.Logger, writer: ListWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With logging.raiseExceptions off, failures are silent."""
+    writer.close()
+    previous = logging.raiseExceptions
+    logging.raiseExceptions = False
+    try:
+        logger.error("after close")
+    finally:
+        logging.raiseExceptions = previous
+    assert "" == capsys.readouterr().err
+
+
+class LoggingFormatter(JsonFormatter):
+    """A formatter that logs to the same logger while formatting."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        logging.getLogger(record.name).error("from inside format")
+        return super().format(record)
+
+
+def test_reentrant_record_is_dropped(logger: logging.Logger, writer: ListWriter) -> None:
+    """A record logged from inside emit on the same thread is dropped, not recursed."""
+    logger.handlers[0].setFormatter(LoggingFormatter())
+    logger.info("outer")
+    assert ["outer"] == [json.loads(line)["message"] for line in writer.lines]
+
+
+def test_flush_syncs_with_flush_timeout(writer: ListWriter) -> None:
+    """flush() calls writer.sync(flush_timeout)."""
+    handler = ObjectStoreHandler(writer=writer, flush_timeout=2.5)  # type: ignore[arg-type]
+    handler.flush()
+    assert [2.5] == writer.sync_timeouts
+
+
+@pytest.mark.parametrize(
+    "error", [SyncTimeout("too slow", pending_batches=2), StoreError("denied", bucket="b")]
+)
+def test_flush_reports_instead_of_raising(
+    writer: ListWriter, error: Exception, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sync failure in flush() is reported on stderr, not raised."""
+    writer.sync_error = error
+    handler = ObjectStoreHandler(writer=writer)  # type: ignore[arg-type]
+    handler.flush()
+    assert str(error) in capsys.readouterr().err
+
+
+def test_close_after_timed_out_flush_shares_the_budget(writer: ListWriter) -> None:
+    """After flush() ran out of time, close() only gets the rest of the same budget."""
+    writer.sync_error = SyncTimeout("too slow")
+    handler = ObjectStoreHandler(writer=writer, flush_timeout=30.0)  # type: ignore[arg-type]
+    handler.flush()
+    handler.close()
+    assert 2 == len(writer.sync_timeouts)
+    assert writer.sync_timeouts[1] is not None
+    assert writer.sync_timeouts[1] < 30.0
+
+
+def test_close_after_good_flush_gets_full_timeout(writer: ListWriter) -> None:
+    """After a successful flush(), close() may use the whole flush_timeout."""
+    handler = ObjectStoreHandler(writer=writer, flush_timeout=30.0)  # type: ignore[arg-type]
+    handler.flush()
+    handler.close()
+    assert [30.0, 30.0] == writer.sync_timeouts
+
+
+def test_close_is_idempotent_and_keeps_passed_writer_open(writer: ListWriter) -> None:
+    """close() twice syncs a passed-in writer once and never closes it; flush after is a no-op."""
+    handler = ObjectStoreHandler(writer=writer)  # type: ignore[arg-type]
+    handler.close()
+    handler.close()
+    handler.flush()
+    assert (1, False, []) == (len(writer.sync_timeouts), writer.closed, writer.close_timeouts)
+
+
+def test_shutdown_flushes_and_closes(writer: ListWriter) -> None:
+    """logging.shutdown() with the handler syncs the writer and returns."""
+    handler = ObjectStoreHandler(writer=writer, flush_timeout=3.0)  # type: ignore[arg-type]
+    logging.shutdown([lambda: handler])  # type: ignore[list-item]
+    assert [3.0, 3.0] == writer.sync_timeouts
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"pipelinerun": "r"},
+        {"task": "t"},
+        {"writer": ListWriter(), "pipelinerun": "r", "task": "t"},
+        {"writer": ListWriter(), "max_age": 1.0},
+        {"writer": ListWriter(), "flush_timeout": -1},
+        {"writer": ListWriter(), "flush_timeout": float("inf")},
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object]) -> None:
+    """Missing or conflicting arguments raise ConfigError."""
+    with pytest.raises(ConfigError):
+        ObjectStoreHandler(**kwargs)  # type: ignore[arg-type]
+
+
+def record(name: str, level: int) -> logging.LogRecord:
+    """A bare record of logger `name` at `level`."""
+    return logging.LogRecord(name, level, __file__, 1, "m", (), None)
+
+
+@pytest.mark.parametrize(
+    ("name", "level", "expected"),
+    [
+        ("botocore.endpoint", logging.DEBUG, False),
+        ("urllib3.connectionpool", logging.DEBUG, False),
+        ("botocore.credentials", logging.INFO, True),
+        ("boto3", logging.DEBUG, True),
+        ("app", logging.DEBUG, True),
+        ("botocorex", logging.DEBUG, True),
+    ],
+)
+def test_feedback_filter_off_upload_thread(name: str, level: int, expected: bool) -> None:
+    """On an application thread only botocore/urllib3 DEBUG records are dropped."""
+    assert expected == FeedbackFilter().filter(record(name, level))

@@ -1,0 +1,187 @@
+"""
+Tests for `objlog.structlog`: the tee processor and the logger factory, against a list writer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from objlog.structlog import ObjectStoreLogger, ObjectStoreLoggerFactory, ObjectStoreProcessor
+
+from .conftest import ListWriter
+
+
+@pytest.fixture(autouse=True)
+def reset_structlog() -> Iterator[None]:
+    """Give every test structlog's default configuration back."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+def test_processor_returns_event_dict_unchanged() -> None:
+    """The processor returns the same dict, unmodified, and writes one line."""
+    writer = ListWriter()
+    event = {"event": "hello", "user": "ana"}
+    result = ObjectStoreProcessor(writer)(None, "info", event)  # type: ignore[arg-type]
+    assert result is event
+    assert {"event": "hello", "user": "ana"} == event
+    assert 1 == len(writer.lines)
+
+
+def test_processor_adds_level_and_timestamp_first() -> None:
+    """Missing level and timestamp are added at the front of the line only."""
+    writer = ListWriter()
+    ObjectStoreProcessor(writer)(None, "warn", {"event": "e"})  # type: ignore[arg-type]
+    fields = json.loads(writer.lines[0])
+    assert ["timestamp", "level", "event"] == list(fields)
+    assert "warning" == fields["level"]
+    assert fields["timestamp"].endswith("Z")
+
+
+def test_processor_keeps_existing_level_and_timestamp() -> None:
+    """A level and timestamp from earlier processors are written as they are."""
+    writer = ListWriter()
+    event = {"event": "e", "level": "debug", "timestamp": "2026-01-01T00:00:00Z"}
+    ObjectStoreProcessor(writer)(None, "info", event)  # type: ignore[arg-type]
+    assert event == json.loads(writer.lines[0])
+
+
+def test_processor_renders_exc_info() -> None:
+    """exc_info=True inside an except block becomes `exception` text on the line."""
+    writer = ListWriter()
+    try:
+        1 / 0  # noqa: B018
+    except ZeroDivisionError:
+        ObjectStoreProcessor(writer)(None, "exception", {"event": "e", "exc_info": True})  # type: ignore[arg-type]
+    fields = json.loads(writer.lines[0])
+    assert "exc_info" not in fields
+    assert fields["exception"].endswith("ZeroDivisionError: division by zero")
+
+
+def test_processor_non_json_values() -> None:
+    """Values JSON cannot encode become their repr."""
+    writer = ListWriter()
+    ObjectStoreProcessor(writer)(None, "info", {"event": "e", "s": {1}, "b": b"x"})  # type: ignore[arg-type]
+    fields = json.loads(writer.lines[0])
+    assert ("{1}", "b'x'") == (fields["s"], fields["b"])
+
+
+def test_processor_custom_serializer() -> None:
+    """A serializer replaces the JSON encoding."""
+    writer = ListWriter()
+    processor = ObjectStoreProcessor(writer, serializer=lambda fields: str(sorted(fields)))
+    processor(None, "info", {"event": "e", "level": "info", "timestamp": "t"})  # type: ignore[arg-type]
+    assert ["['event', 'level', 'timestamp']"] == writer.lines
+
+
+def test_processor_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
+    """A closed writer is counted and reported once; the event still flows on."""
+    writer = ListWriter()
+    writer.close()
+    processor = ObjectStoreProcessor(writer)
+    for _ in range(3):
+        processor(None, "info", {"event": "e"})  # type: ignore[arg-type]
+    assert 3 == processor.failed
+    assert 1 == capsys.readouterr().err.count("WriterClosedError")
+
+
+def test_processor_in_structlog_chain(capsys: pytest.CaptureFixture[str]) -> None:
+    """Configured before ConsoleRenderer-like output, both the console and the store get the event."""
+    writer = ListWriter()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ObjectStoreProcessor(writer),
+            structlog.processors.KeyValueRenderer(key_order=["event"]),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+    )
+    structlog.get_logger().info("trained", epochs=3)
+    fields = json.loads(writer.lines[0])
+    assert ("trained", 3, "info") == (fields["event"], fields["epochs"], fields["level"])
+    assert "event='trained'" in capsys.readouterr().out
+
+
+def test_logger_methods_write_lines() -> None:
+    """Every BytesLogger-style method name writes the message as one line."""
+    writer = ListWriter()
+    logger = ObjectStoreLogger(writer)  # type: ignore[arg-type]
+    names = [
+        "msg", "log", "debug", "info", "warn", "warning",
+        "fatal", "failure", "err", "error", "critical", "exception",
+    ]  # fmt: skip
+    for name in names:
+        getattr(logger, name)(name.encode())
+    assert names == writer.lines
+
+
+def test_logger_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
+    """A closed writer is counted, not raised."""
+    writer = ListWriter()
+    writer.close()
+    logger = ObjectStoreLogger(writer)  # type: ignore[arg-type]
+    logger.info("x")
+    assert 1 == logger.failed
+    assert "WriterClosedError" in capsys.readouterr().err
+
+
+def test_factory_returns_shared_logger() -> None:
+    """The factory ignores its arguments and returns one logger for its writer."""
+    writer = ListWriter()
+    factory = ObjectStoreLoggerFactory(writer)  # type: ignore[arg-type]
+    assert factory() is factory("name", "more")
+    assert writer is factory().writer
+
+
+def test_factory_as_final_sink_after_json_renderer() -> None:
+    """configure(logger_factory=...) after JSONRenderer stores rendered events."""
+    writer = ListWriter()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(20),
+        logger_factory=ObjectStoreLoggerFactory(writer),  # type: ignore[arg-type]
+    )
+    log = structlog.get_logger().bind(run="r1")
+    log.debug("filtered out")
+    log.info("kept", n=1)
+    log.warning("warned")
+    events = [json.loads(line) for line in writer.lines]
+    assert [("kept", "info", "r1"), ("warned", "warning", "r1")] == [
+        (e["event"], e["level"], e["run"]) for e in events
+    ]
+
+
+def test_factory_with_stdlib_bound_logger() -> None:
+    """structlog.stdlib.BoundLogger over the objlog logger writes rendered lines."""
+    writer = ListWriter()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=ObjectStoreLoggerFactory(writer),  # type: ignore[arg-type]
+    )
+    structlog.get_logger("app").error("boom", code=7)
+    assert {"event": "boom", "code": 7, "level": "error"} == json.loads(writer.lines[0])
+
+
+def test_import_does_not_import_structlog() -> None:
+    """Importing objlog.structlog leaves structlog itself unimported."""
+    code = "import sys, objlog.structlog; print('structlog' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert "False" == out.strip()
