@@ -1,0 +1,146 @@
+"""
+Child processes of groups 4 and 5: run as ``python -m benchmarks._child MODE ...``.
+
+Each mode reads the S3 server from the ``AWS_*`` variables and the bucket from
+``--bucket``, and prints one line ``RESULT {json}`` (and, for ``shutdown``, a
+``READY {json}`` line first). Peak RSS comes from ``getrusage`` (``ru_maxrss``, KiB on
+Linux), so it covers the whole process: interpreter, SDK and the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import KiB, MiB, boto3_client, cycle_lines, line_pool
+
+
+def _emit(tag: str, payload: dict[str, Any]) -> None:
+    sys.stdout.write(f"{tag} {json.dumps(payload)}\n")
+    sys.stdout.flush()
+
+
+def _maxrss_kib(who: int = resource.RUSAGE_SELF) -> int:
+    return int(resource.getrusage(who).ru_maxrss)
+
+
+def _open_store(bucket: str, prefix: str) -> Any:
+    from objlog.stores import open_store
+
+    return open_store(f"s3://{bucket}/{prefix}")
+
+
+def _client() -> Any:
+    return boto3_client(
+        os.environ["AWS_ENDPOINT_URL"],
+        os.environ["AWS_ACCESS_KEY_ID"],
+        os.environ["AWS_SECRET_ACCESS_KEY"],
+        os.environ.get("AWS_REGION", "us-east-1"),
+    )
+
+
+def result(args: argparse.Namespace) -> None:
+    """Store ``--file`` as a .tgz result with objlog's `ResultWriter`."""
+    from objlog.results import ResultWriter
+
+    store = _open_store(args.bucket, args.prefix)
+    writer = ResultWriter(store, compresslevel=args.compresslevel)
+    idle = _maxrss_kib()
+    t0 = time.perf_counter()
+    ref = writer.write("bench", "results", "result", Path(args.file))
+    seconds = time.perf_counter() - t0
+    _emit("RESULT", {
+        "seconds": seconds,
+        "maxrss_kib": _maxrss_kib(),
+        "idle_maxrss_kib": idle,
+        "stored_bytes": int(getattr(ref, "size", 0)),
+        "key": str(getattr(ref, "key", "")),
+    })
+
+
+def tar_upload(args: argparse.Namespace) -> None:
+    """``tar czf`` the file to a temp file, then boto3 ``upload_file`` it (sequential)."""
+    client = _client()
+    src = Path(args.file)
+    idle = _maxrss_kib()
+    with tempfile.TemporaryDirectory(prefix="objlog-bench-tar-") as tmp:
+        tgz = Path(tmp) / "result.tgz"
+        t0 = time.perf_counter()
+        subprocess.run(["tar", "czf", str(tgz), "-C", str(src.parent), src.name], check=True)
+        t1 = time.perf_counter()
+        client.upload_file(str(tgz), args.bucket, f"{args.prefix}/result.tgz")
+        t2 = time.perf_counter()
+        size = tgz.stat().st_size
+    _emit("RESULT", {
+        "seconds": t2 - t0,
+        "tar_seconds": t1 - t0,
+        "upload_seconds": t2 - t1,
+        "maxrss_kib": _maxrss_kib(),
+        "idle_maxrss_kib": idle,
+        "tar_maxrss_kib": _maxrss_kib(resource.RUSAGE_CHILDREN),
+        "stored_bytes": size,
+    })
+
+
+def shutdown(args: argparse.Namespace) -> None:
+    """Buffer ``--bytes`` in a writer with signal handlers installed, say READY, wait."""
+    from objlog.writer import ObjectStoreWriter
+
+    import objlog
+
+    install = getattr(objlog, "install_signal_handlers", None)
+    if install is None:
+        from objlog.writer import install_signal_handlers as install
+
+    pool = line_pool(KiB)
+    store = _open_store(args.bucket, args.prefix)
+    options: dict[str, Any] = {
+        "max_size_bytes": max(2 * args.bytes, 16 * MiB),
+        "max_age": 3600.0,
+        "max_buffer_bytes": max(4 * args.bytes, 64 * MiB),
+        "when_full": "block",
+    }
+    if args.compression:
+        options["compression"] = args.compression
+    writer = ObjectStoreWriter(store, pipelinerun="bench", task="shutdown", **options)
+    install()
+    logged = 0
+    records = 0
+    for line in cycle_lines(pool, args.bytes):
+        writer.write(line)
+        logged += len(line)
+        records += 1
+    _emit("READY", {"logged_bytes": logged, "records": records})
+    while True:  # the SIGTERM handler ends the process
+        time.sleep(3600)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Dispatch to a child mode."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks._child")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    for name in ("result", "tar_upload"):
+        p = sub.add_parser(name)
+        p.add_argument("--file", required=True)
+        p.add_argument("--bucket", required=True)
+        p.add_argument("--prefix", required=True)
+        p.add_argument("--compresslevel", type=int, default=6)
+    p = sub.add_parser("shutdown")
+    p.add_argument("--bytes", type=int, required=True)
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--prefix", required=True)
+    p.add_argument("--compression", default="")
+    args = parser.parse_args(argv)
+    {"result": result, "tar_upload": tar_upload, "shutdown": shutdown}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,466 @@
+"""
+Groups 1, 2 and 6a: what a logging call costs the program.
+
+* Call-site cost: records/s and per-call latency of objlog's stdlib handler vs
+  ``logging.FileHandler`` with the same JSON formatter vs ``QueueHandler`` +
+  ``QueueListener`` to a file; objlog's structlog sink vs structlog's ``WriteLogger``
+  to a file. objlog writes to the real S3 server with a buffer that holds the whole
+  burst: the figure is what the *caller* feels; sustained rates are group 3's.
+* Isolation: emit latency while the store takes 500 ms per request, and while it
+  refuses connections, within a 4 MiB memory bound (drops counted).
+* Scaling: call-site records/s with 1, 2, 4, 8 logging threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _objlog
+from benchmarks._common import (
+    SCALING_THREADS,
+    Figure,
+    KiB,
+    MiB,
+    S3Target,
+    Sizes,
+    Target,
+    empty_prefix,
+    free_port,
+    latency_summary,
+    new_name,
+    text_payload,
+)
+
+EXTRAS: dict[str, object] = {
+    "user_id": "u-48213",
+    "path": "/api/v1/items",
+    "status": 200,
+    "latency_ms": 12.5,
+}
+#: A 4 KiB record: the extras plus a payload field (the rendered line is about 4 KiB).
+LARGE_EXTRAS: dict[str, object] = {
+    **EXTRAS,
+    "payload": text_payload(__import__("random").Random(1), 4 * KiB - 300),
+}
+RECORDS = {"small": EXTRAS, "large": LARGE_EXTRAS}
+#: Writer options for call-site runs: the buffer holds the whole burst, as documented.
+CALLSITE_WRITER = {"max_buffer_bytes": 512 * MiB, "when_full": "block"}
+#: Writer options for isolation runs: a 4 MiB bound, small batches, drop when full.
+ISOLATION_WRITER = {
+    "max_buffer_bytes": 4 * MiB,
+    "max_size_bytes": 256 * KiB,
+    "max_age": 0.5,
+    "when_full": "drop",
+}
+
+
+@dataclass(slots=True)
+class EmitRun:
+    """One timed burst of logging calls: throughput and per-call latency."""
+
+    records: int
+    threads: int
+    seconds: float
+    latency: dict[str, float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def records_s(self) -> float:
+        """Records per second of wall time, all threads together."""
+        return self.records / self.seconds if self.seconds > 0 else float("nan")
+
+    def as_json(self) -> dict[str, Any]:
+        """Absolute numbers for the JSON file."""
+        return {
+            "records": self.records,
+            "threads": self.threads,
+            "seconds": self.seconds,
+            "records_s": self.records_s,
+            **self.latency,
+            **self.extra,
+        }
+
+
+def timed_emits(emit: Callable[[], None], n_records: int, threads: int) -> EmitRun:
+    """
+    Call `emit` `n_records` times spread over `threads` threads; time each call.
+
+    Wall time runs from the moment all threads are released to the last one's end.
+    """
+    per = max(1, n_records // threads)
+    barrier = threading.Barrier(threads + 1)
+    samples: list[list[int]] = [[] for _ in range(threads)]
+
+    def work(i: int) -> None:
+        out = samples[i]
+        append = out.append
+        clock = time.perf_counter_ns
+        barrier.wait()
+        for _ in range(per):
+            t0 = clock()
+            emit()
+            append(clock() - t0)
+
+    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for w in workers:
+        w.join()
+    seconds = time.perf_counter() - t0
+    merged = [s for part in samples for s in part]
+    return EmitRun(per * threads, threads, seconds, latency_summary(merged))
+
+
+# -- subjects --------------------------------------------------------------------------
+# A subject sets up a sink, returns an emit() for one record and a teardown that
+# returns extra numbers (drain time, drops). Setup and teardown are never timed.
+
+_Sink = tuple[Callable[[], None], Callable[[], dict[str, Any]]]
+Setup = Callable[[str], _Sink]
+
+
+class Subjects:
+    """Factories of the sinks compared in groups 1 and 6 (one instance per run)."""
+
+    def __init__(self, target: S3Target, tmp: Path) -> None:
+        self.target = target
+        self.tmp = tmp
+        self._n = 0
+
+    def _logger(self, handler: logging.Handler) -> logging.Logger:
+        self._n += 1
+        logger = logging.getLogger(f"objlog.bench.{self._n}")
+        logger.handlers.clear()
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        return logger
+
+    def _file(self, name: str) -> Path:
+        self._n += 1
+        return self.tmp / f"{name}-{self._n}.log"
+
+    # stdlib ---------------------------------------------------------------
+    def stdlib_objlog(self, record: str) -> _Sink:
+        """objlog's `ObjectStoreHandler` on the real S3 server."""
+        cls = _objlog.handler_class()
+        prefix = new_name("callsite")
+        store = _objlog.open_s3_store(self.target, prefix)
+        handler = cls(store, pipelinerun="bench", task="stdlib", flush_timeout=300.0,
+                      **CALLSITE_WRITER)
+        logger = self._logger(handler)
+        extras = RECORDS[record]
+
+        def teardown() -> dict[str, Any]:
+            t0 = time.perf_counter()
+            handler.close()
+            drain = time.perf_counter() - t0
+            stats = _objlog.writer_stats(handler.writer)
+            logger.removeHandler(handler)
+            store.close()
+            empty_prefix(self.target.client(), self.target.bucket, prefix)
+            return {"close_s": drain, "dropped": stats.get("dropped", None)}
+
+        return (lambda: logger.info("request handled", extra=extras)), teardown
+
+    def stdlib_file(self, record: str) -> _Sink:
+        """``logging.FileHandler`` with objlog's `JsonFormatter` (the same lines)."""
+        handler = logging.FileHandler(self._file("filehandler"), encoding="utf-8")
+        handler.setFormatter(_objlog.json_formatter())
+        logger = self._logger(handler)
+        extras = RECORDS[record]
+
+        def teardown() -> dict[str, Any]:
+            logger.removeHandler(handler)
+            handler.close()
+            return {}
+
+        return (lambda: logger.info("request handled", extra=extras)), teardown
+
+    def stdlib_queue(self, record: str) -> _Sink:
+        """``QueueHandler`` (formats in the caller, as the stdlib does) + ``QueueListener``."""
+        q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        qh = logging.handlers.QueueHandler(q)
+        qh.setFormatter(_objlog.json_formatter())
+        fh = logging.FileHandler(self._file("queue"), encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(message)s"))
+        listener = logging.handlers.QueueListener(q, fh)
+        listener.start()
+        logger = self._logger(qh)
+        extras = RECORDS[record]
+
+        def teardown() -> dict[str, Any]:
+            t0 = time.perf_counter()
+            listener.stop()
+            drain = time.perf_counter() - t0
+            logger.removeHandler(qh)
+            fh.close()
+            return {"close_s": drain}
+
+        return (lambda: logger.info("request handled", extra=extras)), teardown
+
+    # structlog ------------------------------------------------------------
+    @staticmethod
+    def _structlog(logger: Any) -> Any:
+        import structlog
+
+        return structlog.wrap_logger(
+            logger,
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            cache_logger_on_first_use=True,
+        )
+
+    def structlog_objlog(self, record: str) -> _Sink:
+        """objlog's `ObjectStoreLoggerFactory` after ``JSONRenderer``, on the real S3 server."""
+        factory_cls = _objlog.structlog_factory_class()
+        writer_cls = _objlog.writer_class()
+        prefix = new_name("callsite")
+        store = _objlog.open_s3_store(self.target, prefix)
+        writer = writer_cls(store, pipelinerun="bench", task="structlog", **CALLSITE_WRITER)
+        log = self._structlog(factory_cls(writer)())
+        extras = RECORDS[record]
+
+        def teardown() -> dict[str, Any]:
+            t0 = time.perf_counter()
+            writer.close(300.0)
+            drain = time.perf_counter() - t0
+            stats = _objlog.writer_stats(writer)
+            store.close()
+            empty_prefix(self.target.client(), self.target.bucket, prefix)
+            return {"close_s": drain, "dropped": stats.get("dropped", None)}
+
+        return (lambda: log.info("request handled", **extras)), teardown
+
+    def structlog_file(self, record: str) -> _Sink:
+        """structlog's ``WriteLogger`` to a file, same processors."""
+        import structlog
+
+        f = self._file("structlog").open("w", encoding="utf-8")
+        log = self._structlog(structlog.WriteLogger(f))
+        extras = RECORDS[record]
+
+        def teardown() -> dict[str, Any]:
+            f.close()
+            return {}
+
+        return (lambda: log.info("request handled", **extras)), teardown
+
+
+def measure(setup: Setup, record: str, n: int, threads: int, repeats: int) -> EmitRun:
+    """Run one subject `repeats` times (fresh sink each time); return the median run."""
+    runs: list[EmitRun] = []
+    for _ in range(repeats):
+        emit, teardown = setup(record)
+        for _ in range(min(200, n)):  # warm-up: first request, caches, lazy imports
+            emit()
+        run = timed_emits(emit, n, threads)
+        run.extra.update(teardown())
+        runs.append(run)
+    runs.sort(key=lambda r: r.records_s)
+    return runs[len(runs) // 2]
+
+
+def _records_for(sizes: Sizes, record: str) -> int:
+    return sizes.callsite_records if record == "small" else sizes.callsite_large_records
+
+
+def _figure_pair(
+    fid: str, title: str, objlog: Callable[[], EmitRun], baseline: Callable[[], EmitRun],
+    baseline_name: str, target: Target | None,
+) -> Figure:
+    fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="records/s",
+                 baseline_name=baseline_name, target=target)
+    base = baseline()
+    fig.baseline = base.records_s
+    fig.details["baseline"] = base.as_json()
+    try:
+        run = objlog()
+    except _objlog.MISSING as exc:
+        fig.error = str(exc)
+    else:
+        fig.objlog = run.records_s
+        fig.details["objlog"] = run.as_json()
+    return fig.settle()
+
+
+def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) -> list[Figure]:
+    """Group 1: call-site records/s and latency, stdlib and structlog, 1 and 4 threads."""
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="objlog-bench-") as tmp:
+        subjects = Subjects(target, Path(tmp))
+        for record in ("small", "large"):
+            n = _records_for(sizes, record)
+            for threads in (1, 4):
+                log(f"callsite {record} records, {threads} thread(s)")
+                cached: dict[str, EmitRun] = {}
+
+                def objlog_run(
+                    record: str = record, n: int = n, threads: int = threads,
+                    cached: dict[str, EmitRun] = cached,
+                ) -> EmitRun:
+                    if "objlog" not in cached:
+                        cached["objlog"] = measure(subjects.stdlib_objlog, record, n, threads,
+                                                   sizes.repeats)
+                    return cached["objlog"]
+
+                rec = "small record" if record == "small" else "4 KiB record"
+                figures.append(_figure_pair(
+                    f"callsite.stdlib.{record}.t{threads}.filehandler",
+                    f"stdlib handler, {rec}, {threads} thr, vs FileHandler+JSON",
+                    objlog_run,
+                    lambda r=record, n=n, t=threads: measure(subjects.stdlib_file, r, n, t,
+                                                             sizes.repeats),
+                    "logging.FileHandler + JsonFormatter",
+                    Target(kind="ratio_min", value=1.5, text=">= 1.5x"),
+                ))
+                figures.append(_figure_pair(
+                    f"callsite.stdlib.{record}.t{threads}.queue",
+                    f"stdlib handler, {rec}, {threads} thr, vs QueueHandler",
+                    objlog_run,
+                    lambda r=record, n=n, t=threads: measure(subjects.stdlib_queue, r, n, t,
+                                                             sizes.repeats),
+                    "QueueHandler + QueueListener -> FileHandler",
+                    None,
+                ))
+                figures.append(_figure_pair(
+                    f"callsite.structlog.{record}.t{threads}.writelogger",
+                    f"structlog sink, {rec}, {threads} thr, vs WriteLogger",
+                    lambda r=record, n=n, t=threads: measure(subjects.structlog_objlog, r, n, t,
+                                                             sizes.repeats),
+                    lambda r=record, n=n, t=threads: measure(subjects.structlog_file, r, n, t,
+                                                             sizes.repeats),
+                    "structlog WriteLogger + JSONRenderer -> file",
+                    Target(kind="ratio_min", value=1.2, text=">= 1.2x"),
+                ))
+    return figures
+
+
+def scaling_callsite_figures(
+    target: S3Target, sizes: Sizes, log: Callable[[str], None]
+) -> list[Figure]:
+    """Group 6a: stdlib handler records/s with 1, 2, 4, 8 threads vs FileHandler+JSON."""
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="objlog-bench-") as tmp:
+        subjects = Subjects(target, Path(tmp))
+        for threads in SCALING_THREADS:
+            log(f"scaling call-site, {threads} thread(s)")
+            figures.append(_figure_pair(
+                f"scaling.callsite.t{threads}",
+                f"stdlib handler records/s, {threads} thr, vs FileHandler+JSON",
+                lambda t=threads: measure(subjects.stdlib_objlog, "small",
+                                          sizes.callsite_records, t, 1),
+                lambda t=threads: measure(subjects.stdlib_file, "small",
+                                          sizes.callsite_records, t, 1),
+                "logging.FileHandler + JsonFormatter",
+                None,
+            ))
+    return figures
+
+
+# -- isolation ---------------------------------------------------------------------------
+
+
+def _isolation_run(store: Any, n: int, after: Callable[[], None]) -> EmitRun:
+    cls = _objlog.handler_class()
+    handler = cls(store, pipelinerun="bench", task="isolation", flush_timeout=5.0,
+                  **ISOLATION_WRITER)
+    logger = logging.getLogger(f"objlog.bench.isolation.{id(store)}")
+    logger.handlers.clear()
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        run = timed_emits(lambda: logger.info("request handled", extra=EXTRAS), n, 1)
+        stats = _objlog.writer_stats(handler.writer)
+        run.extra["dropped"] = stats.get("dropped")
+        run.extra["stats"] = {k: v for k, v in stats.items()
+                              if isinstance(v, (int, float, str)) or v is None}
+    finally:
+        after()
+        t0 = time.perf_counter()
+        handler.close()
+        run_close = time.perf_counter() - t0
+        logger.removeHandler(handler)
+    run.extra["close_s"] = run_close
+    return run
+
+
+def isolation_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) -> list[Figure]:
+    """Group 2: emit p99 while the store is slow (0.5 s/request) and while it is down."""
+    n = sizes.isolation_records
+    target_p99 = Target(kind="max", value=50.0, text="p99 <= 50 us")
+    figures: list[Figure] = []
+
+    def healthy() -> EmitRun:
+        return _isolation_run(_objlog.memory_store(), n, lambda: None)
+
+    log("isolation: healthy baseline")
+    try:
+        base: EmitRun | None = healthy()
+    except _objlog.MISSING as exc:
+        base, base_error = None, str(exc)
+
+    def figure(fid: str, title: str, run: Callable[[], EmitRun]) -> Figure:
+        fig = Figure(id=fid, group="isolation", title=title, unit="us",
+                     baseline_name="same handler, healthy MemoryStore",
+                     higher_is_better=False, target=target_p99)
+        if base is None:
+            fig.error = base_error
+            return fig
+        fig.baseline = base.latency["p99_us"]
+        fig.details["baseline"] = base.as_json()
+        try:
+            r = run()
+        except _objlog.MISSING as exc:
+            fig.error = str(exc)
+        else:
+            fig.objlog = r.latency["p99_us"]
+            fig.details["objlog"] = r.as_json()
+        return fig.settle()
+
+    def slow() -> EmitRun:
+        store = _objlog.memory_store()
+        store.latency = 0.5
+
+        def heal() -> None:
+            store.latency = 0.0
+
+        return _isolation_run(store, n, heal)
+
+    log("isolation: store at 500 ms per request")
+    figures.append(figure("isolation.slow", "emit p99, store 500 ms/request (4 MiB bound)", slow))
+
+    def down() -> EmitRun:
+        closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        try:
+            store = _objlog.open_s3_store(target, "isolation", endpoint=closed)
+            how = "boto3 store, closed loopback port"
+        except _objlog.MISSING:
+            store = _objlog.memory_store()
+            store.down_for(3600.0)
+            how = "MemoryStore.down_for (boto3 store unavailable)"
+        run = _isolation_run(store, n, lambda: None)
+        run.extra["how"] = how
+        store.close()
+        return run
+
+    log("isolation: store refusing connections")
+    figures.append(figure("isolation.down", "emit p99, store refuses connections (4 MiB bound)",
+                          down))
+    return figures

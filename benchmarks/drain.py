@@ -1,0 +1,187 @@
+"""
+Groups 3 and 6b: how much of the store's bandwidth objlog turns into durable data.
+
+objlog's writer takes JSON lines from one thread as fast as it accepts them; the clock
+runs from the first ``write`` until ``sync()`` returns (everything stored). The
+ceiling is one boto3 client putting the very objects objlog produced (read back from
+the server) back to back with ``put_object``: same bytes, same number of requests,
+no batching or compression work. ratio = ceiling time / objlog time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks import _objlog
+from benchmarks._common import (
+    SCALING_RECORD_BYTES,
+    Figure,
+    GiB,
+    KiB,
+    MiB,
+    S3Target,
+    Sizes,
+    Target,
+    cycle_lines,
+    empty_prefix,
+    line_pool,
+    list_objects,
+    new_name,
+)
+
+#: The drain runs block the producer rather than drop: every byte must be stored.
+DRAIN_WRITER: dict[str, object] = {"max_buffer_bytes": 64 * MiB, "when_full": "block"}
+
+
+def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
+              compression: str) -> dict[str, Any]:
+    """
+    Log `total_bytes` of `record_bytes` lines through objlog into S3, then the ceiling.
+
+    Returns:
+        Absolute numbers: seconds, records/s, MiB/s logged and stored, objects and
+        write requests (per run and per GiB logged), compression ratio, and the
+        ceiling's seconds and MiB/s.
+    """
+    writer_cls = _objlog.writer_class()
+    pool = line_pool(record_bytes)
+    prefix = new_name("drain")
+    inner = _objlog.open_s3_store(target, prefix)
+    store = _objlog.CountingStore(inner)
+    client = _objlog.find_boto3_client(inner)
+    requests = _objlog.RequestCounter(client) if client is not None else None
+    writer = writer_cls(store, pipelinerun="bench", task="drain", compression=compression,
+                        **DRAIN_WRITER)
+    records = 0
+    logged = 0
+    write = writer.write
+    try:
+        t0 = time.perf_counter()
+        for line in cycle_lines(pool, total_bytes):
+            write(line)
+            records += 1
+            logged += len(line)
+        t_written = time.perf_counter()
+        writer.sync(600.0)
+        seconds = time.perf_counter() - t0
+        stats = _objlog.writer_stats(writer)
+    finally:
+        writer.close(60.0)
+        if requests is not None:
+            requests.close()
+    raw = target.client()
+    objects = list_objects(raw, target.bucket, prefix)
+    stored = sum(int(o["Size"]) for o in objects)
+
+    # The ceiling: the same objects, read back, put back to back by one plain client.
+    bodies = [raw.get_object(Bucket=target.bucket, Key=o["Key"])["Body"].read() for o in objects]
+    ceiling_prefix = new_name("ceiling")
+    t1 = time.perf_counter()
+    for i, body in enumerate(bodies):
+        raw.put_object(Bucket=target.bucket, Key=f"{ceiling_prefix}/{i:08d}", Body=body)
+    ceiling = time.perf_counter() - t1
+    del bodies
+    empty_prefix(raw, target.bucket, prefix)
+    empty_prefix(raw, target.bucket, ceiling_prefix)
+    store.close()
+
+    gib = logged / GiB
+    out: dict[str, Any] = {
+        "record_bytes": record_bytes,
+        "compression": compression,
+        "records": records,
+        "logged_bytes": logged,
+        "stored_bytes": stored,
+        "seconds": seconds,
+        "write_seconds": t_written - t0,
+        "records_s": records / seconds,
+        "logged_mib_s": logged / MiB / seconds,
+        "stored_mib_s": stored / MiB / seconds,
+        "objects": len(objects),
+        "objects_per_gib": len(objects) / gib,
+        "seam_put_calls": store.put_calls,
+        "put_calls_per_gib": store.put_calls / gib,
+        "compression_ratio": logged / stored if stored else float("nan"),
+        "ceiling_seconds": ceiling,
+        "ceiling_logged_mib_s": logged / MiB / ceiling if ceiling > 0 else float("nan"),
+        "ceiling_stored_mib_s": stored / MiB / ceiling if ceiling > 0 else float("nan"),
+        "stats": {k: v for k, v in stats.items() if isinstance(v, (int, float, str)) or v is None},
+    }
+    if requests is not None:
+        out["http_write_requests"] = requests.writes
+        out["http_write_requests_per_gib"] = requests.writes / gib
+        out["http_requests_by_method"] = dict(requests.by_method)
+    return out
+
+
+def _drain_figure(fid: str, title: str, run: Callable[[], dict[str, Any]],
+                  target: Target | None) -> Figure:
+    fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="MiB/s",
+                 baseline_name="boto3 put_object of the same objects, back to back",
+                 target=target)
+    try:
+        d = run()
+    except _objlog.MISSING as exc:
+        fig.error = str(exc)
+        return fig
+    fig.objlog = d["logged_mib_s"]
+    fig.baseline = d["ceiling_logged_mib_s"]
+    fig.details["objlog"] = d
+    return fig.settle()
+
+
+def drain_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) -> list[Figure]:
+    """Group 3: drain MiB/s (logged bytes) vs the raw put_object ceiling; gzip and none."""
+    figures: list[Figure] = []
+    for compression in ("gzip", "none"):
+        log(f"drain, {compression}")
+        figures.append(_drain_figure(
+            f"drain.{compression}",
+            f"drain MiB/s logged, 1 KiB records, compression={compression}",
+            lambda c=compression: drain_run(target, KiB, sizes.drain_bytes, c),
+            Target(kind="ratio_min", value=0.9, text=">= 0.9x"),
+        ))
+        figures.extend(_derived(figures[-1]))
+    return figures
+
+
+def _derived(main: Figure) -> list[Figure]:
+    """Objects and write requests per GiB logged, and the compression ratio, of a drain run."""
+    d = main.details.get("objlog", {})
+    base = main.id
+    rows = [
+        ("objects_per_gib", "objects per GiB logged", "obj/GiB", d.get("objects_per_gib")),
+        ("requests_per_gib", "PUT/POST requests per GiB logged", "req/GiB",
+         d.get("http_write_requests_per_gib", d.get("put_calls_per_gib"))),
+        ("compression_ratio", "compression ratio (logged / stored bytes)", "x",
+         d.get("compression_ratio")),
+    ]
+    out = []
+    for suffix, title, unit, value in rows:
+        fig = Figure(id=f"{base}.{suffix}", group="drain", title=f"{main.id}: {title}",
+                     unit=unit, objlog=value, error=main.error)
+        out.append(fig.settle())
+    return out
+
+
+def _size_name(n: int) -> str:
+    return f"{n // KiB}KiB" if n >= KiB else f"{n}B"
+
+
+def scaling_drain_figures(
+    target: S3Target, sizes: Sizes, log: Callable[[str], None]
+) -> list[Figure]:
+    """Group 6b: drain throughput with records of 100 B .. 64 KiB (gzip)."""
+    figures: list[Figure] = []
+    for record_bytes in SCALING_RECORD_BYTES:
+        name = _size_name(record_bytes)
+        log(f"scaling drain, {name} records")
+        figures.append(_drain_figure(
+            f"scaling.drain.{name}",
+            f"drain MiB/s logged, {name} records, gzip",
+            lambda r=record_bytes: drain_run(target, r, sizes.scaling_drain_bytes, "gzip"),
+            None,
+        ))
+    return figures
