@@ -1,0 +1,524 @@
+"""
+The step runner behind ``objlog run``: a child process whose output becomes log records.
+
+The child's stdout and stderr are pipes read by two threads, as raw bytes.
+Every chunk read is first copied (tee'd) unchanged to our own stdout or
+stderr, then cut into lines; each line becomes one JSON record::
+
+    {"timestamp": "2026-11-21T11:40:30.123456Z", "stream": "stdout",
+     "sequence": 7, "line": "epoch 3 loss 0.12"}
+
+written to an `objlog.writer.ObjectStoreWriter`. Conventions:
+
+* ``sequence`` counts every line of both streams in the order received
+  (one lock orders the counter and the writer call).
+* ``timestamp`` is when objlog read the chunk holding the line (RFC 3339,
+  UTC, microseconds); lines read together share it.
+* A line longer than `max_line_bytes` (default 256 KiB) is split at a
+  UTF-8 character boundary; every piece but the last has ``"partial": true``.
+* A last line without a trailing newline has ``"newline": false``.
+* Bytes that are not UTF-8: ``line`` holds the text with those bytes as
+  ``\\xNN`` escapes (valid Unicode for every JSON tool) and ``raw_b64``
+  holds the exact bytes in base64, so ``objlog cat`` restores them.
+
+Signals: SIGTERM, SIGHUP and SIGINT are forwarded to the child and the
+runner keeps waiting for it (SIGINT is not forwarded when our stdin is a
+terminal: the terminal already sent it to the child, which shares our
+process group). Afterwards results are stored, the log synced within one
+deadline, and the child's exit status returned (128 + N when signal N
+killed it).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as _dt
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import BinaryIO, Protocol
+
+from objlog.errors import ConfigError, ObjlogError, StoreError
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "LineSink",
+    "RunOptions",
+    "RunReport",
+    "default_spool_dir",
+    "generate_run_id",
+    "run_step",
+    "split_lines",
+]
+
+#: Longest line stored as one record; longer lines are split (256 KiB keeps
+#: a record well under any batch limit and a JSON parser's comfort zone).
+DEFAULT_MAX_LINE_BYTES = 256 * 1024
+_READ_BYTES = 64 * 1024
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class _Writer(Protocol):
+    def write(self, data: str) -> int: ...
+
+
+def generate_run_id(now: _dt.datetime | None = None) -> str:
+    """
+    Return a fresh pipelinerun name such as ``run-20261121-114030-ab12cd``.
+
+    Args:
+        now: The time to embed (default: now, UTC).
+
+    Returns:
+        A name that is a valid key segment and sorts by start time.
+
+    Thread safety: safe to call from any thread.
+    """
+    when = now or _dt.datetime.now(_dt.timezone.utc)
+    return f"run-{when:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def default_spool_dir(store_url: str) -> Path:
+    """
+    Return the default spool directory for a store.
+
+    ``$OBJLOG_SPOOL_DIR`` if set, else ``spool`` under objlog's data home
+    (`objlog.config.default_home`: ``$OBJLOG_HOME``, ``$XDG_DATA_HOME/objlog``
+    or ``~/.local/share/objlog``); one subdirectory per store URL, so batches
+    left by a killed step are recovered into the store they were meant for.
+
+    Args:
+        store_url: The store's URL (no secret in it).
+
+    Returns:
+        The directory (not created).
+
+    Thread safety: reads the environment only.
+    """
+    import hashlib
+
+    from objlog.config import default_home
+
+    base = os.environ.get("OBJLOG_SPOOL_DIR")
+    root = Path(base).expanduser() if base else default_home() / "spool"
+    digest = hashlib.sha256(store_url.encode("utf-8")).hexdigest()[:16]
+    return root / digest
+
+
+def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
+    """Return a cut position <= limit that does not split a UTF-8 sequence (if avoidable)."""
+    cut = limit
+    # Back off over at most 3 continuation bytes (0b10xxxxxx).
+    while cut > limit - 3 and cut > 0 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return cut if cut > 0 else limit
+
+
+def split_lines(
+    pending: bytes, chunk: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> tuple[list[tuple[bytes, bool]], bytes]:
+    """
+    Cut buffered bytes plus a new chunk into lines.
+
+    Args:
+        pending: Bytes left over from the previous call (an unfinished line).
+        chunk: Newly read bytes.
+        max_line_bytes: Longest piece returned (default 256 KiB); longer
+            lines come out as several pieces.
+
+    Returns:
+        ``(pieces, rest)``: each piece is ``(bytes without the newline,
+        complete)`` where ``complete`` is False for a piece the next one
+        continues; `rest` is the unfinished tail to pass back next time
+        (shorter than `max_line_bytes`).
+
+    Thread safety: pure function.
+    """
+    data = pending + chunk if pending else chunk
+    parts = data.split(b"\n")
+    rest = parts.pop()
+    pieces: list[tuple[bytes, bool]] = []
+    for line in parts:
+        while len(line) > max_line_bytes:
+            cut = _utf8_cut(line, max_line_bytes)
+            pieces.append((line[:cut], False))
+            line = line[cut:]
+        pieces.append((line, True))
+    while len(rest) >= max_line_bytes:
+        cut = _utf8_cut(rest, max_line_bytes)
+        pieces.append((rest[:cut], False))
+        rest = rest[cut:]
+    return pieces, rest
+
+
+def _rfc3339_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LineSink:
+    """
+    Turn lines of both streams into numbered JSON records for a writer.
+
+    Args:
+        writer: Anything with ``write(str)``; one call per record.
+        archive: Optional binary file receiving every line as raw bytes
+            (``step-main.log``), in the order of ``sequence``.
+
+    Thread safety: `emit` may be called from several threads; one lock
+    orders sequence numbers, writer calls and the archive.
+    """
+
+    def __init__(self, writer: _Writer, archive: BinaryIO | None = None) -> None:
+        self._writer = writer
+        self._archive = archive
+        self._lock = threading.Lock()
+        self.sequence = 0
+        self.lines = 0
+        self.errors = 0
+        self.last_error: BaseException | None = None
+
+    def emit(
+        self,
+        stream: str,
+        pieces: Sequence[tuple[bytes, bool]],
+        timestamp: str,
+        *,
+        final: bool = False,
+    ) -> None:
+        """
+        Write one record per piece; `final` marks the last piece as lacking its newline.
+        """
+        head = f'{{"timestamp":"{timestamp}","stream":"{stream}","sequence":'
+        last = len(pieces) - 1
+        with self._lock:
+            for index, (raw, complete) in enumerate(pieces):
+                try:
+                    text = raw.decode("utf-8")
+                    extra = ""
+                except UnicodeDecodeError:
+                    text = raw.decode("utf-8", errors="backslashreplace")
+                    extra = ',"raw_b64":"' + base64.b64encode(raw).decode("ascii") + '"'
+                if not complete:
+                    extra += ',"partial":true'
+                elif final and index == last:
+                    extra += ',"newline":false'
+                record = (
+                    f'{head}{self.sequence},"line":{json.dumps(text, ensure_ascii=False)}{extra}}}'
+                )
+                self.sequence += 1
+                if complete:
+                    self.lines += 1
+                try:
+                    self._writer.write(record)
+                except (ObjlogError, OSError, ValueError) as exc:
+                    # The step keeps running; the failure is counted and reported at the end.
+                    self.errors += 1
+                    self.last_error = exc
+                if self._archive is not None:
+                    newline = complete and not (final and index == last)
+                    with contextlib.suppress(OSError, ValueError):
+                        self._archive.write(raw + b"\n" if newline else raw)
+
+
+class _Pump(threading.Thread):
+    """Read one pipe of the child, tee it, and feed its lines to the sink."""
+
+    def __init__(
+        self,
+        fd: int,
+        stream: str,
+        tee: BinaryIO | None,
+        sink: LineSink,
+        max_line_bytes: int,
+    ) -> None:
+        super().__init__(name=f"objlog-run-{stream}", daemon=True)
+        self._fd = fd
+        self._stream = stream
+        self._tee = tee
+        self._sink = sink
+        self._max = max_line_bytes
+
+    def run(self) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._fd, _READ_BYTES)
+            except OSError:
+                break
+            if not chunk:
+                break
+            if self._tee is not None:
+                try:
+                    self._tee.write(chunk)
+                    self._tee.flush()
+                except (OSError, ValueError):
+                    self._tee = None  # our own stdout went away (e.g. `| head`): keep logging
+            pieces, pending = split_lines(pending, chunk, self._max)
+            if pieces:
+                self._sink.emit(self._stream, pieces, _rfc3339_now())
+        if pending:
+            self._sink.emit(self._stream, [(pending, True)], _rfc3339_now(), final=True)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """
+    What ``objlog run`` does.
+
+    Args:
+        command: The child's argv (at least one element).
+        pipelinerun: Run name (a key segment).
+        task: Task name (a key segment).
+        results: ``(name, path)`` pairs stored with the result writer after
+            the child ends (default none).
+        archive_log: Also store the whole output as result ``main-log``
+            (``artifacts/<pr>/<task>/main-log.tgz``, member ``step-main.log``,
+            the KFP-Tekton convention). Default False.
+        spool_dir: The writer's spool directory, or None for no spool.
+        sync_timeout: Seconds allowed, after the child ended, for storing
+            results and syncing the log (default 30.0); what is not stored
+            by then stays in the spool for the next run.
+        drain_timeout: Seconds to wait for the pipes to close after the
+            child ended (a grandchild may hold them open; default 5.0).
+        max_line_bytes: Longest record line (default 256 KiB).
+        writer_options: Extra keyword arguments for the writer.
+
+    Raises:
+        ConfigError: An empty command or a value out of range.
+
+    Thread safety: immutable.
+    """
+
+    command: Sequence[str]
+    pipelinerun: str
+    task: str
+    results: Sequence[tuple[str, str]] = ()
+    archive_log: bool = False
+    spool_dir: Path | None = None
+    sync_timeout: float = 30.0
+    drain_timeout: float = 5.0
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    writer_options: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.command:
+            raise ConfigError("objlog run needs a command after '--'")
+        if self.sync_timeout <= 0 or self.drain_timeout < 0:
+            raise ConfigError("sync_timeout must be > 0 and drain_timeout >= 0 seconds")
+        if self.max_line_bytes < 16:
+            raise ConfigError(f"max_line_bytes must be >= 16, got {self.max_line_bytes}")
+
+
+@dataclass(slots=True, kw_only=True)
+class RunReport:
+    """
+    What happened during ``objlog run``.
+
+    Attributes:
+        exit_status: The status ``objlog run`` exits with.
+        child_status: The child's return code (negative: killed by that signal).
+        lines: Complete lines recorded.
+        records: Records written (pieces of split lines count one each).
+        results: Result name to stored key.
+        failures: One-line descriptions of what could not be stored.
+        synced: True when every record was stored (not only spooled) in time.
+        signals: Signals forwarded to the child.
+    """
+
+    exit_status: int = 0
+    child_status: int = 0
+    lines: int = 0
+    records: int = 0
+    results: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    synced: bool = False
+    signals: list[int] = field(default_factory=list)
+
+
+def _exit_status(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_step(
+    store: object,
+    options: RunOptions,
+    *,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+    say: Callable[[str], None] | None = None,
+) -> RunReport:
+    """
+    Run the child, record its output, store its results, and report.
+
+    Args:
+        store: An `objlog.typing.ObjectStore` (the writer and the result
+            writer are built on it).
+        options: What to run and store.
+        stdout: Where the child's stdout is tee'd (default our stdout).
+        stderr: Where the child's stderr is tee'd (default our stderr).
+        say: Receives objlog's own one-line messages (default: none).
+
+    Returns:
+        A `RunReport`; ``exit_status`` is the child's status (128 + N for
+        signal N), or 1 when the child succeeded but a declared result could
+        not be stored.
+
+    Raises:
+        ConfigError: Bad options or names (before the child starts).
+        OSError: The command cannot be started (not found, not executable).
+
+    Thread safety: call from the main thread (it installs signal handlers
+    for the duration of the run and restores the previous ones).
+    """
+    from objlog.results import ResultWriter
+    from objlog.writer import ObjectStoreWriter
+
+    def _say(message: str) -> None:
+        if say is not None:
+            say(message)
+
+    out = stdout if stdout is not None else sys.stdout.buffer
+    err = stderr if stderr is not None else sys.stderr.buffer
+    report = RunReport()
+    writer = ObjectStoreWriter(
+        store,  # type: ignore[arg-type]
+        pipelinerun=options.pipelinerun,
+        task=options.task,
+        spool_dir=options.spool_dir,
+        **options.writer_options,  # type: ignore[arg-type]
+    )
+    workdir = tempfile.TemporaryDirectory(prefix="objlog-run-")
+    archive: BinaryIO | None = None
+    archive_path = Path(workdir.name) / "step-main.log"
+    if options.archive_log:
+        archive = archive_path.open("wb")
+    sink = LineSink(writer, archive)
+
+    proc: subprocess.Popen[bytes] | None = None
+    pending_signals: list[int] = []
+    skip_sigint = _stdin_is_tty()
+
+    def _forward(signum: int, _frame: FrameType | None) -> None:
+        report.signals.append(signum)
+        if signum == signal.SIGINT and skip_sigint:
+            return
+        if proc is None:
+            pending_signals.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in _FORWARDED:
+            previous[signum] = signal.signal(signum, _forward)
+    try:
+        env = dict(os.environ)
+        env.setdefault("OBJLOG_PIPELINERUN", options.pipelinerun)
+        env.setdefault("OBJLOG_TASK", options.task)
+        try:
+            proc = subprocess.Popen(
+                list(options.command),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        except BaseException:
+            _close_quietly(writer, 5.0)
+            raise
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            _Pump(os.dup(proc.stdout.fileno()), "stdout", out, sink, options.max_line_bytes),
+            _Pump(os.dup(proc.stderr.fileno()), "stderr", err, sink, options.max_line_bytes),
+        ]
+        proc.stdout.close()
+        proc.stderr.close()
+        for pump in pumps:
+            pump.start()
+        for signum in pending_signals:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signum)
+        returncode = proc.wait()
+        drain_end = time.monotonic() + options.drain_timeout
+        for pump in pumps:
+            pump.join(max(0.0, drain_end - time.monotonic()))
+        if any(p.is_alive() for p in pumps):
+            _say(
+                "warning: the child's pipes are still open (a background process?); "
+                "output after this point is not recorded"
+            )
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    report.child_status = returncode
+    report.exit_status = _exit_status(returncode)
+    deadline = time.monotonic() + options.sync_timeout
+    with sink._lock:  # the pumps may still run (drain timeout): stop them writing
+        report.lines = sink.lines
+        report.records = sink.sequence
+        if archive is not None:
+            archive.close()
+        sink._archive = None
+    if sink.errors:
+        report.failures.append(f"{sink.errors} log records not accepted: {sink.last_error}")
+
+    results = ResultWriter(store)  # type: ignore[arg-type]
+    named = list(options.results)
+    if options.archive_log:
+        named.append(("main-log", str(archive_path)))
+    result_failed = False
+    for name, path in named:
+        if time.monotonic() > deadline:
+            report.failures.append(f"result {name}: no time left (sync timeout)")
+            result_failed = True
+            continue
+        if not Path(path).exists():
+            report.failures.append(f"result {name}: {path} does not exist")
+            result_failed = True
+            continue
+        try:
+            ref = results.write(options.pipelinerun, options.task, name, Path(path))
+        except (StoreError, OSError, ValueError) as exc:
+            report.failures.append(f"result {name}: {exc}")
+            result_failed = True
+        else:
+            report.results[name] = ref.key
+    report.synced = _close_quietly(writer, max(0.5, deadline - time.monotonic()), report.failures)
+    workdir.cleanup()
+    if result_failed and report.exit_status == 0:
+        report.exit_status = 1
+    return report
+
+
+def _close_quietly(writer: object, timeout: float, failures: list[str] | None = None) -> bool:
+    try:
+        writer.close(timeout=timeout)  # type: ignore[attr-defined]
+    except ObjlogError as exc:
+        if failures is not None:
+            failures.append(
+                f"log not fully stored within {timeout:.1f} s ({exc}); "
+                "the spool keeps the rest for the next run"
+            )
+        return False
+    return True
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False

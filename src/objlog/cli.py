@@ -1,0 +1,767 @@
+"""
+The ``objlog`` command line: run a step, list and read its logs, move results.
+
+Subcommands::
+
+    objlog check  [URL]
+    objlog run    [--store URL] [--pipelinerun PR] [--task T] [--result NAME=PATH]...
+                  [--archive-log] [--spool-dir DIR | --no-spool] -- COMMAND [ARGS...]
+    objlog ls     [URL] [PR [TASK]]
+    objlog cat    [URL] PR TASK [--follow] [--since T] [--level L] [--grep RE] [--json]
+    objlog result get [URL] PR TASK NAME [-o PATH|-]
+    objlog result put [URL] PR TASK NAME PATH
+
+The store is ``--store URL``, or a first positional argument that contains
+``/`` (``s3://bucket/prefix``, ``file:///dir``, ``./dir``: run, task and
+result names never contain ``/``), else ``OBJLOG_STORE``, else the embedded
+default local store (see `objlog.config`).
+
+Exit status: 0 success; 1 a store failure or nothing found; 2 a usage or
+configuration error; ``objlog run`` exits with the child's status (128 + N
+when signal N killed it). Expected failures print one line,
+``objlog: error: ...``, on stderr: no traceback and never a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import json
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError, StoreError
+from objlog.typing import ObjectStore
+
+__all__ = ["main"]
+
+PROG = "objlog"
+#: Transfers at least this large get a progress bar when stderr is a terminal.
+PROGRESS_MIN_BYTES = 4 * 1024**2
+EXIT_STORE = 1
+EXIT_USAGE = 2
+
+# Record fields shown by the text renderer in their own place, not as key=value.
+_SHOWN = frozenset(
+    {
+        "timestamp",
+        "time",
+        "level",
+        "levelname",
+        "logger",
+        "name",
+        "message",
+        "event",
+        "msg",
+        "exc_info",
+        "exception",
+        "stack_info",
+        "stack",
+    }
+)
+# Identity fields every handler record carries; noise when reading.
+_IDENTITY = frozenset(
+    {"process", "process_name", "processName", "thread", "thread_name", "threadName", "taskName"}
+)
+
+
+class _UsageError(Exception):
+    """A command line that cannot be acted on (exit status 2)."""
+
+
+def _say(message: str) -> None:
+    """Print one objlog message on stderr."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"{PROG}: {message}\n")
+        sys.stderr.flush()
+
+
+def _describe(exc: BaseException) -> str:
+    """Return a one-line, secret-free description of an objlog error."""
+    if isinstance(exc, StoreError):
+        try:
+            from objlog.stores.check import describe_failure
+        except ImportError:
+            pass
+        else:
+            with contextlib.suppress(Exception):
+                return " ".join(str(describe_failure(exc)).split())
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# -- store and positional arguments ----------------------------------------------
+
+
+def _looks_like_url(value: str) -> bool:
+    return "/" in value or "\\" in value
+
+
+def _split_store(
+    args: argparse.Namespace, positionals: Sequence[str], max_names: int
+) -> tuple[str | None, list[str]]:
+    """
+    Take the store URL from ``--store`` or the first positional argument.
+
+    The first positional is the URL when there is one more positional than
+    the command's names (``cat URL PR TASK``), or when it contains ``/``
+    (``ls s3://bucket``): run, task and result names never contain ``/``.
+    """
+    rest = list(positionals)
+    url: str | None = getattr(args, "store", None)
+    if rest and (len(rest) > max_names or _looks_like_url(rest[0])):
+        if url is not None:
+            raise _UsageError(f"two stores given: --store {url!r} and {rest[0]!r}")
+        url = rest.pop(0)
+    return url, rest
+
+
+def _open_store(url: str | None) -> ObjectStore:
+    from objlog.stores import open_store
+
+    return open_store(url)
+
+
+# -- check ----------------------------------------------------------------------------
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    url, rest = _split_store(args, args.args, 0)
+    if rest:
+        raise _UsageError(f"check takes at most a store URL, not {rest!r}")
+    from objlog.stores.check import check_store
+
+    store = _open_store(url)
+    try:
+        verdict = check_store(store)
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+    text = " ".join(str(verdict).split()) if verdict is not None else ""
+    print(text or f"ok: {store.url} works (put, get, list, delete)")
+    return 0
+
+
+# -- run ----------------------------------------------------------------------------
+
+
+def _parse_result(value: str) -> tuple[str, str]:
+    name, sep, path = value.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {value!r}")
+    return name, path
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from objlog import _keys
+    from objlog._run import RunOptions, default_spool_dir, generate_run_id, run_step
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise _UsageError("run needs a command: objlog run [OPTIONS] -- COMMAND [ARGS...]")
+    pipelinerun = args.pipelinerun or os.environ.get("OBJLOG_PIPELINERUN") or ""
+    task = args.task or os.environ.get("OBJLOG_TASK") or ""
+    generated = not pipelinerun
+    if generated:
+        pipelinerun = generate_run_id()
+    task = task or "main"
+    _keys.validate_segment(pipelinerun, "pipelinerun")
+    _keys.validate_segment(task, "task")
+    for name, _ in args.result:
+        _keys.validate_segment(name, "result name")
+
+    store = _open_store(args.store)
+    if args.no_spool:
+        spool: Path | None = None
+    elif args.spool_dir:
+        spool = Path(args.spool_dir)
+    else:
+        spool = default_spool_dir(store.url)
+    if generated or not args.quiet:
+        _say(f"pipelinerun {pipelinerun} task {task} -> {store.url}")
+    options = RunOptions(
+        command=command,
+        pipelinerun=pipelinerun,
+        task=task,
+        results=tuple(args.result),
+        archive_log=args.archive_log,
+        spool_dir=spool,
+        sync_timeout=args.sync_timeout,
+    )
+    try:
+        report = run_step(store, options, say=_say)
+    except FileNotFoundError:
+        raise _UsageError(f"command not found: {command[0]}") from None
+    except PermissionError:
+        raise _UsageError(f"command not executable: {command[0]}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+    for failure in report.failures:
+        _say(f"error: {failure}")
+    if not args.quiet:
+        where = _keys.logs_prefix(store.prefix, pipelinerun, task)
+        stored = "stored" if report.synced else "spooled (not all stored yet)"
+        _say(
+            f"{report.lines} lines {stored} under {where} ; "
+            f"results: {', '.join(report.results.values()) or 'none'} ; "
+            f"exit status {report.exit_status}"
+        )
+    return report.exit_status
+
+
+# -- ls -------------------------------------------------------------------------------
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    from objlog import reader
+
+    url, rest = _split_store(args, args.args, 2)
+    if len(rest) > 2:
+        raise _UsageError("usage: objlog ls [URL] [PR [TASK]]")
+    store = _open_store(url)
+    out = sys.stdout
+    try:
+        if not rest:
+            for run in reader.list_runs(store):
+                out.write(run + "\n")
+            return 0
+        if len(rest) == 1:
+            tasks = reader.list_tasks(store, rest[0])
+            if not tasks:
+                raise _NotFound(f"no run {rest[0]!r} in {store.url}")
+            for task in tasks:
+                out.write(task + "\n")
+            return 0
+        found = reader.list_task_objects(store, rest[0], rest[1])
+        objects = [*found.logs, *found.artifacts]
+        if not objects:
+            raise _NotFound(f"no task {rest[1]!r} in run {rest[0]!r} in {store.url}")
+        width = max(len(str(o.size)) for o in objects)
+        for info in objects:
+            when = info.last_modified.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            out.write(f"{info.size:>{width}}  {when}  {info.key}\n")
+        total = sum(o.size for o in objects)
+        if args.verbose:
+            _say(f"{len(found.logs)} log objects, {len(found.artifacts)} results, {total} bytes")
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+
+
+class _NotFound(Exception):
+    """Nothing matched what the user asked for (exit status 1)."""
+
+
+# -- cat ------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_since(value: str, now: _dt.datetime | None = None) -> _dt.datetime:
+    """Parse ``--since``: an RFC 3339 time, or a duration back from now (30s, 10m, 2h, 1d)."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    match = _DURATION.match(value.strip())
+    if match:
+        return now - _dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    from objlog.reader import parse_timestamp
+
+    ts = parse_timestamp(value)
+    if ts is None:
+        raise _UsageError(
+            f"--since {value!r}: expected a time like 2026-11-21T11:40:00Z or a duration like 10m"
+        )
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+
+
+def _parse_level(value: str) -> int:
+    from objlog.reader import LEVELS
+
+    if value.isdigit():
+        return int(value)
+    if value.lower() in LEVELS:
+        return LEVELS[value.lower()]
+    raise _UsageError(f"--level {value!r}: expected one of debug, info, warning, error, critical")
+
+
+def _line_bytes(record: dict[str, Any]) -> bytes:
+    """Return the exact bytes of an ``objlog run`` record's line, newline included."""
+    import base64
+
+    raw_b64 = record.get("raw_b64")
+    raw: bytes
+    if isinstance(raw_b64, str):
+        try:
+            raw = base64.b64decode(raw_b64, validate=True)
+        except ValueError:
+            raw = _encode(str(record.get("line", "")))
+    else:
+        raw = _encode(str(record.get("line", "")))
+    if record.get("partial") is True or record.get("newline") is False:
+        return raw
+    return raw + b"\n"
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", errors="backslashreplace")
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, str):
+        return value if value and " " not in value and "=" not in value else json.dumps(value)
+    return json.dumps(value, ensure_ascii=False, default=repr)
+
+
+def render_record(record: dict[str, Any]) -> str:
+    """
+    Render one record as readable text, without a trailing newline.
+
+    ``objlog run`` records (``stream`` + ``line``) render as the line itself;
+    other records as ``TIMESTAMP LEVEL logger: message key=value ...``,
+    followed by any exception text on the next lines.
+
+    Args:
+        record: A decoded record.
+
+    Returns:
+        The text.
+
+    Thread safety: pure function.
+    """
+    if "stream" in record and "line" in record:
+        return str(record["line"])
+    head: list[str] = []
+    ts = record.get("timestamp", record.get("time"))
+    if ts is not None:
+        head.append(str(ts))
+    level = record.get("level", record.get("levelname"))
+    if level is not None:
+        head.append(f"{str(level).upper():<8}")
+    logger = record.get("logger", record.get("name"))
+    message = record.get("message", record.get("event", record.get("msg", "")))
+    text = f"{logger}: {message}" if logger else str(message)
+    head.append(text)
+    extras = [
+        f"{k}={_value_text(v)}" for k, v in record.items() if k not in _SHOWN and k not in _IDENTITY
+    ]
+    line = " ".join([*head, *extras])
+    for field in ("exc_info", "exception", "stack_info", "stack"):
+        value = record.get(field)
+        if isinstance(value, str) and value:
+            line += "\n" + value.rstrip("\n")
+    return line
+
+
+def _cat_output(
+    records: Iterator[dict[str, Any]],
+    out: BinaryIO,
+    *,
+    as_json: bool,
+    level: int | None,
+    grep: re.Pattern[str] | None,
+    timestamps: bool,
+    flush_each: bool,
+) -> int:
+    from objlog.reader import record_level
+
+    count = 0
+    for record in records:
+        if level is not None:
+            found = record_level(record)
+            if found is None or found < level:
+                continue
+        text = render_record(record)
+        if grep is not None and not grep.search(text):
+            continue
+        if as_json:
+            data = _encode(json.dumps(record, ensure_ascii=False)) + b"\n"
+        elif "stream" in record and "line" in record:
+            data = _line_bytes(record)
+        else:
+            data = _encode(text) + b"\n"
+        if timestamps and not as_json and "stream" in record:
+            data = _encode(f"{record.get('timestamp', '')} ") + data
+        out.write(data)
+        if flush_each:
+            out.flush()
+        count += 1
+    return count
+
+
+def _cmd_cat(args: argparse.Namespace) -> int:
+    from objlog import reader
+
+    url, rest = _split_store(args, args.args, 2)
+    if len(rest) != 2:
+        raise _UsageError("usage: objlog cat [URL] PR TASK [--follow] [--since T] ...")
+    pipelinerun, task = rest
+    since = _parse_since(args.since) if args.since else None
+    level = _parse_level(args.level) if args.level else None
+    try:
+        grep = re.compile(args.grep) if args.grep else None
+    except re.error as exc:
+        raise _UsageError(f"--grep {args.grep!r}: {exc}") from None
+    if args.poll_interval <= 0:
+        raise _UsageError("--poll-interval must be > 0 seconds")
+    store = _open_store(url)
+    bad: list[str] = []
+
+    def _on_bad(key: str, exc: Exception) -> None:
+        bad.append(key)
+        _say(f"warning: skipped {key}: {_describe(exc)}")
+
+    stop = threading.Event()
+    try:
+        records = reader.read_records(
+            store,
+            pipelinerun,
+            task,
+            since=since,
+            follow=args.follow,
+            poll_interval=args.poll_interval,
+            stop=stop,
+            on_bad_object=_on_bad,
+        )
+        out = sys.stdout.buffer
+        try:
+            _cat_output(
+                records,
+                out,
+                as_json=args.json,
+                level=level,
+                grep=grep,
+                timestamps=args.timestamps,
+                flush_each=args.follow,
+            )
+            out.flush()
+        except ObjectNotFoundError as exc:
+            if exc.reason == "NoSuchRun":
+                raise _NotFound(
+                    f"no logs for run {pipelinerun!r} task {task!r} in {store.url}"
+                ) from None
+            raise
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            store.close()
+    return 1 if bad else 0
+
+
+# -- result -----------------------------------------------------------------------------
+
+
+def _progress(total: int, description: str, *, known_total: bool = True) -> Any:
+    """Return a tqdm bar for a transfer of `total` bytes, or None when it should be silent."""
+    if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+    return tqdm(
+        total=total if known_total else None,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=description,
+        file=sys.stderr,
+        leave=False,
+    )
+
+
+def _copy(source: BinaryIO, target: BinaryIO, bar: Any) -> int:
+    copied = 0
+    while chunk := source.read(1024 * 1024):
+        target.write(chunk)
+        copied += len(chunk)
+        if bar is not None:
+            bar.update(len(chunk))
+    return copied
+
+
+def _cmd_result_get(args: argparse.Namespace) -> int:
+    from objlog.results import ResultWriter
+
+    url, rest = _split_store(args, args.args, 3)
+    if len(rest) != 3:
+        raise _UsageError("usage: objlog result get [URL] PR TASK NAME [-o PATH|-]")
+    pipelinerun, task, name = rest
+    store = _open_store(url)
+    try:
+        results = ResultWriter(store)
+        key = results.key(pipelinerun, task, name)
+        try:
+            size = store.head_object(key).size
+        except ObjectNotFoundError:
+            raise _NotFound(
+                f"no result {name!r} for run {pipelinerun!r} task {task!r} in {store.url}"
+            ) from None
+        # The bar counts payload bytes; only the stored (compressed) size is known up front.
+        bar = _progress(size, name, known_total=False)
+        try:
+            with results.open(pipelinerun, task, name) as payload:
+                if args.output in (None, "-"):
+                    copied = _copy(payload, sys.stdout.buffer, bar)
+                    sys.stdout.buffer.flush()
+                    target = None
+                else:
+                    target = Path(args.output)
+                    if target.is_dir():
+                        target = target / name
+                    tmp = target.with_name(f".{target.name}.objlog-tmp")
+                    try:
+                        with tmp.open("wb") as out:
+                            copied = _copy(payload, out, bar)
+                        tmp.replace(target)
+                    finally:
+                        tmp.unlink(missing_ok=True)
+        finally:
+            if bar is not None:
+                bar.close()
+        if target is not None and args.verbose:
+            _say(f"{copied} bytes -> {target}")
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+    return 0
+
+
+def _cmd_result_put(args: argparse.Namespace) -> int:
+    from objlog.results import ResultWriter
+
+    url, rest = _split_store(args, args.args, 4)
+    if len(rest) != 4:
+        raise _UsageError("usage: objlog result put [URL] PR TASK NAME PATH")
+    pipelinerun, task, name, path = rest
+    source = Path(path)
+    if not source.exists():
+        raise _UsageError(f"{path}: no such file or directory")
+    store = _open_store(url)
+    try:
+        size = source.stat().st_size if source.is_file() else 0
+        bar = _progress(size, name)
+        try:
+            ref = ResultWriter(store).write(
+                pipelinerun, task, name, source, progress=bar.update if bar is not None else None
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+    location = f"s3://{ref.bucket}/{ref.key}" if ref.bucket else ref.key
+    print(f"{location} {ref.size} bytes sha256={ref.sha256}")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="store URL: s3://BUCKET[/PREFIX], file:///DIR or a path "
+        "(default: $OBJLOG_STORE, else the embedded local store)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """
+    Return the argument parser of the ``objlog`` command.
+
+    Returns:
+        An `argparse.ArgumentParser` with one subparser per command.
+
+    Thread safety: builds a new parser per call.
+    """
+    from objlog import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Ship pipeline-step logs and results to S3-compatible storage, "
+        "and read them back.",
+        epilog="A first positional argument containing '/' is the store URL "
+        "(e.g. s3://bucket/prefix or ./dir).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("check", help="prove a store works: put, get, list, delete a probe")
+    _store_option(p)
+    p.add_argument("args", nargs="*", metavar="URL", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "run",
+        help="run a command, streaming its output to the store",
+        usage="objlog run [OPTIONS] -- COMMAND [ARGS...]",
+    )
+    _store_option(p)
+    p.add_argument(
+        "--pipelinerun",
+        metavar="PR",
+        help="run name (default $OBJLOG_PIPELINERUN, else a generated run-YYYYmmdd-HHMMSS-xxxxxx)",
+    )
+    p.add_argument("--task", metavar="T", help="task name (default $OBJLOG_TASK, else 'main')")
+    p.add_argument(
+        "--result",
+        metavar="NAME=PATH",
+        action="append",
+        default=[],
+        type=_parse_result,
+        help="store PATH as result NAME after the command ends",
+    )
+    p.add_argument(
+        "--archive-log",
+        action="store_true",
+        help="also store the whole output as artifacts/PR/TASK/main-log.tgz (member step-main.log)",
+    )
+    spool = p.add_mutually_exclusive_group()
+    spool.add_argument(
+        "--spool-dir",
+        metavar="DIR",
+        help="spool directory (default $OBJLOG_SPOOL_DIR, else under objlog's data home)",
+    )
+    spool.add_argument("--no-spool", action="store_true", help="keep unsent batches in memory only")
+    p.add_argument(
+        "--sync-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time to store results and logs after the command ends (default 30)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
+    p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "ls",
+        help="list runs, a run's tasks, or a task's objects",
+        usage="objlog ls [URL] [PR [TASK]]",
+    )
+    _store_option(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="print totals on stderr")
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_ls)
+
+    p = sub.add_parser(
+        "cat",
+        help="print a task's log records in order",
+        usage="objlog cat [URL] PR TASK [OPTIONS]",
+    )
+    _store_option(p)
+    p.add_argument("-f", "--follow", action="store_true", help="keep polling for new records")
+    p.add_argument(
+        "--since",
+        metavar="T",
+        help="only records since T (RFC 3339 time, or a duration back from now: 30s, 10m, 2h, 1d)",
+    )
+    p.add_argument(
+        "--level",
+        metavar="L",
+        help="only records at level L or above (records without a level are hidden)",
+    )
+    p.add_argument("--grep", metavar="RE", help="only records whose text matches RE")
+    p.add_argument("--json", action="store_true", help="print records as JSON Lines")
+    p.add_argument(
+        "-t",
+        "--timestamps",
+        action="store_true",
+        help="prefix each command output line with its timestamp",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between polls with --follow (default 1)",
+    )
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_cat)
+
+    p = sub.add_parser("result", help="get or put a task result (.tgz, KFP layout)")
+    rsub = p.add_subparsers(dest="result_command", metavar="ACTION", required=True)
+    g = rsub.add_parser(
+        "get",
+        help="print or save a result's payload",
+        usage="objlog result get [URL] PR TASK NAME [-o PATH|-]",
+    )
+    _store_option(g)
+    g.add_argument("-o", "--output", metavar="PATH", help="write here ('-' = stdout, default)")
+    g.add_argument("-v", "--verbose", action="store_true", help="say where it went")
+    g.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    g.set_defaults(func=_cmd_result_get)
+    u = rsub.add_parser(
+        "put",
+        help="store a file or directory as a result",
+        usage="objlog result put [URL] PR TASK NAME PATH",
+    )
+    _store_option(u)
+    u.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    u.set_defaults(func=_cmd_result_put)
+    return parser
+
+
+def _split_run_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """For ``run``, cut argv at the first ``--``: objlog's options before, the command after."""
+    if "run" not in argv:
+        return argv, None
+    start = argv.index("run")
+    if "--" not in argv[start:]:
+        return argv, None
+    cut = argv.index("--", start)
+    return argv[:cut], argv[cut + 1 :]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Run the ``objlog`` command line.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status (see the module docstring).
+
+    Raises:
+        SystemExit: From argparse for ``--help``, ``--version`` and bad usage (status 2).
+
+    Thread safety: call from the main thread (``run`` installs signal handlers).
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    head, command = _split_run_argv(args_list)
+    parser = build_parser()
+    args = parser.parse_args(head)
+    if command is not None:
+        args.command = command
+    try:
+        return int(args.func(args))
+    except _UsageError as exc:
+        _say(f"error: {exc}")
+        return EXIT_USAGE
+    except ConfigError as exc:
+        _say(f"error: {_describe(exc)}")
+        return EXIT_USAGE
+    except _NotFound as exc:
+        _say(f"error: {exc}")
+        return EXIT_STORE
+    except ObjlogError as exc:
+        _say(f"error: {_describe(exc)}")
+        return EXIT_STORE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``objlog cat ... | head``): not an error.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -1,0 +1,458 @@
+"""
+Read logs and results back from a store: runs, tasks, objects and records.
+
+The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
+``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
+(see `objlog._keys`); `read_records` decodes every batch under a task and
+merges the records of several writers by their ``timestamp`` field, keeping
+each writer's own order.
+
+Every function only reads; store calls are retried per `objlog._retry`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import heapq
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from objlog import _keys
+from objlog._retry import RetryPolicy, retry_call
+from objlog.errors import ObjectNotFoundError
+from objlog.typing import ObjectInfo, ObjectStore
+
+__all__ = [
+    "LEVELS",
+    "TaskObjects",
+    "decode_batch",
+    "list_runs",
+    "list_task_objects",
+    "list_tasks",
+    "parse_timestamp",
+    "read_records",
+    "record_level",
+]
+
+T = TypeVar("T")
+
+#: Level names to numbers, as in the stdlib ``logging`` module (structlog uses the same names).
+LEVELS: dict[str, int] = {
+    "notset": 0,
+    "trace": 5,
+    "debug": 10,
+    "info": 20,
+    "notice": 25,
+    "warn": 30,
+    "warning": 30,
+    "error": 40,
+    "exception": 40,
+    "err": 40,
+    "critical": 50,
+    "fatal": 50,
+}
+
+_POLICY = RetryPolicy()
+# A batch uploaded late (retries, spool recovery) may carry a key that sorts
+# before keys already seen; `follow` re-lists this far behind the newest key.
+_FOLLOW_LAG = _dt.timedelta(seconds=120)
+_KEY_TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
+
+def _retried(fn: Callable[[], T]) -> T:
+    return retry_call(fn, _POLICY)
+
+
+# -- listing -------------------------------------------------------------------
+
+
+def _names_below(store: ObjectStore, prefix: str) -> list[str]:
+    found = _retried(lambda: list(store.list_prefixes(prefix)))
+    return [p[len(prefix) :].rstrip("/") for p in found if p.startswith(prefix)]
+
+
+def list_runs(store: ObjectStore) -> list[str]:
+    """
+    Return the pipelineruns that have logs or results in `store`, sorted.
+
+    Args:
+        store: The store to read.
+
+    Returns:
+        Pipelinerun names (the union of ``logs/`` and ``artifacts/``).
+
+    Raises:
+        StoreError: Listing failed (transient failures are retried first).
+
+    Thread safety: safe to call from any thread.
+    """
+    runs = set(_names_below(store, _keys.logs_prefix(store.prefix)))
+    runs.update(_names_below(store, _keys.artifacts_prefix(store.prefix)))
+    return sorted(r for r in runs if r)
+
+
+def list_tasks(store: ObjectStore, pipelinerun: str) -> list[str]:
+    """
+    Return the tasks of `pipelinerun` that have logs or results, sorted.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+
+    Returns:
+        Task names; empty when the run is unknown.
+
+    Raises:
+        ConfigError: `pipelinerun` is not a valid key segment.
+        StoreError: Listing failed.
+
+    Thread safety: safe to call from any thread.
+    """
+    tasks = set(_names_below(store, _keys.logs_prefix(store.prefix, pipelinerun)))
+    tasks.update(_names_below(store, _keys.artifacts_prefix(store.prefix, pipelinerun)))
+    return sorted(t for t in tasks if t)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskObjects:
+    """
+    The objects of one task.
+
+    Attributes:
+        logs: Log batches, in key order.
+        artifacts: Results (``<name>.tgz``), in key order.
+    """
+
+    logs: list[ObjectInfo]
+    artifacts: list[ObjectInfo]
+
+
+def list_task_objects(store: ObjectStore, pipelinerun: str, task: str) -> TaskObjects:
+    """
+    List the log batches and results of one task.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+        task: The task's name.
+
+    Returns:
+        Both lists, each in key order (possibly empty).
+
+    Raises:
+        ConfigError: A name is not a valid key segment.
+        StoreError: Listing failed.
+
+    Thread safety: safe to call from any thread.
+    """
+    logs = _keys.logs_prefix(store.prefix, pipelinerun, task)
+    arts = _keys.artifacts_prefix(store.prefix, pipelinerun, task)
+    return TaskObjects(
+        logs=_retried(lambda: list(store.list_objects(logs))),
+        artifacts=_retried(lambda: list(store.list_objects(arts))),
+    )
+
+
+# -- decoding ------------------------------------------------------------------
+
+
+def decode_batch(data: bytes, key: str) -> bytes:
+    """
+    Return the JSON Lines payload of a stored batch, decompressed if needed.
+
+    Uses the writer's codec when it knows the key's encoding, and otherwise
+    recognises gzip by its magic bytes (RFC 1952), so plain and gzip batches
+    of any writer version read back.
+
+    Args:
+        data: The object's bytes.
+        key: The object's key (its suffix names the encoding).
+
+    Returns:
+        The decoded bytes.
+
+    Raises:
+        ValueError: Corrupt compressed data (not an objlog error: the caller
+            reports the key and moves on).
+
+    Thread safety: pure function.
+    """
+    try:
+        from objlog._codec import (  # type: ignore[import-not-found,unused-ignore]
+            decode_batch as codec_decode,
+        )
+    except ImportError:  # the writer's codec is optional for reading
+        pass
+    else:
+        try:
+            return bytes(codec_decode(data, key))
+        except (OSError, EOFError, ValueError) as exc:
+            raise ValueError(f"cannot decode batch {key}: {exc}") from exc
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"corrupt gzip batch {key}: {exc}") from exc
+    return data
+
+
+def parse_timestamp(value: object) -> float | None:
+    """
+    Return an RFC 3339 / ISO 8601 timestamp (or epoch seconds) as epoch seconds.
+
+    Args:
+        value: A string such as ``2026-11-21T11:40:30.123456Z``, or a number.
+            Naive times are taken as UTC.
+
+    Returns:
+        Seconds since the epoch, or None when `value` is not a timestamp.
+
+    Thread safety: pure function.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed.timestamp()
+
+
+def record_level(record: dict[str, Any]) -> int | None:
+    """
+    Return the numeric log level of a record, or None when it has none.
+
+    Looks at ``level``/``levelname``/``severity`` and, for records made by
+    ``objlog run`` (``stream`` + ``line``), at those fields of the line when
+    the line itself is a JSON object (structlog's ``JSONRenderer`` output).
+
+    Args:
+        record: A decoded record.
+
+    Returns:
+        A stdlib level number (INFO = 20), or None.
+
+    Thread safety: pure function.
+    """
+    for field in ("level", "levelname", "severity", "log.level"):
+        value = record.get(field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in LEVELS:
+            return LEVELS[value.lower()]
+    line = record.get("line")
+    if isinstance(line, str) and line.startswith("{") and "stream" in record:
+        try:
+            inner = json.loads(line)
+        except ValueError:
+            return None
+        if isinstance(inner, dict):
+            return record_level({k: v for k, v in inner.items() if k != "line"})
+    return None
+
+
+def _parse_lines(payload: bytes) -> Iterator[dict[str, Any]]:
+    for raw in payload.splitlines():
+        if not raw.strip():
+            continue
+        text = raw.decode("utf-8", errors="backslashreplace")
+        try:
+            record = json.loads(text)
+        except ValueError:
+            yield {"message": text}
+            continue
+        yield record if isinstance(record, dict) else {"message": text}
+
+
+# -- batches and merging -----------------------------------------------------------
+
+
+def _writer_of(key: str) -> str:
+    """Return the writer id of a batch key, or the whole key when it has another shape."""
+    name = key.rsplit("/", 1)[-1]
+    stem = name
+    # ``<ts>-<writer id>-<seq>``; the writer id may itself hold dashes (host names).
+    for suffix in (".jsonl.gz", ".jsonl", ".gz", ".json"):
+        if name.endswith(suffix):
+            stem = name[: -len(suffix)]
+            break
+    parts = stem.split("-", 1)
+    if len(parts) != 2 or "-" not in parts[1]:
+        return key
+    return parts[1].rsplit("-", 1)[0]
+
+
+def _key_time(key: str) -> _dt.datetime | None:
+    name = key.rsplit("/", 1)[-1]
+    token = name.split("-", 1)[0]
+    try:
+        return _dt.datetime.strptime(token, _KEY_TS_FORMAT).replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def _batch_records(
+    store: ObjectStore, keys: Iterable[str], on_bad: Callable[[str, Exception], None] | None
+) -> Iterator[dict[str, Any]]:
+    for key in keys:
+        try:
+            data = _retried(lambda key=key: store.get_object(key))  # type: ignore[misc]
+        except ObjectNotFoundError as exc:  # deleted between list and get (lifecycle rule)
+            if on_bad is not None:
+                on_bad(key, exc)
+            continue
+        try:
+            payload = decode_batch(data, key)
+        except ValueError as exc:
+            if on_bad is not None:
+                on_bad(key, exc)
+            continue
+        yield from _parse_lines(payload)
+
+
+def _keyed(
+    records: Iterator[dict[str, Any]], writer: int
+) -> Iterator[tuple[float, int, int, dict[str, Any]]]:
+    # The sort key never goes backwards within one writer: a record without a
+    # parseable timestamp, or one older than its predecessor, keeps its place.
+    last = float("-inf")
+    for n, record in enumerate(records):
+        ts = parse_timestamp(record.get("timestamp", record.get("time", record.get("ts"))))
+        if ts is not None and ts > last:
+            last = ts
+        yield (last, writer, n, record)
+
+
+def _merged(
+    store: ObjectStore,
+    infos: Iterable[ObjectInfo],
+    on_bad: Callable[[str, Exception], None] | None,
+) -> Iterator[dict[str, Any]]:
+    groups: dict[str, list[str]] = {}
+    for info in infos:
+        groups.setdefault(_writer_of(info.key), []).append(info.key)
+    streams = [
+        _keyed(_batch_records(store, sorted(keys), on_bad), index)
+        for index, (_, keys) in enumerate(sorted(groups.items(), key=lambda kv: min(kv[1])))
+    ]
+    for _, _, _, record in heapq.merge(*streams, key=lambda item: item[:3]):
+        yield record
+
+
+def read_records(
+    store: ObjectStore,
+    pipelinerun: str,
+    task: str,
+    *,
+    since: _dt.datetime | None = None,
+    follow: bool = False,
+    poll_interval: float = 1.0,
+    stop: threading.Event | None = None,
+    on_bad_object: Callable[[str, Exception], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """
+    Yield every log record of one task, oldest first.
+
+    Every batch under ``[PREFIX/]logs/<pipelinerun>/<task>/`` is fetched and
+    decoded (gzip or plain). Records of several writers are merged by their
+    ``timestamp``; within one writer, key order and line order are kept, and a
+    record without a parseable timestamp keeps its place among its writer's
+    records. Lines that are not JSON objects become ``{"message": line}``.
+    Memory holds one batch per writer at a time.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+        task: The task's name.
+        since: Only records at or after this time (timezone-aware; naive is
+            taken as UTC). Records without a timestamp pass. Default: all.
+        follow: After the existing records, keep polling for new batches
+            (like ``tail -f``) until `stop` is set. A run with no logs yet
+            is waited for instead of raising. Batches uploaded late under an
+            older key are still found (the listing restarts 120 s behind the
+            newest key), but their records come after those already yielded.
+        poll_interval: Seconds between polls in `follow` mode (default 1.0).
+        stop: Ends `follow` when set (checked between polls). Default: never.
+        on_bad_object: Called as ``on_bad_object(key, exc)`` for a batch that
+            cannot be fetched or decoded; it is skipped. Default: skip silently.
+
+    Returns:
+        An iterator of record dicts.
+
+    Raises:
+        ConfigError: A name is not a valid key segment.
+        ObjectNotFoundError: No log batch exists for the task (not in `follow` mode).
+        StoreError: Listing or fetching failed after retries.
+
+    Thread safety: the iterator belongs to one thread; the store may be shared.
+    """
+    prefix = _keys.logs_prefix(store.prefix, pipelinerun, task)
+    since_ts: float | None = None
+    if since is not None:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=_dt.timezone.utc)
+        since_ts = since.timestamp()
+
+    def _filtered(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        if since_ts is None:
+            yield from records
+            return
+        for record in records:
+            ts = parse_timestamp(record.get("timestamp", record.get("time")))
+            if ts is None or ts >= since_ts:
+                yield record
+
+    infos = _retried(lambda: list(store.list_objects(prefix)))
+    if not infos and not follow:
+        raise ObjectNotFoundError(
+            f"no logs for pipelinerun {pipelinerun!r} task {task!r}",
+            bucket=store.bucket,
+            key=prefix,
+            reason="NoSuchRun",
+        )
+    yield from _filtered(_merged(store, infos, on_bad_object))
+    if not follow:
+        return
+
+    seen = {info.key for info in infos}
+    while stop is None or not stop.is_set():
+        if stop is not None:
+            stop.wait(poll_interval)
+            if stop.is_set():
+                return
+        else:
+            time.sleep(poll_interval)
+        start_after = _follow_start(prefix, seen)
+        listed = _retried(
+            lambda after=start_after: list(store.list_objects(prefix, start_after=after))  # type: ignore[misc]
+        )
+        new = [info for info in listed if info.key not in seen]
+        if start_after is not None:
+            seen = {k for k in seen if k > start_after}
+        seen.update(info.key for info in listed)
+        if new:
+            yield from _filtered(_merged(store, new, on_bad_object))
+
+
+def _follow_start(prefix: str, seen: set[str]) -> str | None:
+    if not seen:
+        return None
+    newest = max(seen)
+    when = _key_time(newest)
+    if when is None:
+        return None  # unknown key shape: list everything, `seen` removes repeats
+    return prefix + (when - _FOLLOW_LAG).strftime(_KEY_TS_FORMAT)
