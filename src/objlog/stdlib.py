@@ -32,13 +32,14 @@ A ``logging.config.dictConfig`` recipe::
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from objlog.errors import ConfigError, ObjlogError, SyncTimeout
@@ -60,19 +61,39 @@ SDK_LOGGERS = frozenset({"boto3", "botocore", "minio", "objlog", "s3transfer", "
 _DEBUG_DROPPED = frozenset({"botocore", "urllib3"})
 
 # Every attribute a plain LogRecord carries (plus those formatters add): the rest are `extra=`.
-_RESERVED = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
+_PLAIN_RECORD = vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))
+_RESERVED = frozenset(_PLAIN_RECORD) | {"message", "asctime", "taskName"}
+# LogRecord.__init__ always sets the same attributes, so `extra=` fields (set by
+# makeRecord, filters, makeLogRecord) come after the first _N_STANDARD in __dict__ order.
+_N_STANDARD = len(_PLAIN_RECORD)
+# Members JsonFormatter writes itself; an `extra=` field of the same name is dropped.
+_CORE = frozenset(
+    {
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "exception",
+        "stack",
+        "process",
+        "process_name",
+        "thread",
+        "thread_name",
+    }
+)
 
-# One encoder for all records: json.dumps() with options builds a new encoder per call.
+# One encoder for nested values: json.dumps() with options builds a new encoder per call.
 _ENCODER = json.JSONEncoder(
     ensure_ascii=False,
     allow_nan=False,  # NaN/Infinity are not JSON; they fall back to repr ("nan")
     separators=(",", ":"),
     default=lambda value: _safe_repr(value),
 )
+# Quote and escape one str (the C implementation when available); non-ASCII kept as is.
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_int_repr = int.__repr__
+_float_repr = float.__repr__
+_isfinite = math.isfinite
 
 
 def _safe_repr(value: object) -> str:
@@ -82,13 +103,29 @@ def _safe_repr(value: object) -> str:
         return f"<unrepresentable {type(value).__qualname__} object>"
 
 
-def _encode_value(value: object) -> object:
-    """Return `value` if the encoder accepts it as is, else its repr."""
+def _value(value: object) -> str:
+    """Return `value` as JSON text, or its repr as a JSON string; never raises."""
+    kind = type(value)
     try:
-        _ENCODER.encode(value)
+        # Fast paths for the common scalar types; containers go to the encoder.
+        if kind is str:
+            return _quote(value)  # type: ignore[arg-type]
+        if kind is int:
+            return _int_repr(value)  # type: ignore[arg-type]
+        if kind is float and _isfinite(value):  # type: ignore[arg-type]
+            return _float_repr(value)  # type: ignore[arg-type]
+        if value is None:
+            return "null"
+        if kind is bool:
+            return "true" if value else "false"
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError):
-        return _safe_repr(value)
-    return value
+        # NaN, sets, objects, dicts with tuple keys, cycles, ints too long to print.
+        return _quote(_safe_repr(value))
+
+
+def _key(key: object) -> str:
+    return _quote(key if type(key) is str else str(key))  # type: ignore[arg-type]
 
 
 def _dumps(fields: Mapping[str, object]) -> str:
@@ -108,11 +145,7 @@ def _dumps(fields: Mapping[str, object]) -> str:
 
     Thread safety: safe to call from any thread.
     """
-    try:
-        return _ENCODER.encode(fields)
-    except (TypeError, ValueError, RecursionError):
-        # Rare path: find the offending values one by one.
-        return _ENCODER.encode({str(k): _encode_value(v) for k, v in fields.items()})
+    return "{" + ",".join([f"{_key(k)}:{_value(v)}" for k, v in fields.items()]) + "}"
 
 
 class _TimestampCache:
@@ -154,7 +187,11 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, static_fields: Mapping[str, object] | None = None) -> None:
         super().__init__()
-        self._static = dict(static_fields or {})
+        static = dict(static_fields or {})
+        self._static = "".join(
+            f",{_key(k)}:{_value(v)}" for k, v in static.items() if k not in _CORE
+        )
+        self._taken = _CORE | frozenset(static)
         self._timestamps = _TimestampCache()
 
     def format(self, record: logging.LogRecord) -> str:
@@ -167,32 +204,39 @@ class JsonFormatter(logging.Formatter):
         Returns:
             The JSON object as text.
         """
-        fields: dict[str, object] = {
-            "timestamp": self._timestamps.format(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if self._static:
-            for key, value in self._static.items():
-                fields.setdefault(key, value)
+        # Assembled by hand: ~2x faster than json.dumps of a dict, and each
+        # value falls back to repr on its own (see `_value`).
+        # The common types are tested inline to save a call per member.
+        level, name, message = record.levelname, record.name, record.getMessage()
+        parts = [
+            f'{{"timestamp":"{self._timestamps.format(record.created)}"'
+            f',"level":{_quote(level) if type(level) is str else _value(level)}'
+            f',"logger":{_quote(name) if type(name) is str else _value(name)}'
+            f',"message":{_quote(message) if type(message) is str else _value(message)}'
+            f"{self._static}"
+        ]
         attrs = record.__dict__
-        if attrs.keys() - _RESERVED:
-            for key, value in attrs.items():
-                if key not in _RESERVED and key not in fields:
-                    fields[key] = value
+        if len(attrs) > _N_STANDARD:
+            taken = self._taken
+            for key, value in itertools.islice(attrs.items(), _N_STANDARD, None):
+                if key not in _RESERVED and key not in taken:
+                    parts.append(f",{_key(key)}:{_value(value)}")
         if record.exc_info and not record.exc_text:
             # Cached on the record as logging.Formatter does, for other handlers.
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            fields["exception"] = record.exc_text
+            parts.append(f',"exception":{_value(record.exc_text)}')
         if record.stack_info:
-            fields["stack"] = self.formatStack(record.stack_info)
-        fields["process"] = record.process
-        fields["process_name"] = record.processName
-        fields["thread"] = record.thread
-        fields["thread_name"] = record.threadName
-        return _dumps(fields)
+            parts.append(f',"stack":{_value(self.formatStack(record.stack_info))}')
+        process, pname = record.process, record.processName
+        thread, tname = record.thread, record.threadName
+        parts.append(
+            f',"process":{_int_repr(process) if type(process) is int else _value(process)}'
+            f',"process_name":{_quote(pname) if type(pname) is str else _value(pname)}'
+            f',"thread":{_int_repr(thread) if type(thread) is int else _value(thread)}'
+            f',"thread_name":{_quote(tname) if type(tname) is str else _value(tname)}}}'
+        )
+        return "".join(parts)
 
 
 def _on_upload_thread() -> bool:
