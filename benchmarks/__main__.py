@@ -136,6 +136,9 @@ def render_details(figures: list[Figure]) -> str:
         for name, d in subjects.items():
             label = f.baseline_name if name == "baseline" else name
             lines.append(f"    {label}: {_brief(d)}")
+        if "best_possible_ratio" in f.details:
+            lines.append(f"    best possible ratio (floor / baseline): "
+                         f"{f.details['best_possible_ratio']:.2f}x")
         if f.error:
             lines.append(f"    unavailable: {f.error}")
     return "\n".join(lines)

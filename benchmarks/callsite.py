@@ -210,6 +210,19 @@ class Subjects:
 
         return (lambda: logger.info("request handled", extra=extras)), teardown
 
+    def stdlib_floor(self, record: str) -> _Sink:
+        """A handler that formats with `JsonFormatter` and discards: no handler can be cheaper."""
+        handler = _FormatOnly()
+        handler.setFormatter(_objlog.json_formatter())
+        logger = self._logger(handler)
+        extras = RECORDS[record]
+
+        def teardown() -> dict[str, Any]:
+            logger.removeHandler(handler)
+            return {}
+
+        return (lambda: logger.info("request handled", extra=extras)), teardown
+
     # structlog ------------------------------------------------------------
     @staticmethod
     def _structlog(logger: Any) -> Any:
@@ -247,6 +260,14 @@ class Subjects:
 
         return (lambda: log.info("request handled", **extras)), teardown
 
+    def structlog_floor(self, record: str) -> _Sink:
+        """structlog's ``ReturnLogger``, same processors: the floor of any structlog sink."""
+        import structlog
+
+        log = self._structlog(structlog.ReturnLogger())
+        extras = RECORDS[record]
+        return (lambda: log.info("request handled", **extras)), dict
+
     def structlog_file(self, record: str) -> _Sink:
         """structlog's ``WriteLogger`` to a file, same processors."""
         import structlog
@@ -260,6 +281,13 @@ class Subjects:
             return {}
 
         return (lambda: log.info("request handled", **extras)), teardown
+
+
+class _FormatOnly(logging.Handler):
+    """Format the record and drop the line (the floor of any stdlib JSON handler)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.format(record)
 
 
 def measure(setup: Setup, record: str, n: int, threads: int, repeats: int) -> EmitRun:
@@ -282,13 +310,18 @@ def _records_for(sizes: Sizes, record: str) -> int:
 
 def _figure_pair(
     fid: str, title: str, objlog: Callable[[], EmitRun], baseline: Callable[[], EmitRun],
-    baseline_name: str, target: Target | None,
+    baseline_name: str, target: Target | None, floor: Callable[[], EmitRun] | None = None,
 ) -> Figure:
     fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="records/s",
                  baseline_name=baseline_name, target=target)
     base = baseline()
     fig.baseline = base.records_s
     fig.details["baseline"] = base.as_json()
+    if floor is not None:
+        # The same call with a sink that formats and discards: the best any sink can do.
+        low = floor()
+        fig.details["floor (format only, no I/O)"] = low.as_json()
+        fig.details["best_possible_ratio"] = low.records_s / base.records_s
     try:
         run = objlog()
     except _objlog.MISSING as exc:
@@ -328,6 +361,8 @@ def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
                                                              sizes.repeats),
                     "logging.FileHandler + JsonFormatter",
                     Target(kind="ratio_min", value=1.5, text=">= 1.5x"),
+                    lambda r=record, n=n, t=threads: measure(subjects.stdlib_floor, r, n, t,
+                                                             sizes.repeats),
                 ))
                 figures.append(_figure_pair(
                     f"callsite.stdlib.{record}.t{threads}.queue",
@@ -347,6 +382,8 @@ def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
                                                              sizes.repeats),
                     "structlog WriteLogger + JSONRenderer -> file",
                     Target(kind="ratio_min", value=1.2, text=">= 1.2x"),
+                    lambda r=record, n=n, t=threads: measure(subjects.structlog_floor, r, n, t,
+                                                             sizes.repeats),
                 ))
     return figures
 
