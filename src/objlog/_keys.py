@@ -13,7 +13,12 @@ Pipelines on Tekton reads (kfp-tekton ``metadata_writer.py``,
 
 from __future__ import annotations
 
+import datetime as _dt
+import os
 import re
+import secrets
+import time
+from collections.abc import Callable
 
 from objlog.errors import ConfigError
 
@@ -113,3 +118,145 @@ def artifact_key(prefix: str, pipelinerun: str, task: str, name: str) -> str:
     """
     validate_segment(name, "result name")
     return artifacts_prefix(prefix, pipelinerun, task) + f"{name}.tgz"
+
+
+# -- log batch keys (the writer) -------------------------------------------------
+
+__all__ += [
+    "SEQ_DIGITS",
+    "BatchNamer",
+    "batch_key",
+    "format_batch_timestamp",
+    "new_writer_id",
+    "parse_batch_key",
+    "validate_writer_id",
+]
+#
+#     <logs prefix><UTC timestamp>-<writer id>-<sequence>.jsonl[.gz]
+#     20261121T114030.123456Z-3f9a1c07d2p4242-00000017.jsonl.gz
+#
+# The timestamp is fixed width (microseconds, UTC) and never goes backwards
+# within one writer, and the sequence is zero-padded, so one writer's keys
+# sort lexically in the order its batches were sealed.
+
+#: Width of the zero-padded batch sequence number.
+SEQ_DIGITS = 8
+_SEQ_LIMIT = 10**SEQ_DIGITS
+_WRITER_ID = re.compile(r"[A-Za-z0-9_]{1,80}")
+_BATCH_NAME = re.compile(
+    r"(?P<timestamp>\d{8}T\d{6}\.\d{6}Z)-(?P<writer_id>[A-Za-z0-9_]{1,80})-(?P<seq>\d{8,})"
+    r"(?P<suffix>\.[A-Za-z0-9.]+)"
+)
+
+
+def new_writer_id() -> str:
+    """
+    Return a fresh writer id: 40 random bits in hex, ``p``, and the process id.
+
+    Unique across hosts, processes, restarts and forks in practice (the random
+    part alone makes a clash between two writers about 1 in 10**12; the pid
+    separates writers started in the same instant on one host).
+
+    Thread safety: safe from any thread.
+    """
+    return f"{secrets.token_hex(5)}p{os.getpid()}"
+
+
+def validate_writer_id(value: str) -> str:
+    """
+    Check a caller-chosen writer id and return it.
+
+    Raises:
+        ConfigError: Not 1 to 80 characters of ``A-Z a-z 0-9 _`` (a ``-``
+            would make the batch name ambiguous).
+    """
+    if not isinstance(value, str) or not _WRITER_ID.fullmatch(value):
+        raise ConfigError(
+            f"writer id {value!r} must be 1 to 80 characters of A-Z, a-z, 0-9 and '_'"
+        )
+    return value
+
+
+def format_batch_timestamp(epoch_us: int) -> str:
+    """
+    Format microseconds since the epoch as ``YYYYmmddTHHMMSS.ffffffZ`` (UTC, 23 characters).
+    """
+    moment = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
+        microseconds=epoch_us
+    )
+    return moment.strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def batch_key(logs_prefix: str, epoch_us: int, writer_id: str, seq: int, suffix: str) -> str:
+    """
+    Return ``<logs_prefix><timestamp>-<writer_id>-<seq>``+`suffix`.
+
+    Args:
+        logs_prefix: From `logs_prefix`, ending in ``/``.
+        epoch_us: Seal time, microseconds since the epoch (UTC).
+        writer_id: From `new_writer_id` or `validate_writer_id`.
+        seq: Batch number of this writer, >= 0, zero-padded to 8 digits.
+        suffix: ``.jsonl`` or ``.jsonl.gz``.
+    """
+    stamp = format_batch_timestamp(epoch_us)
+    return f"{logs_prefix}{stamp}-{writer_id}-{seq:0{SEQ_DIGITS}d}{suffix}"
+
+
+def parse_batch_key(key: str) -> tuple[str, str, int, str] | None:
+    """
+    Split a batch key's last segment into ``(timestamp, writer_id, seq, suffix)``.
+
+    Returns:
+        The four parts, or None when the key is not a writer's batch key.
+    """
+    match = _BATCH_NAME.fullmatch(key.rsplit("/", 1)[-1])
+    if match is None:
+        return None
+    return (match["timestamp"], match["writer_id"], int(match["seq"]), match["suffix"])
+
+
+class BatchNamer:
+    """
+    Hand out one writer's batch keys, lexically increasing and unique.
+
+    The timestamp is the wall clock at `next_key`, but never earlier than the
+    previous key's (a clock stepped backwards by NTP would otherwise sort new
+    batches before old ones). When the 8-digit sequence wraps, the timestamp
+    is pushed one microsecond forward so order and uniqueness still hold.
+
+    Args:
+        logs_prefix: From `logs_prefix`, ending in ``/``.
+        writer_id: This writer's id.
+        suffix: ``.jsonl`` or ``.jsonl.gz``.
+        wall_us: Microseconds since the epoch (default: `time.time_ns` // 1000).
+
+    Thread safety: not thread-safe; the writer calls it under its lock.
+    """
+
+    __slots__ = ("_last_us", "_seq", "_wall_us", "logs_prefix", "suffix", "writer_id")
+
+    def __init__(
+        self,
+        logs_prefix: str,
+        writer_id: str,
+        suffix: str,
+        *,
+        wall_us: Callable[[], int] | None = None,
+    ) -> None:
+        self.logs_prefix = logs_prefix
+        self.writer_id = writer_id
+        self.suffix = suffix
+        self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
+        self._last_us = -1
+        self._seq = 0
+
+    def next_key(self) -> str:
+        """Return the next key: sorts after every key this namer returned before."""
+        now = max(self._wall_us(), self._last_us, 0)
+        if self._seq >= _SEQ_LIMIT:
+            self._seq = 0
+            now = max(now, self._last_us + 1)
+        self._last_us = now
+        key = batch_key(self.logs_prefix, now, self.writer_id, self._seq, self.suffix)
+        self._seq += 1
+        return key

@@ -1,0 +1,137 @@
+"""
+Batch codec: records to object bytes and back. Pure functions.
+
+A batch object is the concatenation of its records, each ending in ``\\n``
+(JSON Lines when the caller formats JSON), optionally gzip-compressed.
+
+Content headers (why): a gzip batch is stored as ``.jsonl.gz`` with
+``Content-Type: application/gzip`` and **no** ``Content-Encoding``. With
+``Content-Encoding: gzip`` browsers, curl and some S3 tools decompress on the
+fly and save plain text under a ``.gz`` name, which then "is not gzip"
+(fluent/fluent-bit#3676, vectordotdev/vector#6241). Without it every client
+gets the stored bytes, which is what the name promises. Plain batches are
+``.jsonl`` with ``Content-Type: application/x-ndjson``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+
+from objlog.errors import ConfigError, PermanentStoreError
+
+__all__ = [
+    "GZIP_MAGIC",
+    "Encoding",
+    "decode_batch",
+    "encode_batch",
+    "encoding_for",
+    "normalize_record",
+]
+
+#: The first two bytes of every gzip member (RFC 1952).
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Encoding:
+    """
+    How a batch is stored.
+
+    Attributes:
+        name: ``"gzip"`` or ``"none"``.
+        suffix: Key suffix, ``.jsonl.gz`` or ``.jsonl``.
+        content_type: The object's Content-Type.
+        content_encoding: The object's Content-Encoding (always None, see the module docstring).
+    """
+
+    name: str
+    suffix: str
+    content_type: str
+    content_encoding: str | None = None
+
+
+_ENCODINGS = {
+    "gzip": Encoding(name="gzip", suffix=".jsonl.gz", content_type="application/gzip"),
+    "none": Encoding(name="none", suffix=".jsonl", content_type="application/x-ndjson"),
+}
+
+
+def encoding_for(compression: str) -> Encoding:
+    """
+    Return the `Encoding` of a compression name.
+
+    Raises:
+        ConfigError: `compression` is not ``"gzip"`` or ``"none"``.
+    """
+    try:
+        return _ENCODINGS[compression]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"compression must be one of {sorted(_ENCODINGS)}, got {compression!r}"
+        ) from None
+
+
+def normalize_record(data: str | bytes) -> bytes:
+    """
+    Return one record as UTF-8 bytes ending in exactly one added-if-missing ``\\n``.
+
+    Raises:
+        TypeError: `data` is neither str nor bytes (nor bytearray/memoryview).
+    """
+    if isinstance(data, str):
+        raw = data.encode("utf-8", "surrogateescape")
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+    else:
+        raise TypeError(f"a record must be str or bytes, not {type(data).__name__}")
+    return raw if raw.endswith(b"\n") else raw + b"\n"
+
+
+def encode_batch(raw: bytes, compression: str, compresslevel: int = 6) -> bytes:
+    """
+    Return the object body for the records `raw`.
+
+    gzip output is deterministic (header mtime 0, no file name), so a batch
+    re-encoded after a crash has the same bytes as the first attempt.
+
+    Raises:
+        ConfigError: Unknown `compression`.
+    """
+    if encoding_for(compression).name == "none":
+        return raw
+    return gzip.compress(raw, compresslevel=compresslevel, mtime=0)
+
+
+def decode_batch(data: bytes, key: str) -> bytes:
+    """
+    Return the records of a stored batch: gunzipped when it is gzip data.
+
+    Data starting with the gzip magic is decompressed (every member, so
+    concatenated gzip files work). A key ending in ``.gz`` whose data is not
+    gzip is returned as is: some client already decompressed it.
+
+    Args:
+        data: The object's bytes.
+        key: The object's key (for the suffix and error messages).
+
+    Returns:
+        The records, each ending in ``\\n``.
+
+    Raises:
+        PermanentStoreError: The data looks like gzip but is corrupt or truncated
+            (``reason="CorruptBatch"``).
+
+    Thread safety: pure; safe from any thread.
+    """
+    if data[:2] != GZIP_MAGIC:
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        if key.endswith(".gz"):
+            raise PermanentStoreError(
+                f"corrupt gzip batch: {exc}", key=key, reason="CorruptBatch"
+            ) from exc
+        return data  # plain data that merely starts with the magic bytes

@@ -1,0 +1,308 @@
+"""
+The spool: a durable local queue of sealed batches, for crash recovery.
+
+Layout under the spool directory::
+
+    <spool_dir>/<writer id>/.lock                     flock()ed while the writer lives
+    <spool_dir>/<writer id>/<batch name>.spool        one sealed batch, name = last key segment
+    <spool_dir>/.corrupt/                             files that failed their checksum
+
+A batch file is written to a temporary name, fsync()ed, renamed into place
+with `os.replace` and the directory fsync()ed, so a file with the final name
+is always complete. It holds a magic line, a JSON header (full key,
+compression, record count, size, CRC-32) and the raw records. Raw records,
+not the encoded object, are kept: spooling happens on the caller's thread when
+memory is full, and gzip is too slow for that.
+
+Crash recovery: a writer's directory whose ``.lock`` can be flock()ed belongs
+to a dead process. The recovering writer moves each of its batch files into
+its own directory with `os.rename` (atomic: two recovering writers can never
+both claim one file), then uploads them under their original keys.
+
+POSIX only (``fcntl.flock``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Spool", "SpoolCorruptError", "SpoolEntry"]
+
+_MAGIC = b"OBJLOG-SPOOL 1\n"
+_SUFFIX = ".spool"
+_LOCK = ".lock"
+_CORRUPT = ".corrupt"
+
+
+class SpoolCorruptError(ValueError):
+    """A spool file is truncated or fails its checksum."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpoolEntry:
+    """
+    One batch file in the spool.
+
+    Attributes:
+        path: The file.
+        key: The object key the batch is stored under.
+        compression: ``"gzip"`` or ``"none"``, as sealed.
+        compresslevel: gzip level, as sealed.
+        records: Number of records.
+        raw_bytes: Size of the records in bytes (uncompressed).
+    """
+
+    path: Path
+    key: str
+    compression: str
+    compresslevel: int
+    records: int
+    raw_bytes: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_header(path: Path) -> tuple[dict[str, object], int]:
+    """Return the header and the payload offset of a spool file."""
+    with open(path, "rb") as f:
+        if f.read(len(_MAGIC)) != _MAGIC:
+            raise SpoolCorruptError(f"{path}: not a spool file")
+        line = f.readline(64 * 1024)
+        if not line.endswith(b"\n"):
+            raise SpoolCorruptError(f"{path}: truncated header")
+        try:
+            header = json.loads(line)
+        except ValueError as exc:
+            raise SpoolCorruptError(f"{path}: bad header") from exc
+        if not isinstance(header, dict):
+            raise SpoolCorruptError(f"{path}: bad header")
+        return header, f.tell()
+
+
+def _entry(path: Path) -> SpoolEntry:
+    header, _ = _read_header(path)
+    try:
+        return SpoolEntry(
+            path=path,
+            key=str(header["key"]),
+            compression=str(header["compression"]),
+            compresslevel=int(header["compresslevel"]),  # type: ignore[call-overload]
+            records=int(header["records"]),  # type: ignore[call-overload]
+            raw_bytes=int(header["raw_bytes"]),  # type: ignore[call-overload]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SpoolCorruptError(f"{path}: incomplete header") from exc
+
+
+class Spool:
+    """
+    One writer's directory in a spool, created on first use.
+
+    Args:
+        root: The spool directory (created if missing).
+        writer_id: The owning writer's id (its subdirectory's name).
+
+    Thread safety: `put`, `read` and `remove` may run concurrently for
+    different batches; `claim_leftovers` and `close` are called by one thread.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], writer_id: str) -> None:
+        self.root = Path(root)
+        self.writer_id = writer_id
+        self.dir = self.root / writer_id
+        self._lock_fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Spool(dir={str(self.dir)!r})"
+
+    # -- own directory -----------------------------------------------------
+    def _ensure_dir(self) -> Path:
+        if self._lock_fd is not None:
+            return self.dir
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Built under a dot name and renamed, so another writer never sees
+        # this directory without its held lock.
+        tmp = self.root / f".{self.writer_id}.tmp"
+        tmp.mkdir(exist_ok=True)
+        fd = os.open(tmp / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            tmp.replace(self.dir)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+        return self.dir
+
+    def put(
+        self,
+        key: str,
+        chunks: Sequence[bytes],
+        *,
+        compression: str,
+        compresslevel: int,
+        records: int,
+    ) -> SpoolEntry:
+        """
+        Write one sealed batch durably and return its entry.
+
+        Raises:
+            OSError: The spool is full or not writable (the batch is not spooled).
+        """
+        directory = self._ensure_dir()
+        name = key.rsplit("/", 1)[-1] + _SUFFIX
+        final = directory / name
+        tmp = directory / f".tmp-{name}"
+        crc = 0
+        size = 0
+        for chunk in chunks:
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+        header = {
+            "key": key,
+            "compression": compression,
+            "compresslevel": compresslevel,
+            "records": records,
+            "raw_bytes": size,
+            "crc32": crc,
+        }
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_MAGIC)
+                f.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+                f.writelines(chunks)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(final)
+            _fsync_dir(directory)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return SpoolEntry(
+            path=final,
+            key=key,
+            compression=compression,
+            compresslevel=compresslevel,
+            records=records,
+            raw_bytes=size,
+        )
+
+    @staticmethod
+    def read(path: Path) -> bytes:
+        """
+        Return the records of a spool file, checked against its CRC-32.
+
+        Raises:
+            SpoolCorruptError: Truncated, or the checksum does not match.
+            OSError: The file cannot be read.
+        """
+        header, offset = _read_header(path)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        if len(data) != header.get("raw_bytes") or zlib.crc32(data) != header.get("crc32"):
+            raise SpoolCorruptError(f"{path}: size or CRC-32 mismatch")
+        return data
+
+    @staticmethod
+    def remove(path: Path) -> None:
+        """Delete a batch file once its batch is stored (missing is fine)."""
+        path.unlink(missing_ok=True)
+
+    def quarantine(self, path: Path) -> Path:
+        """Move a corrupt file to ``<root>/.corrupt/`` for a human; return its new path."""
+        target_dir = self.root / _CORRUPT
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / f"{self.writer_id}-{path.name}"
+        path.replace(target)
+        return target
+
+    # -- crash recovery ------------------------------------------------------
+    def claim_leftovers(self) -> tuple[list[SpoolEntry], list[tuple[Path, Exception]]]:
+        """
+        Move the batches of dead writers into this writer's directory.
+
+        Returns:
+            ``(entries, problems)``: the claimed batches sorted by file name
+            (seal time), and files that could not be read (already moved to
+            ``.corrupt``) with the reason.
+
+        Raises:
+            OSError: The spool directory cannot be listed or written.
+        """
+        if not self.root.is_dir():
+            return [], []
+        own = self._ensure_dir()
+        problems: list[tuple[Path, Exception]] = []
+        moved: list[Path] = []
+        for other in sorted(self.root.iterdir()):
+            if other.name.startswith(".") or other == own or not other.is_dir():
+                continue
+            try:
+                fd = os.open(other / _LOCK, os.O_RDWR)
+            except OSError:
+                continue  # being set up or being removed by another writer
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # its writer is alive
+                for path in sorted(other.iterdir()):
+                    if path.name.endswith(_SUFFIX) and not path.name.startswith("."):
+                        try:
+                            path.rename(own / path.name)
+                        except FileNotFoundError:
+                            continue
+                        moved.append(own / path.name)
+                    elif path.name != _LOCK:
+                        path.unlink(missing_ok=True)  # a torn temp file: never sealed
+                (other / _LOCK).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    other.rmdir()
+            finally:
+                os.close(fd)
+        entries: list[SpoolEntry] = []
+        for path in sorted(moved, key=lambda p: p.name):
+            try:
+                entries.append(_entry(path))
+            except (SpoolCorruptError, OSError) as exc:
+                problems.append((path, exc))
+                with contextlib.suppress(OSError):
+                    self.quarantine(path)
+        return entries, problems
+
+    # -- lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        """Remove the directory if empty and release its lock; leftovers stay for recovery."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        try:
+            leftovers = [p for p in self.dir.iterdir() if p.name != _LOCK]
+            if not leftovers:
+                (self.dir / _LOCK).unlink(missing_ok=True)
+                self.dir.rmdir()
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the inherited lock descriptor without unlocking the parent's."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,0 +1,914 @@
+"""
+The buffered writer: records batched into objects, uploaded off the caller's thread.
+
+`ObjectStoreWriter` appends whole records (lines) to a current batch. A batch
+is sealed when it reaches `max_size_bytes`, when its first record is
+`max_age` seconds old, on `flush`, `sync` and `close`; a sealed batch gets its
+key at once and is handed to one uploader thread, which compresses it and
+PUTs it with retries. ``write()`` never touches the network.
+
+Keys (see `objlog._keys`)::
+
+    [PREFIX/]logs/<pipelinerun>/<task>/<UTC seal time>-<writer id>-<seq>.jsonl[.gz]
+
+One writer's keys sort lexically in write order; writer ids are random per
+process, restart and fork, so keys never collide and nothing is overwritten.
+
+Memory is bounded by `max_buffer_bytes` (the current batch plus sealed batches
+not yet stored or spooled). When it is full, `when_full` applies: ``"block"``
+waits up to `block_timeout` for room, ``"drop"`` drops the new record; both
+count drops in `stats`. With a `spool_dir`, sealed batches go to local disk
+first and the writer spools instead of blocking or dropping.
+
+This module knows nothing of ``logging``, structlog, boto3 or minio.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from objlog import _shutdown
+from objlog._codec import encode_batch, encoding_for, normalize_record
+from objlog._keys import BatchNamer, logs_prefix, new_writer_id, validate_writer_id
+from objlog._retry import RetryPolicy, retry_call
+from objlog._spool import Spool, SpoolCorruptError, SpoolEntry
+from objlog.errors import ConfigError, SyncTimeout, WriterClosedError
+from objlog.typing import ObjectStore
+
+__all__ = [
+    "ObjectStoreWriter",
+    "WriterStats",
+    "in_objlog_thread",
+    "install_signal_handlers",
+]
+
+in_objlog_thread = _shutdown.in_objlog_thread
+install_signal_handlers = _shutdown.install_signal_handlers
+
+#: Seconds between two stderr lines about failures of one writer.
+STDERR_INTERVAL = 10.0
+_WHEN_FULL = ("block", "drop")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriterStats:
+    """
+    A snapshot of a writer's counters (cumulative since it started or forked).
+
+    Attributes:
+        records: Records accepted by `write`.
+        bytes_in: Bytes of accepted records (newlines included, uncompressed).
+        bytes_stored: Bytes of stored objects (compressed).
+        objects: Objects stored.
+        retries: Upload attempts retried after a transient failure.
+        failures: Uploads that failed after their retries (the batch was kept).
+        dropped_records: Records dropped because memory was full.
+        dropped_bytes: Bytes of dropped records.
+        spooled: Batches written to the spool.
+        queue_depth: Sealed batches not yet stored.
+        last_error: The last failure as ``"what: Type: message"``, or None.
+    """
+
+    records: int = 0
+    bytes_in: int = 0
+    bytes_stored: int = 0
+    objects: int = 0
+    retries: int = 0
+    failures: int = 0
+    dropped_records: int = 0
+    dropped_bytes: int = 0
+    spooled: int = 0
+    queue_depth: int = 0
+    last_error: str | None = None
+
+
+class _Batch:
+    """A sealed batch on its way to the store."""
+
+    __slots__ = (
+        "chunks",
+        "compression",
+        "compresslevel",
+        "in_mem",
+        "index",
+        "key",
+        "raw_bytes",
+        "records",
+        "spool_entry",
+        "spooling",
+        "stored",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        chunks: list[bytes] | None,
+        *,
+        records: int,
+        raw_bytes: int,
+        index: int,
+        compression: str,
+        compresslevel: int,
+        spool_entry: SpoolEntry | None = None,
+    ) -> None:
+        self.key = key
+        self.chunks = chunks
+        self.records = records
+        self.raw_bytes = raw_bytes
+        self.index = index
+        self.compression = compression
+        self.compresslevel = compresslevel
+        self.in_mem = chunks is not None
+        self.spool_entry = spool_entry
+        self.spooling = False
+        self.stored = False
+
+
+class _Abort(Exception):
+    """Raised inside the uploader to give up the current upload (close deadline passed)."""
+
+
+class ObjectStoreWriter:
+    """
+    Batch records into objects under ``logs/<pipelinerun>/<task>/`` and upload them.
+
+    Defaults are chosen for S3 cost and latency: an 8 MiB batch is about one
+    PUT per 8 MiB of logs (PUTs are billed per request and cost 5-8 ms each
+    on loopback), and a 5 s age bound makes logs visible within seconds.
+
+    Objects: gzip batches are ``.jsonl.gz`` with ``Content-Type:
+    application/gzip`` and no ``Content-Encoding``, so browsers and ``aws s3
+    cp`` keep the bytes compressed under the ``.gz`` name; plain batches are
+    ``.jsonl`` with ``Content-Type: application/x-ndjson``. User metadata
+    ``objlog-records`` gives the record count.
+
+    Args:
+        store: A store object, a store URL (``s3://bucket/prefix``), or None
+            for the environment's default (resolved with
+            `objlog.stores.open_store`; such a store is owned and closed by
+            the writer).
+        pipelinerun: Pipeline run name (one key segment).
+        task: Task name (one key segment).
+        max_size_bytes: Seal a batch at this many record bytes (default 8 MiB).
+            A record at least this big gets an object of its own.
+        max_age: Seal a batch when its first record is this many seconds old
+            (default 5.0).
+        max_buffer_bytes: Memory bound for the current batch plus sealed
+            batches neither stored nor spooled (default 64 MiB; at least
+            `max_size_bytes`).
+        when_full: ``"block"`` (default): wait up to `block_timeout` for room,
+            then drop the record; after such a timeout, later records are
+            dropped at once until an upload makes room, so a long outage
+            costs one wait, not one per record. ``"drop"``: drop at once.
+            With `spool_dir`, full memory spools sealed batches instead.
+        block_timeout: Seconds a `write` may wait for room (default 1.0).
+        compression: ``"gzip"`` (default) or ``"none"``.
+        compresslevel: gzip level 0-9 (default 6).
+        spool_dir: Directory for the durable spool (default None: no spool).
+            Sealed batches are written there before upload and removed once
+            stored; batches left by a crashed writer are uploaded under their
+            original keys by the next writer on the same directory.
+        retry: Retry policy for transient failures (default `RetryPolicy()`).
+            When retries are exhausted the batch is kept (and spooled) and
+            tried again later; it is never dropped.
+        sync_timeout: Default seconds for `sync` and `close` (default 10.0).
+        on_error: Called with every upload or spool failure, on the uploader
+            thread (or the caller's, for a spool failure there); must not block.
+            Failures also go to stderr, at most one line per 10 s.
+        writer_id: Fixed writer id (``A-Za-z0-9_``); default a random one.
+            Must be unique among concurrent writers.
+        clock: Monotonic seconds used for batch age and retry timing
+            (default `time.monotonic`).
+        sleep: Waits between retries (default: an interruptible wait on the
+            writer's condition). Tests pass a fake to never really wait.
+
+    Raises:
+        ConfigError: An option is out of range, a name is not a valid key
+            segment, or the store URL is malformed.
+
+    Thread safety: every method may be called from any thread; records of one
+    thread keep their order. Fork-safe: a child starts with an empty writer,
+    a new id and its own uploader thread; the parent's batches stay the
+    parent's.
+    """
+
+    def __init__(
+        self,
+        store: str | ObjectStore | None = None,
+        *,
+        pipelinerun: str,
+        task: str,
+        max_size_bytes: int = 8 * 1024**2,
+        max_age: float = 5.0,
+        max_buffer_bytes: int = 64 * 1024**2,
+        when_full: str = "block",
+        block_timeout: float = 1.0,
+        compression: str = "gzip",
+        compresslevel: int = 6,
+        spool_dir: str | os.PathLike[str] | None = None,
+        retry: RetryPolicy | None = None,
+        sync_timeout: float = 10.0,
+        on_error: Callable[[BaseException], None] | None = None,
+        writer_id: str | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if max_size_bytes < 1:
+            raise ConfigError(f"max_size_bytes must be >= 1, got {max_size_bytes}")
+        if max_buffer_bytes < max_size_bytes:
+            raise ConfigError(
+                f"max_buffer_bytes ({max_buffer_bytes}) must be >= max_size_bytes"
+                f" ({max_size_bytes})"
+            )
+        if not max_age > 0:
+            raise ConfigError(f"max_age must be > 0 seconds, got {max_age}")
+        if when_full not in _WHEN_FULL:
+            raise ConfigError(f"when_full must be one of {list(_WHEN_FULL)}, got {when_full!r}")
+        if block_timeout < 0 or sync_timeout < 0:
+            raise ConfigError("block_timeout and sync_timeout must be >= 0 seconds")
+        if not 0 <= compresslevel <= 9:
+            raise ConfigError(f"compresslevel must be 0..9, got {compresslevel}")
+        if on_error is not None and not callable(on_error):
+            raise ConfigError("on_error must be callable")
+        self._encoding = encoding_for(compression)
+        self._base_id = validate_writer_id(writer_id) if writer_id is not None else None
+        self._store: ObjectStore | None
+        if isinstance(store, str) or store is None:
+            from objlog.stores import open_store
+
+            self._store_spec: str | None = store
+            self._store = open_store(store)
+            self._own_store = True
+        else:
+            self._store_spec = None
+            self._store = store
+            self._own_store = False
+        assert self._store is not None
+        self._prefix = logs_prefix(self._store.prefix, pipelinerun, task)
+        self.pipelinerun = pipelinerun
+        self.task = task
+        self.max_size_bytes = max_size_bytes
+        self.max_age = float(max_age)
+        self.max_buffer_bytes = max_buffer_bytes
+        self.when_full = when_full
+        self.block_timeout = float(block_timeout)
+        self.compresslevel = compresslevel
+        self._spool_root = Path(spool_dir) if spool_dir is not None else None
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._sync_timeout = float(sync_timeout)
+        self._on_error = on_error
+        self._clock = clock or time.monotonic
+        self._sleep = sleep
+        self._closed = False
+        self._reset_state(self._base_id)
+        _shutdown.register(self)
+
+    # -- state --------------------------------------------------------------------
+    def _reset_state(self, writer_id: str | None) -> None:
+        """(Re)initialise everything that belongs to one process."""
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._writer_id = writer_id or new_writer_id()
+        self._namer = BatchNamer(self._prefix, self._writer_id, self._encoding.suffix)
+        self._spool = Spool(self._spool_root, self._writer_id) if self._spool_root else None
+        self._pid = os.getpid()
+        self._cur: list[bytes] = []
+        self._cur_bytes = 0
+        self._cur_started = 0.0
+        self._queue: collections.deque[_Batch] = collections.deque()
+        self._mem_bytes = 0
+        self._sealed = 0
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._abort = False
+        self._retry_at = 0.0
+        self._recovered = self._spool is None
+        self._blocked_out = False
+        self._busy: int | None = None
+        self._err_next = 0.0
+        self._err_suppressed = 0
+        self._n_records = 0
+        self._n_bytes_in = 0
+        self._n_bytes_stored = 0
+        self._n_objects = 0
+        self._n_retries = 0
+        self._n_failures = 0
+        self._n_dropped_records = 0
+        self._n_dropped_bytes = 0
+        self._n_spooled = 0
+        self._last_error: str | None = None
+
+    def _after_fork_in_child(self) -> None:
+        """Give the child a fresh, empty writer; the parent's batches stay the parent's."""
+        if self._spool is not None:
+            self._spool.forget_after_fork()
+        child_id = f"{self._base_id}_{new_writer_id()}" if self._base_id else None
+        self._reset_state(child_id)
+        if self._own_store:
+            self._store = None  # the parent's connections are not ours: reopen lazily
+
+    def _lock_held_here(self) -> bool:
+        """True when the current thread is inside this writer's critical section."""
+        owned: bool = self._lock._is_owned()  # type: ignore[attr-defined]
+        return owned or self._busy == threading.get_ident()
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called."""
+        return self._closed
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of this writer's batches, e.g. ``logs/<pipelinerun>/<task>/``."""
+        return self._prefix
+
+    @property
+    def writer_id(self) -> str:
+        """This writer's id as used in its keys (changes in a forked child)."""
+        return self._writer_id
+
+    @property
+    def sync_timeout(self) -> float:
+        """Default seconds for `sync` and `close`."""
+        return self._sync_timeout
+
+    @property
+    def stats(self) -> WriterStats:
+        """A consistent snapshot of the counters (see `WriterStats`)."""
+        with self._lock:
+            return WriterStats(
+                records=self._n_records,
+                bytes_in=self._n_bytes_in,
+                bytes_stored=self._n_bytes_stored,
+                objects=self._n_objects,
+                retries=self._n_retries,
+                failures=self._n_failures,
+                dropped_records=self._n_dropped_records,
+                dropped_bytes=self._n_dropped_bytes,
+                spooled=self._n_spooled,
+                queue_depth=len(self._queue),
+                last_error=self._last_error,
+            )
+
+    def __repr__(self) -> str:
+        url = self._store.url if self._store is not None else self._store_spec
+        return (
+            f"ObjectStoreWriter(store={url!r}, prefix={self._prefix!r},"
+            f" writer_id={self._writer_id!r}, closed={self._closed})"
+        )
+
+    # -- writing ------------------------------------------------------------------------
+    def write(self, data: str | bytes) -> int:
+        """
+        Append one record; a missing trailing newline is added.
+
+        Never waits on the network. Waits up to `block_timeout` only when
+        memory is full and `when_full` is ``"block"``.
+
+        Args:
+            data: One record (a line), str (encoded as UTF-8) or bytes.
+
+        Returns:
+            ``len(data)`` when accepted, 0 when dropped (counted in `stats`).
+
+        Raises:
+            WriterClosedError: The writer is closed.
+            TypeError: `data` is neither str nor bytes.
+
+        Thread safety: safe from any thread.
+        """
+        record = normalize_record(data)
+        try:
+            with self._lock:
+                if not self._accept(record):
+                    return 0
+        finally:
+            if _shutdown._DEFERRED:
+                _shutdown.run_deferred()
+        return len(data)
+
+    def writelines(self, lines: Iterable[str | bytes]) -> None:
+        """
+        Write each item of `lines` as one record (see `write`).
+
+        Raises:
+            WriterClosedError: The writer is closed.
+            TypeError: An item is neither str nor bytes.
+
+        Thread safety: safe from any thread; other threads' records may interleave.
+        """
+        for line in lines:
+            self.write(line)
+
+    def _accept(self, record: bytes) -> bool:
+        """Add a record to the current batch; lock held. Returns False when dropped."""
+        if self._closed:
+            raise WriterClosedError(f"write to a closed writer ({self._prefix})")
+        self._ensure_thread()
+        size = len(record)
+        now = self._clock()
+        if self._cur and (
+            self._cur_bytes + size > self.max_size_bytes or now - self._cur_started >= self.max_age
+        ):
+            self._seal()
+        if not self._fits(size) and not self._make_room(size):
+            self._n_dropped_records += 1
+            self._n_dropped_bytes += size
+            return False
+        if self._closed:  # closed while this call waited for room
+            raise WriterClosedError(f"write to a closed writer ({self._prefix})")
+        if self._cur and self._cur_bytes + size > self.max_size_bytes:
+            self._seal()
+        if not self._cur:
+            self._cur_started = now
+        self._cur.append(record)
+        self._cur_bytes += size
+        self._mem_bytes += size
+        self._n_records += 1
+        self._n_bytes_in += size
+        if self._cur_bytes >= self.max_size_bytes:
+            self._seal()
+        return True
+
+    def _fits(self, size: int) -> bool:
+        return self._mem_bytes == 0 or self._mem_bytes + size <= self.max_buffer_bytes
+
+    def _make_room(self, size: int) -> bool:
+        """Lock held: spool, wait or give up so that `size` more bytes fit."""
+        if self._spool is not None:
+            self._seal()
+            self._spool_pending()
+            if self._fits(size):
+                return True
+        if self.when_full == "drop" or self._blocked_out:
+            return False
+        deadline = time.monotonic() + self.block_timeout
+        while not self._fits(size):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                self._blocked_out = not self._closed
+                return self._closed
+            self._cond.wait(remaining)
+        return True
+
+    def _seal(self) -> None:
+        """Lock held: turn the current batch into a sealed batch with its key."""
+        if not self._cur:
+            return
+        batch = _Batch(
+            self._namer.next_key(),
+            self._cur,
+            records=len(self._cur),
+            raw_bytes=sum(map(len, self._cur)),
+            index=self._sealed,
+            compression=self._encoding.name,
+            compresslevel=self.compresslevel,
+        )
+        self._sealed += 1
+        self._queue.append(batch)
+        self._cur = []
+        self._cur_bytes = 0
+        self._cond.notify_all()
+
+    def flush(self) -> None:
+        """
+        Seal the current batch and hand it to the uploader; returns at once.
+
+        A no-op on a closed writer (``logging.shutdown`` flushes after close).
+
+        Thread safety: safe from any thread.
+        """
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                self._ensure_thread()
+                self._seal()
+        finally:
+            if _shutdown._DEFERRED:
+                _shutdown.run_deferred()
+
+    def sync(self, timeout: float | None = None) -> None:
+        """
+        Block until every record accepted so far is stored or spooled.
+
+        Seals the current batch. With a spool, batches are spooled on the
+        calling thread, so this returns quickly even while the store is down.
+
+        Args:
+            timeout: Seconds to wait (default `sync_timeout`).
+
+        Raises:
+            SyncTimeout: Time ran out; ``pending_batches`` says how many
+                sealed batches were neither stored nor spooled.
+
+        Thread safety: safe from any thread, including a signal handler
+        (see `install_signal_handlers`).
+        """
+        limit = self._sync_timeout if timeout is None else max(0.0, timeout)
+        deadline = time.monotonic() + limit
+        try:
+            with self._lock:
+                self._seal()
+                target = self._sealed
+                if not self._closed:
+                    self._ensure_thread()
+                self._retry_at = 0.0
+                self._cond.notify_all()
+                self._wait_done(target, deadline, "sync")
+        finally:
+            if _shutdown._DEFERRED:
+                _shutdown.run_deferred()
+
+    def _pending(self, target: int, *, spooled_is_done: bool = True) -> int:
+        return sum(
+            1
+            for b in self._queue
+            if b.index < target and not (spooled_is_done and b.spool_entry is not None)
+        )
+
+    def _wait_done(self, target: int, deadline: float, what: str) -> None:
+        """Lock held: wait until batches below `target` are stored or spooled."""
+        while True:
+            if self._spool is not None:
+                self._spool_pending()
+            pending = self._pending(target)
+            if not pending:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SyncTimeout(
+                    f"{what}: {pending} batch(es) of {self._prefix} neither stored nor spooled"
+                    f" in time (last error: {self._last_error})",
+                    pending_batches=pending,
+                )
+            self._cond.wait(remaining)
+
+    def close(self, timeout: float | None = None) -> None:
+        """
+        Seal, upload everything within one deadline, stop the uploader.
+
+        Idempotent. Batches still unstored at the deadline stay in the spool
+        (when set; the next writer on it uploads them); without a spool they
+        are lost and `SyncTimeout` says how many.
+
+        Args:
+            timeout: Total seconds for the whole close (default `sync_timeout`).
+
+        Raises:
+            SyncTimeout: Batches were neither stored nor spooled at the deadline.
+
+        Thread safety: safe from any thread; later writes raise `WriterClosedError`.
+        """
+        limit = self._sync_timeout if timeout is None else max(0.0, timeout)
+        deadline = time.monotonic() + limit
+        error: SyncTimeout | None = None
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                self._closed = True
+                self._seal()
+                target = self._sealed
+                if self._queue:
+                    self._ensure_thread()
+                self._stop = True
+                self._retry_at = 0.0
+                self._cond.notify_all()
+                while self._queue and self._thread_alive():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if self._queue:
+                    self._abort = True
+                    self._cond.notify_all()
+                    if self._spool is not None:
+                        self._spool_pending()
+                    lost = self._pending(target)
+                    if lost:
+                        error = SyncTimeout(
+                            f"close: {lost} batch(es) of {self._prefix} neither stored nor"
+                            f" spooled in time (last error: {self._last_error})",
+                            pending_batches=lost,
+                        )
+                thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+            _shutdown.unregister(self)
+            if self._spool is not None and not (thread is not None and thread.is_alive()):
+                self._spool.close()
+            if self._own_store and self._store is not None and not self._thread_alive():
+                with contextlib.suppress(Exception):
+                    self._store.close()
+        finally:
+            if _shutdown._DEFERRED:
+                _shutdown.run_deferred()
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> ObjectStoreWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- spooling ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _unlocked(self) -> Iterator[None]:
+        """Lock held on entry and exit: release it around slow I/O."""
+        self._busy = threading.get_ident()
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._busy = None
+
+    def _spool_pending(self) -> None:
+        """Lock held: write every sealed, unspooled batch to the spool (I/O unlocked)."""
+        spool = self._spool
+        if spool is None:
+            return
+        todo = [
+            b
+            for b in self._queue
+            if b.spool_entry is None and not b.spooling and b.chunks is not None
+        ]
+        if not todo:
+            return
+        for b in todo:
+            b.spooling = True
+        failed: BaseException | None = None
+        done: list[tuple[_Batch, SpoolEntry]] = []
+        with self._unlocked():
+            for b in todo:
+                chunks = b.chunks
+                if failed is not None or chunks is None:
+                    continue
+                try:
+                    entry = spool.put(
+                        b.key,
+                        chunks,
+                        compression=b.compression,
+                        compresslevel=b.compresslevel,
+                        records=b.records,
+                    )
+                except OSError as exc:
+                    failed = exc
+                    continue
+                done.append((b, entry))
+        stale: list[Path] = []
+        for b in todo:
+            b.spooling = False
+        for b, entry in done:
+            if b.stored:
+                stale.append(entry.path)
+                continue
+            b.spool_entry = entry
+            b.chunks = None
+            if b.in_mem:
+                b.in_mem = False
+                self._mem_bytes -= b.raw_bytes
+            self._n_spooled += 1
+        if done:
+            self._blocked_out = False
+            self._cond.notify_all()
+        for path in stale:
+            with contextlib.suppress(OSError):
+                Spool.remove(path)
+        if failed is not None:
+            self._report(failed, f"spool to {spool.root}")
+
+    # -- uploader thread ---------------------------------------------------------------------
+    def _thread_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _ensure_thread(self) -> None:
+        """Lock held: start the uploader if it is not running (lazily, also after fork)."""
+        if self._thread_alive():
+            return
+        thread = threading.Thread(
+            target=self._run, name=f"objlog-writer-{self._writer_id}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError as exc:  # interpreter shutting down
+            self._report(exc, "start uploader thread")
+            return
+        self._thread = thread
+
+    def _run(self) -> None:
+        _shutdown.mark_objlog_thread()
+        while True:
+            try:
+                if not self._step():
+                    return
+            except _Abort:
+                continue
+            except BaseException as exc:  # noqa: BLE001 - the uploader never dies silently
+                self._report(exc, "uploader")
+                with contextlib.suppress(BaseException), self._lock:
+                    self._retry_at = self._clock() + 0.5
+                    if self._abort:
+                        return
+
+    def _step(self) -> bool:
+        """One round of the uploader: returns False when it should exit."""
+        if not self._recovered:
+            self._recover()
+        with self._lock:
+            while True:
+                if self._abort:
+                    return False
+                now = self._clock()
+                if self._cur and now - self._cur_started >= self.max_age:
+                    self._seal()
+                if self._queue and now >= self._retry_at:
+                    batch = self._queue[0]
+                    break
+                if self._stop and not self._queue:
+                    return False
+                waits = []
+                if self._cur:
+                    waits.append(self._cur_started + self.max_age - now)
+                if self._queue:
+                    waits.append(self._retry_at - now)
+                self._cond.wait(max(0.001, min(waits)) if waits else None)
+            if self._spool is not None:
+                self._spool_pending()
+        self._upload(batch)
+        return True
+
+    def _recover(self) -> None:
+        """Claim dead writers' spooled batches and queue them first."""
+        spool = self._spool
+        self._recovered = True
+        if spool is None:
+            return
+        try:
+            entries, problems = spool.claim_leftovers()
+        except OSError as exc:
+            self._report(exc, f"spool recovery in {spool.root}")
+            return
+        for path, problem in problems:
+            self._report(problem, f"spool recovery of {path.name}")
+        with self._lock:
+            for entry in reversed(entries):
+                self._queue.appendleft(
+                    _Batch(
+                        entry.key,
+                        None,
+                        records=entry.records,
+                        raw_bytes=entry.raw_bytes,
+                        index=-1,
+                        compression=entry.compression,
+                        compresslevel=entry.compresslevel,
+                        spool_entry=entry,
+                    )
+                )
+            if entries:
+                self._cond.notify_all()
+
+    def _store_now(self) -> ObjectStore:
+        if self._store is None:
+            from objlog.stores import open_store
+
+            self._store = open_store(self._store_spec)
+        assert self._store is not None
+        return self._store
+
+    def _upload(self, batch: _Batch) -> None:
+        with self._lock:
+            chunks = batch.chunks
+            entry = batch.spool_entry
+        try:
+            raw = b"".join(chunks) if chunks is not None else Spool.read(entry.path)  # type: ignore[union-attr]
+        except SpoolCorruptError as exc:
+            self._report(exc, f"spooled batch {batch.key}")
+            with self._lock:
+                self._remove(batch)
+                if self._spool is not None and entry is not None:
+                    with contextlib.suppress(OSError):
+                        self._spool.quarantine(entry.path)
+            return
+        except OSError as exc:
+            self._failed(exc, batch)
+            return
+        body = encode_batch(raw, batch.compression, batch.compresslevel)
+        encoding = encoding_for(batch.compression)
+        store = self._store_now()
+
+        def put() -> object:
+            if self._abort:
+                raise _Abort
+            return store.put_object(
+                batch.key,
+                body,
+                content_type=encoding.content_type,
+                content_encoding=encoding.content_encoding,
+                metadata={"objlog-records": str(batch.records)},
+            )
+
+        try:
+            retry_call(
+                put,
+                self._retry,
+                sleep=self._retry_wait,
+                clock=self._clock,
+                on_retry=self._on_retry,
+            )
+        except _Abort:
+            raise
+        except Exception as exc:  # noqa: BLE001 - StoreError, or a store's bug: keep the batch
+            self._failed(exc, batch)
+            return
+        with self._lock:
+            batch.stored = True
+            self._remove(batch)
+            self._n_objects += 1
+            self._n_bytes_stored += len(body)
+            entry = batch.spool_entry
+        if entry is not None:
+            try:
+                Spool.remove(entry.path)
+            except OSError as exc:
+                self._report(exc, f"spool clean-up of {entry.path.name}")
+
+    def _remove(self, batch: _Batch) -> None:
+        """Lock held: drop a finished batch from the queue and free its memory."""
+        with contextlib.suppress(ValueError):
+            self._queue.remove(batch)
+        if batch.in_mem:
+            batch.in_mem = False
+            self._mem_bytes -= batch.raw_bytes
+        batch.chunks = None
+        self._blocked_out = False
+        self._cond.notify_all()
+
+    def _failed(self, exc: BaseException, batch: _Batch) -> None:
+        """An upload gave up: keep the batch, try again after a pause."""
+        with self._lock:
+            self._n_failures += 1
+            pause = max(1.0, min(self._retry.max_backoff, 30.0))
+            self._retry_at = self._clock() + pause
+        self._report(exc, f"upload of {batch.key}")
+
+    def _on_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
+        with self._lock:
+            self._n_retries += 1
+            self._last_error = f"upload (attempt {attempt}): {type(exc).__name__}: {exc}"
+
+    def _retry_wait(self, seconds: float) -> None:
+        """Wait between attempts; spools meanwhile; raises `_Abort` once close gave up."""
+        if self._sleep is not None:
+            if self._abort:
+                raise _Abort
+            self._sleep(seconds)
+            if self._abort:
+                raise _Abort
+            return
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            while True:
+                if self._abort:
+                    raise _Abort
+                if self._spool is not None:
+                    self._spool_pending()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+
+    # -- reporting ---------------------------------------------------------------------------
+    def _report(self, exc: BaseException, what: str) -> None:
+        """Record a failure: counters, `on_error`, and a rate-limited stderr line. Never raises."""
+        try:
+            message = f"{what}: {type(exc).__name__}: {exc}"
+            with self._lock:
+                self._last_error = message
+                now = time.monotonic()
+                show = now >= self._err_next
+                suppressed = self._err_suppressed
+                if show:
+                    self._err_next = now + STDERR_INTERVAL
+                    self._err_suppressed = 0
+                else:
+                    self._err_suppressed += 1
+            if self._on_error is not None:
+                with contextlib.suppress(Exception):
+                    self._on_error(exc)
+            if show:
+                more = f" ({suppressed} similar suppressed)" if suppressed else ""
+                sys.stderr.write(f"objlog: {self._prefix}: {message}{more}\n")
+        except Exception:  # noqa: BLE001, S110 - reporting must never take the writer down
+            pass
