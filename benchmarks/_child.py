@@ -92,14 +92,10 @@ def tar_upload(args: argparse.Namespace) -> None:
 
 def shutdown(args: argparse.Namespace) -> None:
     """Buffer ``--bytes`` in a writer with signal handlers installed, say READY, wait."""
-    from objlog.writer import ObjectStoreWriter
+    from benchmarks import _objlog
 
-    import objlog
-
-    install = getattr(objlog, "install_signal_handlers", None)
-    if install is None:
-        from objlog.writer import install_signal_handlers as install
-
+    writer_cls = _objlog.writer_class()
+    install = _objlog.install_signal_handlers()
     pool = line_pool(KiB)
     store = _open_store(args.bucket, args.prefix)
     options: dict[str, Any] = {
@@ -107,10 +103,11 @@ def shutdown(args: argparse.Namespace) -> None:
         "max_age": 3600.0,
         "max_buffer_bytes": max(4 * args.bytes, 64 * MiB),
         "when_full": "block",
+        "block_timeout": 600.0,
     }
     if args.compression:
         options["compression"] = args.compression
-    writer = ObjectStoreWriter(store, pipelinerun="bench", task="shutdown", **options)
+    writer = writer_cls(store, pipelinerun="bench", task="shutdown", **options)
     install()
     logged = 0
     records = 0

@@ -114,15 +114,18 @@ def writer_stats(writer: Any) -> dict[str, Any]:
     if stats is None:
         return {}
     if isinstance(stats, dict):
-        return dict(stats)
-    if hasattr(stats, "_asdict"):
-        return dict(stats._asdict())
-    try:
+        out = dict(stats)
+    elif hasattr(stats, "_asdict"):
+        out = dict(stats._asdict())
+    else:
         import dataclasses
 
-        return dataclasses.asdict(stats)
-    except TypeError:
-        return {k: getattr(stats, k) for k in dir(stats) if not k.startswith("_")}
+        try:
+            out = dataclasses.asdict(stats)
+        except TypeError:
+            out = {k: getattr(stats, k) for k in dir(stats) if not k.startswith("_")}
+    out.setdefault("dropped", out.get("dropped_records"))
+    return out
 
 
 def find_boto3_client(store: Any) -> Any | None:

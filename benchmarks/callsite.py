@@ -53,7 +53,7 @@ LARGE_EXTRAS: dict[str, object] = {
 }
 RECORDS = {"small": EXTRAS, "large": LARGE_EXTRAS}
 #: Writer options for call-site runs: the buffer holds the whole burst, as documented.
-CALLSITE_WRITER = {"max_buffer_bytes": 512 * MiB, "when_full": "block"}
+CALLSITE_WRITER = {"max_buffer_bytes": 512 * MiB, "when_full": "block", "block_timeout": 300.0}
 #: Writer options for isolation runs: a 4 MiB bound, small batches, drop when full.
 ISOLATION_WRITER = {
     "max_buffer_bytes": 4 * MiB,

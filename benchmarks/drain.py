@@ -32,7 +32,11 @@ from benchmarks._common import (
 )
 
 #: The drain runs block the producer rather than drop: every byte must be stored.
-DRAIN_WRITER: dict[str, object] = {"max_buffer_bytes": 64 * MiB, "when_full": "block"}
+DRAIN_WRITER: dict[str, object] = {
+    "max_buffer_bytes": 64 * MiB,
+    "when_full": "block",
+    "block_timeout": 600.0,
+}
 
 
 def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
