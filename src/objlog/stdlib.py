@@ -42,11 +42,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from objlog.errors import ConfigError, ObjlogError, SyncTimeout
+from objlog.errors import ConfigError, ObjlogError, SyncTimeout, WriterClosedError
+from objlog.writer import ObjectStoreWriter, in_objlog_thread
 
 if TYPE_CHECKING:
     from objlog.typing import ObjectStore
-    from objlog.writer import ObjectStoreWriter
 
 __all__ = [
     "SDK_LOGGERS",
@@ -239,12 +239,6 @@ class JsonFormatter(logging.Formatter):
         return "".join(parts)
 
 
-def _on_upload_thread() -> bool:
-    from objlog.writer import in_objlog_thread
-
-    return in_objlog_thread()
-
-
 class FeedbackFilter(logging.Filter):
     """
     Drop records that objlog's own uploads would feed back into a handler.
@@ -271,12 +265,15 @@ class FeedbackFilter(logging.Filter):
         Returns:
             Whether the record may be emitted.
         """
-        root = record.name.partition(".")[0]
+        name, levelno = record.name, record.levelno
+        if type(name) is not str:  # a hand-made record; never raise from a filter
+            return True
+        root = name.partition(".")[0]
         if root not in SDK_LOGGERS:
             return True
-        if root in _DEBUG_DROPPED and record.levelno <= logging.DEBUG:
+        if root in _DEBUG_DROPPED and type(levelno) is int and levelno <= logging.DEBUG:
             return False
-        return not _on_upload_thread()
+        return not in_objlog_thread()
 
 
 class ObjectStoreHandler(logging.Handler):
@@ -348,8 +345,6 @@ class ObjectStoreHandler(logging.Handler):
         else:
             if pipelinerun is None or task is None:
                 raise ConfigError("ObjectStoreHandler needs pipelinerun= and task= (or writer=)")
-            from objlog.writer import ObjectStoreWriter
-
             writer = ObjectStoreWriter(
                 store,
                 pipelinerun=pipelinerun,
@@ -364,6 +359,7 @@ class ObjectStoreHandler(logging.Handler):
         self._closed = False
         self._budget_end = -math.inf  # end of a flush budget that ran out, for close()
         self._reentry = threading.local()
+        self._dropped = 0
         self.addFilter(FeedbackFilter())
         self.setFormatter(JsonFormatter())
 
@@ -376,6 +372,11 @@ class ObjectStoreHandler(logging.Handler):
     def flush_timeout(self) -> float:
         """Seconds `flush()` and `close()` may wait together."""
         return self._flush_timeout
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because the writer was already closed."""
+        return self._dropped
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
@@ -396,7 +397,14 @@ class ObjectStoreHandler(logging.Handler):
             return
         reentry.active = True
         try:
-            self._writer.write(self.format(record))
+            # "backslashreplace": a lone surrogate becomes the text \udcff, which
+            # inside a JSON string is the escape of the same character.
+            self._writer.write(self.format(record).encode("utf-8", "backslashreplace"))
+        except WriterClosedError as exc:
+            # Records after the writer closed (late atexit hooks): one report, then a count.
+            self._dropped += 1
+            if self._dropped == 1:
+                self._report("records after the writer was closed are dropped", exc)
         except RecursionError:  # as logging.StreamHandler: do not mask a real recursion bug
             raise
         except Exception:  # noqa: BLE001 - the stdlib contract: report, never raise
@@ -411,8 +419,8 @@ class ObjectStoreHandler(logging.Handler):
         A timeout or store failure is reported on stderr (as `handleError`
         does), not raised. Does nothing after `close()`.
         """
-        if self._closed:
-            return
+        if self._closed or self._writer.closed:
+            return  # objlog's atexit hook may have closed the writer already
         start = time.monotonic()
         try:
             self._writer.sync(self._flush_timeout)
@@ -446,7 +454,9 @@ class ObjectStoreHandler(logging.Handler):
                 # The last flush ran out of time moments ago: share its budget.
                 timeout = max(0.0, remaining)
             try:
-                if self._owns_writer:
+                if self._writer.closed:
+                    pass
+                elif self._owns_writer:
                     self._writer.close(timeout)
                 else:
                     self._writer.sync(timeout)

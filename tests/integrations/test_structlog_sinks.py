@@ -93,7 +93,7 @@ def test_processor_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_processor_in_structlog_chain(capsys: pytest.CaptureFixture[str]) -> None:
-    """Configured before ConsoleRenderer-like output, both the console and the store get the event."""
+    """Placed before a renderer, the processor feeds the store and the console gets the event."""
     writer = ListWriter()
     structlog.configure(
         processors=[
