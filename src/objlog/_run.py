@@ -118,6 +118,8 @@ def default_spool_dir(store_url: str) -> Path:
 
 def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
     """Return a cut position <= limit that does not split a UTF-8 sequence (if avoidable)."""
+    if limit >= len(data):
+        return len(data)
     cut = limit
     # Back off over at most 3 continuation bytes (0b10xxxxxx).
     while cut > limit - 3 and cut > 0 and (data[cut] & 0xC0) == 0x80:
@@ -141,7 +143,7 @@ def split_lines(
         ``(pieces, rest)``: each piece is ``(bytes without the newline,
         complete)`` where ``complete`` is False for a piece the next one
         continues; `rest` is the unfinished tail to pass back next time
-        (shorter than `max_line_bytes`).
+        (at most `max_line_bytes`).
 
     Thread safety: pure function.
     """
@@ -155,7 +157,7 @@ def split_lines(
             pieces.append((line[:cut], False))
             line = line[cut:]
         pieces.append((line, True))
-    while len(rest) >= max_line_bytes:
+    while len(rest) > max_line_bytes:
         cut = _utf8_cut(rest, max_line_bytes)
         pieces.append((rest[:cut], False))
         rest = rest[cut:]

@@ -30,6 +30,7 @@ import datetime as _dt
 import json
 import os
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -166,6 +167,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise _UsageError("run needs a command: objlog run [OPTIONS] -- COMMAND [ARGS...]")
+    if shutil.which(command[0]) is None:
+        raise _UsageError(f"command not found or not executable: {command[0]}")
     pipelinerun = args.pipelinerun or os.environ.get("OBJLOG_PIPELINERUN") or ""
     task = args.task or os.environ.get("OBJLOG_TASK") or ""
     generated = not pipelinerun
@@ -182,6 +185,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         spool: Path | None = None
     elif args.spool_dir:
         spool = Path(args.spool_dir)
+    elif store.url.startswith("file:"):
+        spool = None  # the store is a local directory already: a spool would copy it twice
     else:
         spool = default_spool_dir(store.url)
     if generated or not args.quiet:

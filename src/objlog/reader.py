@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from objlog import _keys
 from objlog._retry import RetryPolicy, retry_call
-from objlog.errors import ObjectNotFoundError
+from objlog.errors import ObjectNotFoundError, PermanentStoreError
 from objlog.typing import ObjectInfo, ObjectStore
 
 __all__ = [
@@ -191,7 +191,7 @@ def decode_batch(data: bytes, key: str) -> bytes:
     else:
         try:
             return bytes(codec_decode(data, key))
-        except (OSError, EOFError, ValueError) as exc:
+        except (OSError, EOFError, ValueError, PermanentStoreError) as exc:
             raise ValueError(f"cannot decode batch {key}: {exc}") from exc
     if data[:2] == b"\x1f\x8b":
         try:
