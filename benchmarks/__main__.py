@@ -114,7 +114,8 @@ def render_table(figures: list[Figure]) -> str:
 def _brief(d: dict[str, Any]) -> str:
     keys = ("records_s", "p50_us", "p99_us", "p999_us", "max_us", "dropped", "close_s",
             "seconds", "records", "logged_mib_s", "stored_mib_s", "ceiling_logged_mib_s",
-            "objects", "http_write_requests", "compression_ratio", "maxrss_kib",
+            "gzip_put_logged_mib_s",
+            "objects", "http_write_requests", "compression_ratio", "write_seconds", "maxrss_kib",
             "idle_maxrss_kib", "tar_seconds", "upload_seconds", "buffered_bytes",
             "raw_upload_seconds", "lost_bytes", "exit_code", "how")
     parts = []

@@ -29,6 +29,21 @@ def _emit(tag: str, payload: dict[str, Any]) -> None:
 
 
 def _maxrss_kib(who: int = resource.RUSAGE_SELF) -> int:
+    """
+    Peak RSS in KiB: VmHWM of this process image (Linux), else ``ru_maxrss``.
+
+    ``ru_maxrss`` survives ``execve``: a child forked from a big parent reports the
+    parent's RSS at fork time, so it is only used where /proc is missing, and for
+    ``RUSAGE_CHILDREN`` (an upper bound there).
+    """
+    if who == resource.RUSAGE_SELF:
+        try:
+            with open("/proc/self/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
     return int(resource.getrusage(who).ru_maxrss)
 
 

@@ -34,6 +34,7 @@ EXPECTED_FIGURES = sorted([
     "isolation.slow",
     "isolation.down",
     *_DRAIN,
+    "drain.gzip.vs_gzip_put",
     "results.throughput",
     "results.peak_rss",
     "shutdown.small",
