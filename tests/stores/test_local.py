@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,20 @@ from objlog.stores.local import InvalidKeyError, LocalStore
     "key", ["../escape", "a/../../b", "/etc/passwd", "a//b", "./a", "a/.", ".objlog/meta/x", ""]
 )
 def test_key_escaping_the_directory_is_refused(tmp_path: Path, key: str) -> None:
-    """Keys with '..', '.', empty segments, a leading '/' or the reserved area raise InvalidKeyError."""
+    """Keys with '..', '.', empty segments, a leading '/' or .objlog/ raise InvalidKeyError."""
     store = LocalStore(tmp_path / "store")
     with pytest.raises(InvalidKeyError) as info:
         store.put_object(key, b"x")
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, PermanentStoreError)
-    assert [] == list(tmp_path.parent.glob("escape"))
+    assert list(tmp_path.parent.glob("escape")) == []
 
 
 def test_objects_are_plain_files(tmp_path: Path) -> None:
     """An object is readable at DIR/<key> with ordinary tools."""
     store = LocalStore(tmp_path)
     store.put_object("logs/run/task/b-1.jsonl", b"line\n")
-    assert b"line\n" == (tmp_path / "logs" / "run" / "task" / "b-1.jsonl").read_bytes()
+    assert (tmp_path / "logs" / "run" / "task" / "b-1.jsonl").read_bytes() == b"line\n"
 
 
 def test_temp_and_sidecar_files_are_never_listed(tmp_path: Path) -> None:
@@ -38,8 +37,8 @@ def test_temp_and_sidecar_files_are_never_listed(tmp_path: Path) -> None:
     store.put_object("a", b"1", metadata={"k": "v"})
     (tmp_path / ".objlog" / "tmp").mkdir(parents=True, exist_ok=True)
     (tmp_path / ".objlog" / "tmp" / "x.tmp").write_bytes(b"partial")
-    assert ["a"] == [o.key for o in store.list_objects()]
-    assert [] == list(store.list_prefixes())
+    assert [o.key for o in store.list_objects()] == ["a"]
+    assert list(store.list_prefixes()) == []
 
 
 def test_stale_sidecar_is_ignored(tmp_path: Path) -> None:
@@ -48,10 +47,10 @@ def test_stale_sidecar_is_ignored(tmp_path: Path) -> None:
     store.put_object("k", b"old", content_type="text/plain", metadata={"a": "b"})
     replacement = tmp_path / "new"
     replacement.write_bytes(b"new!")
-    os.replace(replacement, tmp_path / "k")
+    replacement.replace(tmp_path / "k")
     info = store.head_object("k")
-    assert {} == dict(info.metadata)
-    assert 4 == info.size
+    assert dict(info.metadata) == {}
+    assert info.size == 4
 
 
 def test_key_conflict_is_permanent(tmp_path: Path) -> None:
@@ -60,7 +59,7 @@ def test_key_conflict_is_permanent(tmp_path: Path) -> None:
     store.put_object("a/b", b"1")
     with pytest.raises(PermanentStoreError) as info:
         store.put_object("a", b"2")
-    assert "KeyConflict" == info.value.reason
+    assert info.value.reason == "KeyConflict"
 
 
 def test_delete_prunes_empty_directories(tmp_path: Path) -> None:
@@ -68,14 +67,14 @@ def test_delete_prunes_empty_directories(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     store.put_object("x/y/z", b"1")
     store.delete_object("x/y/z")
-    assert [] == list(store.list_prefixes())
+    assert list(store.list_prefixes()) == []
     assert not (tmp_path / "x").exists()
 
 
 def test_missing_directory_lists_nothing(tmp_path: Path) -> None:
     """A store whose directory does not exist yet is empty, not an error."""
     store = LocalStore(tmp_path / "not-yet")
-    assert [] == list(store.list_objects())
+    assert list(store.list_objects()) == []
     with pytest.raises(ObjectNotFoundError):
         store.get_object("k")
 

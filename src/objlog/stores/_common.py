@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator, Mapping
-from typing import BinaryIO
+import io
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO
 
-from objlog.errors import PermanentStoreError
+from objlog.errors import (
+    ObjectNotFoundError,
+    PermanentStoreError,
+    StoreError,
+    TransientStoreError,
+)
 from objlog.typing import MAX_PARTS
 
 __all__ = [
     "SHA256_META",
+    "MappedStream",
+    "check_part_count",
+    "classify_s3_error",
     "content_md5",
     "iter_parts",
     "read_exact",
+    "scrub",
     "user_metadata",
 ]
 
@@ -93,3 +103,147 @@ def user_metadata(metadata: Mapping[str, str] | None, sha256: str | None) -> dic
     if sha256 is not None:
         meta[SHA256_META] = sha256
     return meta
+
+
+# -- error classification shared by the SDK seams -------------------------------
+
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+    "AuthorizationHeaderMalformed",
+    "InvalidSecurity",
+}
+_THROTTLE_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "RequestThrottled",
+    "ServiceUnavailable",
+}
+_TIMEOUT_CODES = {"RequestTimeout", "RequestTimeoutException"}
+_SERVER_CODES = {"InternalError", "InternalServerError", "BadGateway", "GatewayTimeout"}
+
+
+def classify_s3_error(
+    code: str,
+    status: int,
+    server_message: str,
+    *,
+    verb: str,
+    bucket: str,
+    key: str | None,
+) -> StoreError:
+    """
+    Map an S3 error response (code, HTTP status) to objlog's error tree.
+
+    Args:
+        code: The S3 error code, e.g. ``"NoSuchKey"`` ("" when the response had
+            no body, as for HEAD).
+        status: The HTTP status.
+        server_message: The server's message (never holds a secret; truncated).
+        verb: What objlog was doing, e.g. ``"put_object"``.
+        bucket: The bucket.
+        key: The key, or None for bucket-level requests.
+
+    Returns:
+        A `TransientStoreError`, `PermanentStoreError` or `ObjectNotFoundError`
+        whose ``reason`` is a short cause.
+    """
+    detail = f" ({server_message[:200]})" if server_message else ""
+    label = f"{verb} failed: {code or 'HTTP'} {status}{detail}"
+    if code in {"NoSuchKey", "NoSuchVersion"} or (
+        status == 404 and key is not None and code in {"", "404", "NotFound"}
+    ):
+        return ObjectNotFoundError(
+            f"{verb}: no such key", bucket=bucket, key=key, reason="NoSuchKey"
+        )
+    if code == "NoSuchBucket" or (
+        status == 404 and key is None and code in {"", "404", "NotFound"}
+    ):
+        return PermanentStoreError(
+            f"{verb}: bucket does not exist", bucket=bucket, key=key, reason="NoSuchBucket"
+        )
+    if code in _CREDENTIAL_CODES:
+        reason = (
+            "ExpiredToken"
+            if code in {"ExpiredToken", "TokenRefreshRequired"}
+            else ("InvalidCredentials")
+        )
+        return PermanentStoreError(
+            f"{verb} failed: credentials rejected ({code}); check the access key, "
+            "secret key and session token",
+            bucket=bucket,
+            key=key,
+            reason=reason,
+        )
+    if code in {"AccessDenied", "AllAccessDisabled"} or status == 403:
+        return PermanentStoreError(
+            f"{verb} failed: access denied ({code or status})",
+            bucket=bucket,
+            key=key,
+            reason="AccessDenied",
+        )
+    if code == "InvalidBucketName":
+        return PermanentStoreError(label, bucket=bucket, key=key, reason="InvalidBucketName")
+    if code in _THROTTLE_CODES or status in {429, 503}:
+        return TransientStoreError(label, bucket=bucket, key=key, reason="SlowDown")
+    if code in _TIMEOUT_CODES or status == 408:
+        return TransientStoreError(label, bucket=bucket, key=key, reason="Timeout")
+    if code in _SERVER_CODES or status >= 500:
+        return TransientStoreError(label, bucket=bucket, key=key, reason="ServerError")
+    return PermanentStoreError(label, bucket=bucket, key=key, reason=code or f"HTTP{status}")
+
+
+def scrub(text: str, secrets: tuple[str | None, ...]) -> str:
+    """Replace every occurrence of a secret in `text` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class MappedStream(io.RawIOBase):
+    """
+    A raw binary stream over an SDK body whose read errors become StoreErrors.
+
+    Wrapped in `io.BufferedReader` by the backends so callers get a `BinaryIO`.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        close: Callable[[], None],
+        map_error: Callable[[BaseException], StoreError],
+    ) -> None:
+        super().__init__()
+        self._read = read
+        self._close = close
+        self._map_error = map_error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._read(len(view))
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+        n = len(data)
+        view[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._close()
+            finally:
+                super().close()
