@@ -253,9 +253,12 @@ class _Pipe:
             self._cond.notify_all()
 
     def take(self, n: int) -> bytes:
-        out = bytearray()
+        # BytesIO grows in place and getvalue() hands over its buffer without a
+        # copy, so a read of n bytes holds about n bytes, not 2n.
+        out = io.BytesIO()
+        got = 0
         with self._cond:
-            while n < 0 or len(out) < n:
+            while n < 0 or got < n:
                 while not self._chunks and not self._eof and not self._stopped:
                     self._cond.wait()
                 if self.error is not None:
@@ -263,14 +266,15 @@ class _Pipe:
                 if not self._chunks:
                     break
                 chunk = self._chunks.popleft()
-                want = len(chunk) if n < 0 else n - len(out)
+                want = len(chunk) if n < 0 else n - got
                 if len(chunk) > want:
                     self._chunks.appendleft(chunk[want:])
                     chunk = chunk[:want]
-                out += chunk
+                out.write(chunk)
+                got += len(chunk)
                 self._size -= len(chunk)
                 self._cond.notify_all()
-        return bytes(out)
+        return out.getvalue()
 
 
 class _SourceFailed(Exception):
