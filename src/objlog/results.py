@@ -497,6 +497,8 @@ class ResultWriter:
         ConfigError: `compresslevel` is out of range, or the store URL or
             its configuration is invalid.
         MissingBackendError: The SDK the store URL needs is not installed.
+        StoreError: Opening a store URL with ``create_bucket`` failed
+            (`TransientStoreError` or `PermanentStoreError`).
 
     Thread safety: every method may be called from several threads at once;
     each write runs its own producer thread.
@@ -892,4 +894,7 @@ class ResultWriter:
             for member in members:
                 yield _check_member(member, dest, links, refuse)
 
-        tar.extractall(dest, members=rechecked())  # noqa: S202 - every member checked above
+        # Every member is checked by rechecked(); a Python that knows extraction
+        # filters (only in tests when data_filter is hidden) must not warn.
+        trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+        tar.extractall(dest, members=rechecked(), **trusted)  # type: ignore[arg-type]  # noqa: S202
