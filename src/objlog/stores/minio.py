@@ -101,12 +101,13 @@ def map_minio_error(
             reason="TLSError",
             **kw,
         )
-    if isinstance(cause, (u3.ConnectTimeoutError, u3.ReadTimeoutError, TimeoutError)):
-        return TransientStoreError(f"{verb} failed: timed out ({text})", reason="Timeout", **kw)
+    # urllib3 2 makes NewConnectionError a ConnectTimeoutError: test it first.
     if isinstance(cause, (u3.NewConnectionError, u3.ProxyError, ConnectionRefusedError)):
         return TransientStoreError(
             f"{verb} failed: endpoint unreachable ({text})", reason="EndpointUnreachable", **kw
         )
+    if isinstance(cause, (u3.ConnectTimeoutError, u3.ReadTimeoutError, TimeoutError)):
+        return TransientStoreError(f"{verb} failed: timed out ({text})", reason="Timeout", **kw)
     if isinstance(cause, (u3.ProtocolError, u3.HTTPError, ConnectionError, OSError)):
         return TransientStoreError(
             f"{verb} failed: connection reset ({text})", reason="ConnectionReset", **kw
