@@ -9,6 +9,7 @@ missing, permission denied, ...
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
@@ -117,10 +118,9 @@ def check_store(
             raise _fail(store, key, "the probe object is missing from the listing", "ProbeMismatch")
         steps.append("list")
     except BaseException:
-        try:
+        # Best effort: the first failure is the one to report.
+        with contextlib.suppress(Exception):
             store.delete_object(key)
-        except Exception:  # noqa: BLE001, S110 - the first failure is the one to report
-            pass
         raise
     store.delete_object(key)
     try:
