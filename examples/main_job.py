@@ -90,8 +90,10 @@ def main() -> int:
         )
         step_seconds = time.perf_counter() - started
 
-        banner(f"2. objlog cat {pipelinerun} {TASK}   (the step's log, read back from the store)")
-        shown = objlog("cat", *store_args, pipelinerun, TASK, capture=True).stdout
+        banner(
+            f"2. objlog cat {pipelinerun} {TASK}   (read back from the store, -t: with timestamps)"
+        )
+        shown = objlog("cat", "--timestamps", *store_args, pipelinerun, TASK, capture=True).stdout
         sys.stdout.buffer.write(shown)
         sys.stdout.flush()
         records = objlog("cat", *store_args, "--json", pipelinerun, TASK, capture=True).stdout

@@ -66,6 +66,8 @@ __all__ = [
 #: a record well under any batch limit and a JSON parser's comfort zone).
 DEFAULT_MAX_LINE_BYTES = 256 * 1024
 _READ_BYTES = 64 * 1024
+# json's own C string encoder (what json.dumps uses for a str, without the call overhead).
+_encode_str = json.encoder.encode_basestring
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -200,10 +202,17 @@ class LineSink:
     ) -> None:
         """
         Write one record per piece; `final` marks the last piece as lacking its newline.
+
+        The records of one call reach the writer in ONE ``write`` call
+        (newline-separated, so they land in the same batch, in order): the
+        writer's per-call cost, not JSON, bounds ``objlog run``'s throughput.
         """
         head = f'{{"timestamp":"{timestamp}","stream":"{stream}","sequence":'
         last = len(pieces) - 1
+        records: list[str] = []
+        archived: list[bytes] = []
         with self._lock:
+            seq = self.sequence
             for index, (raw, complete) in enumerate(pieces):
                 try:
                     text = raw.decode("utf-8")
@@ -211,26 +220,28 @@ class LineSink:
                 except UnicodeDecodeError:
                     text = raw.decode("utf-8", errors="backslashreplace")
                     extra = ',"raw_b64":"' + base64.b64encode(raw).decode("ascii") + '"'
+                newline = complete
                 if not complete:
                     extra += ',"partial":true'
                 elif final and index == last:
                     extra += ',"newline":false'
-                record = (
-                    f'{head}{self.sequence},"line":{json.dumps(text, ensure_ascii=False)}{extra}}}'
-                )
-                self.sequence += 1
+                    newline = False
+                records.append(f'{head}{seq},"line":{_encode_str(text)}{extra}}}')
+                seq += 1
                 if complete:
                     self.lines += 1
-                try:
-                    self._writer.write(record)
-                except (ObjlogError, OSError, ValueError) as exc:
-                    # The step keeps running; the failure is counted and reported at the end.
-                    self.errors += 1
-                    self.last_error = exc
                 if self._archive is not None:
-                    newline = complete and not (final and index == last)
-                    with contextlib.suppress(OSError, ValueError):
-                        self._archive.write(raw + b"\n" if newline else raw)
+                    archived.append(raw + b"\n" if newline else raw)
+            self.sequence = seq
+            try:
+                self._writer.write("\n".join(records))
+            except (ObjlogError, OSError, ValueError) as exc:
+                # The step keeps running; the failure is counted and reported at the end.
+                self.errors += len(records)
+                self.last_error = exc
+            if self._archive is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self._archive.write(b"".join(archived))
 
 
 class _Pump(threading.Thread):
@@ -450,9 +461,9 @@ def run_step(
         proc.stderr.close()
         for pump in pumps:
             pump.start()
-        for signum in pending_signals:
+        for early in pending_signals:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signum)
+                proc.send_signal(early)
         returncode = proc.wait()
         drain_end = time.monotonic() + options.drain_timeout
         for pump in pumps:

@@ -16,6 +16,7 @@ import datetime as _dt
 import gzip
 import heapq
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -62,6 +63,10 @@ _POLICY = RetryPolicy()
 # before keys already seen; `follow` re-lists this far behind the newest key.
 _FOLLOW_LAG = _dt.timedelta(seconds=120)
 _KEY_TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_TEXT_LEVEL = re.compile(
+    r"(?<![A-Za-z])(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)(?![A-Za-z])"
+    r"|\[(debug|info|warning|warn|error|critical)\s*\]"
+)
 
 
 def _retried(fn: Callable[[], T]) -> T:
@@ -238,7 +243,10 @@ def record_level(record: dict[str, Any]) -> int | None:
 
     Looks at ``level``/``levelname``/``severity`` and, for records made by
     ``objlog run`` (``stream`` + ``line``), at those fields of the line when
-    the line itself is a JSON object (structlog's ``JSONRenderer`` output).
+    the line itself is a JSON object (structlog's ``JSONRenderer`` output),
+    else at the first upper-case level word (``INFO``, ``WARNING``, as the
+    stdlib formats put it) or bracketed lower-case level (structlog's console
+    ``[info     ]``) in the line's first 120 characters: a heuristic.
 
     Args:
         record: A decoded record.
@@ -255,13 +263,19 @@ def record_level(record: dict[str, Any]) -> int | None:
         if isinstance(value, str) and value.lower() in LEVELS:
             return LEVELS[value.lower()]
     line = record.get("line")
-    if isinstance(line, str) and line.startswith("{") and "stream" in record:
+    if not isinstance(line, str) or "stream" not in record:
+        return None
+    if line.startswith("{"):
         try:
             inner = json.loads(line)
         except ValueError:
-            return None
+            inner = None
         if isinstance(inner, dict):
             return record_level({k: v for k, v in inner.items() if k != "line"})
+    # Plain text: stdlib's "INFO:name:msg" / "... WARNING name: msg", structlog's "[info     ]".
+    match = _TEXT_LEVEL.search(line, 0, 120)
+    if match:
+        return LEVELS[(match.group(1) or match.group(2)).lower()]
     return None
 
 

@@ -147,7 +147,9 @@ def test_record_level() -> None:
     assert 40 == reader.record_level({"level": "error"})
     assert 20 == reader.record_level({"levelname": "INFO"})
     assert 30 == reader.record_level({"stream": "stdout", "line": '{"level": "warning"}'})
-    assert None is reader.record_level({"stream": "stdout", "line": "plain"})
+    assert None is reader.record_level({"stream": "stdout", "line": "plain information"})
+    assert 30 == reader.record_level({"stream": "stderr", "line": "WARNING:root:disk"})
+    assert 20 == reader.record_level({"stream": "stdout", "line": "12:00 [info     ] started"})
 
 
 def test_parse_timestamp_forms() -> None:

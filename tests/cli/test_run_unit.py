@@ -56,7 +56,7 @@ def test_line_sink_records() -> None:
 
     class ListWriter:
         def write(self, data: str) -> int:
-            written.append(data)
+            written.extend(data.splitlines())
             return len(data)
 
     archive = io.BytesIO()
