@@ -493,6 +493,7 @@ class ObjectStoreWriter:
                     return
                 self._ensure_thread()
                 self._seal()
+                self._cond.notify_all()  # also wakes the uploader to re-check its timers
         finally:
             if _shutdown._DEFERRED:
                 _shutdown.run_deferred()

@@ -1,0 +1,58 @@
+"""Helpers for the writer tests: a fake clock, a gate for hanging stores, read-back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from objlog._codec import decode_batch
+from objlog.stores.memory import MemoryStore
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds
+
+
+class Gate:
+    """A store fault that holds every request until opened."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.waiting = threading.Event()
+
+    def __call__(self, verb: str, key: str) -> None:
+        self.waiting.set()
+        self.opened.wait(120)
+
+    def open(self) -> None:
+        """Let requests through."""
+        self.opened.set()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll until `predicate()` holds; fail after a generous timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+
+
+def stored_lines(store: MemoryStore, prefix: str = "") -> list[bytes]:
+    """Every record in the store under `prefix`, in key order."""
+    lines: list[bytes] = []
+    for key in store.keys():
+        if key.startswith(prefix):
+            lines.extend(decode_batch(store.get_object(key), key).splitlines(keepends=True))
+    return lines
