@@ -1,5 +1,6 @@
 """The writer engine on the in-memory store: triggers, bounds, order, policies, retries."""
-# ruff: noqa: SIM118 - MemoryStore.keys() is a method returning a sorted list, not dict.keys()
+# ruff: noqa: SIM118
+# (MemoryStore.keys() is a method returning a sorted list, not dict.keys())
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 def stored_lines(store: MemoryStore, prefix: str = "") -> list[bytes]:
     """Every record in the store under `prefix`, in key order."""
     lines: list[bytes] = []
-    for key in store.keys():
+    for key in store.keys():  # noqa: SIM118 - a method, not dict.keys()
         if key.startswith(prefix):
             lines.extend(decode_batch(store.get_object(key), key).splitlines(keepends=True))
     return lines
