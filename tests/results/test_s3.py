@@ -49,7 +49,8 @@ def s3_store(s3_target: S3Target, s3_bucket: str) -> Iterator[ObjectStore]:
 
 def _get(target: S3Target, bucket: str, key: str) -> bytes:
     """Fetch an object with a plain boto3 client (an independent check)."""
-    body: bytes = target.boto3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    client = target.boto3_client()  # type: ignore[no-untyped-call]
+    body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     return body
 
 
@@ -107,7 +108,8 @@ def test_legacy_plain_gzip_object_is_read(
     """A plain-gzip .tgz put by another tool (the Go original) reads back decompressed."""
     writer = ResultWriter(s3_store)
     key = writer.key("pr-1", "train", "old")
-    s3_target.boto3_client().put_object(Bucket=s3_bucket, Key=key, Body=gzip.compress(b"legacy"))
+    client = s3_target.boto3_client()  # type: ignore[no-untyped-call]
+    client.put_object(Bucket=s3_bucket, Key=key, Body=gzip.compress(b"legacy"))
     assert b"legacy" == writer.read("pr-1", "train", "old")
 
 
