@@ -90,7 +90,7 @@ _ENCODER = json.JSONEncoder(
     default=lambda value: _safe_repr(value),
 )
 # Quote and escape one str (the C implementation when available); non-ASCII kept as is.
-_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 _int_repr = int.__repr__
 # Distinct (level, logger) and (process, thread) pairs remembered per formatter.
 _CACHE_ENTRIES = 1024
@@ -113,9 +113,9 @@ def _value(value: object) -> str:
         if kind is str:
             return _quote(value)  # type: ignore[arg-type]
         if kind is int:
-            return _int_repr(value)  # type: ignore[arg-type]
+            return _int_repr(value)
         if kind is float and _isfinite(value):  # type: ignore[arg-type]
-            return _float_repr(value)  # type: ignore[arg-type]
+            return _float_repr(value)
         if value is None:
             return "null"
         if kind is bool:
@@ -127,7 +127,7 @@ def _value(value: object) -> str:
 
 
 def _key(key: object) -> str:
-    return _quote(key if type(key) is str else str(key))  # type: ignore[arg-type]
+    return _quote(key if isinstance(key, str) else str(key))
 
 
 def _dumps(fields: Mapping[str, object]) -> str:
