@@ -88,34 +88,41 @@ _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def default_home() -> Path:
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
     """
     Return objlog's data home: ``$OBJLOG_HOME``, else ``$XDG_DATA_HOME/objlog``,
     else ``~/.local/share/objlog``.
 
+    Args:
+        environ: Variables to read instead of `os.environ` (tests).
+
     Returns:
         An absolute path (not created).
 
     Thread safety: reads the environment only; safe from any thread.
     """
-    home = os.environ.get("OBJLOG_HOME")
+    env = os.environ if environ is None else environ
+    home = env.get("OBJLOG_HOME")
     if home:
         return Path(home).expanduser().absolute()
-    xdg = os.environ.get("XDG_DATA_HOME")
+    xdg = env.get("XDG_DATA_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
     return (base / "objlog").absolute()
 
 
-def default_store_dir() -> Path:
+def default_store_dir(environ: Mapping[str, str] | None = None) -> Path:
     """
     Return the embedded default store directory, ``default_home() / "store"``.
+
+    Args:
+        environ: Variables to read instead of `os.environ` (tests).
 
     Returns:
         An absolute path (not created).
 
     Thread safety: reads the environment only; safe from any thread.
     """
-    return default_home() / "store"
+    return default_home(environ) / "store"
 
 
 def validate_bucket_name(name: str) -> str:
@@ -670,7 +677,7 @@ class StoreConfig:
                 merged["kind"] = "s3"
             else:
                 merged["kind"] = "file"
-                merged.setdefault("directory", str(default_store_dir()))
+                merged.setdefault("directory", str(default_store_dir(env)))
         if merged["kind"] == "file":
             merged.pop("bucket", None)
         else:
