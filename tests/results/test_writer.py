@@ -484,3 +484,74 @@ def test_regular_files_in_tree_are_not_executable(tmp_path: Path) -> None:
     ref = ResultWriter(store).write("r", "t", "script", source)
     info = members(store.get_object(ref.key))[0]
     assert FILE_MODE == stat.S_IMODE(info.mode)
+
+
+# -- edges ----------------------------------------------------------------------------------
+
+
+def test_current_directory_is_stored_under_its_real_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Path('.') is stored under the directory's own name, not '.'."""
+    root = _tree(tmp_path / "outputs")
+    monkeypatch.chdir(root)
+    store = MemoryStore()
+    ref = ResultWriter(store).write("r", "t", "outputs", Path())
+    assert "outputs" == members(store.get_object(ref.key))[0].name
+
+
+def test_root_directory_has_no_base_name() -> None:
+    """A path without a base name ('/') raises ConfigError."""
+    with pytest.raises(ConfigError, match="no base name"):
+        ResultWriter(MemoryStore()).write("r", "t", "n", Path("/"))
+
+
+def test_plain_tar_without_gzip_is_read_and_extracted(tmp_path: Path) -> None:
+    """An uncompressed tar under the .tgz key is still read and extracted."""
+    store = MemoryStore()
+    writer = ResultWriter(store)
+    compressed = store.get_object(writer.write("r", "t", "p", b"plain").key)
+    store.put_object(writer.key("r", "t", "p"), gzip.decompress(compressed))
+    assert b"plain" == writer.read("r", "t", "p")
+    assert [tmp_path / "p"] == writer.extract("r", "t", "p", tmp_path)
+    assert b"plain" == (tmp_path / "p").read_bytes()
+
+
+def test_damaged_tar_header_is_a_permanent_error() -> None:
+    """A gzip whose content looks like tar but has a broken header raises CorruptResult."""
+    store = MemoryStore()
+    writer = ResultWriter(store)
+    fake = bytearray(1024)
+    fake[0:4] = b"junk"
+    fake[257:262] = b"ustar"
+    store.put_object(writer.key("r", "t", "d"), gzip.compress(bytes(fake)))
+    with pytest.raises(PermanentStoreError) as info:
+        writer.read("r", "t", "d")
+    assert "CorruptResult" == info.value.reason
+
+
+def test_payload_stream_supports_readinto_and_read_all(store: ObjectStore) -> None:
+    """The stream from open() fills buffers with readinto() and reads to the end with read()."""
+    writer = ResultWriter(store)
+    writer.write("r", "t", "x", b"0123456789abcdef")
+    store.put_object(writer.key("r", "t", "raw"), b"raw object")
+    with writer.open("r", "t", "x") as stream:
+        buf = bytearray(10)
+        assert 10 == stream.readinto(buf)
+        assert (b"0123456789", b"abcdef") == (bytes(buf), stream.read())
+    with writer.open("r", "t", "raw") as stream:
+        assert b"raw object" == stream.read()
+
+
+def test_pipe_reader_readinto_and_readall() -> None:
+    """The upload's end of the pipe supports readinto() and read() to EOF."""
+    from objlog.results import _PipeReader
+
+    pipe = _Pipe(capacity=100)
+    pipe.put(b"hello world")
+    pipe.finish()
+    reader = _PipeReader(pipe)
+    buf = bytearray(5)
+    assert 5 == reader.readinto(buf)
+    assert (b"hello", b" world") == (bytes(buf), reader.read())
+    reader.close()
