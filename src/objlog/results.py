@@ -49,8 +49,10 @@ from objlog.errors import ConfigError, PermanentStoreError
 from objlog.typing import ObjectRef, ObjectStore
 
 __all__ = [
+    "CONTENT_TYPE",
     "DIR_MODE",
     "FILE_MODE",
+    "LINK_MODE",
     "PIPE_CAPACITY_BYTES",
     "RESULT_MTIME",
     "ResultWriter",
