@@ -10,9 +10,15 @@ from __future__ import annotations
 import logging
 import logging.config
 import logging.handlers
+import os
 import queue
+import signal
+import threading
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,3 +313,50 @@ def test_structlog_factory_round_trip() -> None:
             log.info("event", i=i)
     records = read_back(store, "run-sf", "t")
     assert list(range(100)) == [r["i"] for r in records]
+
+
+@pytest.mark.process
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_another_thread_logs(app_logger: logging.Logger, tmp_path: Path) -> None:
+    """A child forked while a thread logs can log through the inherited handler."""
+    store = open_store(str(tmp_path / "store"))
+    handler = ObjectStoreHandler(store, pipelinerun="run-fork", task="t", max_age=0.5)
+    app_logger.addHandler(handler)
+    stop = threading.Event()
+
+    def spam() -> None:
+        while not stop.is_set():
+            app_logger.debug("background")
+
+    thread = threading.Thread(target=spam, daemon=True)
+    thread.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork with threads
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                app_logger.warning("from the child")
+                handler.close()
+                code = 0
+            finally:
+                os._exit(code)
+        app_logger.warning("from the parent")
+    finally:
+        stop.set()
+        thread.join(TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.05)
+    handler.close()
+    assert 0 == os.waitstatus_to_exitcode(status)
+    messages = [r["message"] for r in read_back(store, "run-fork", "t")]
+    assert ["from the child", "from the parent"] == sorted(m for m in messages if m != "background")
