@@ -13,6 +13,8 @@ import logging.handlers
 import os
 import queue
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -360,3 +362,29 @@ def test_fork_while_another_thread_logs(app_logger: logging.Logger, tmp_path: Pa
     assert 0 == os.waitstatus_to_exitcode(status)
     messages = [r["message"] for r in read_back(store, "run-fork", "t")]
     assert ["from the child", "from the parent"] == sorted(m for m in messages if m != "background")
+
+
+EXIT_SCRIPT = """
+import logging, sys
+from objlog.stdlib import ObjectStoreHandler
+handler = ObjectStoreHandler(sys.argv[1], pipelinerun="run-exit", task="t", max_age=60.0)
+logging.basicConfig(level=logging.INFO, handlers=[handler])
+for i in range(1000):
+    logging.getLogger("app").info("record %d", i)
+"""
+
+
+@pytest.mark.process
+def test_records_stored_at_interpreter_exit(tmp_path: Path) -> None:
+    """A script that logs and simply exits leaves every record stored, and stderr quiet."""
+    store_dir = tmp_path / "store"
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(store_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OBJLOG_HOME": str(tmp_path / "home")},
+    )
+    assert (0, "") == (done.returncode, done.stderr)
+    records = read_back(open_store(str(store_dir)), "run-exit", "t")
+    assert [f"record {i}" for i in range(1000)] == [r["message"] for r in records]
