@@ -253,8 +253,8 @@ def test_malformed_urls_say_what_to_fix(url: str, hint: str) -> None:
         ({"addressing_style": "dns"}, "path, virtual or auto"),
         ({"region": "Not A Region"}, "region name"),
         ({"ca_bundle": "/no/such/ca.pem"}, "not a readable file"),
-        ({"secret_key": SECRET}, "without an access key"),
-        ({"access_key": "AK"}, "without a secret key"),
+        ({"secret_key": SECRET}, "set secret_key but not access_key"),
+        ({"access_key": "AK"}, "set access_key but not secret_key"),
         ({"colour": "blue"}, "unknown store setting(s): colour"),
     ],
 )
@@ -277,10 +277,18 @@ def test_bad_environment_value_names_the_variable() -> None:
 
 
 def test_half_credential_pair_from_environment_is_refused() -> None:
-    """AWS_SECRET_ACCESS_KEY without AWS_ACCESS_KEY_ID says which variable is missing."""
+    """AWS_SECRET_ACCESS_KEY without AWS_ACCESS_KEY_ID says where the key is missing."""
     with pytest.raises(ConfigError) as info:
         StoreConfig.resolve("s3://b-1", environ={"AWS_SECRET_ACCESS_KEY": SECRET})
-    assert "AWS_ACCESS_KEY_ID" in str(info.value)
+    assert "the AWS_* variables set secret_key but not access_key" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_credentials_are_not_mixed_across_levels() -> None:
+    """An explicit secret is not paired with AWS_ACCESS_KEY_ID; the message says why."""
+    with pytest.raises(ConfigError) as info:
+        StoreConfig.resolve("s3://b-1", environ={"AWS_ACCESS_KEY_ID": "AKIA1"}, secret_key=SECRET)
+    assert str(info.value).startswith("the explicit arguments set secret_key but not access_key")
     assert SECRET not in str(info.value)
 
 

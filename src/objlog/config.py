@@ -666,11 +666,27 @@ class StoreConfig:
             explicit = {**parse_store_url(url, default_bucket=default_bucket), **explicit}
 
         merged: dict[str, object] = {}
-        for layer in (aws, objlog, explicit):
+        source = ""
+        for layer, label in (
+            (aws, "the AWS_* variables"),
+            (objlog, "the OBJLOG_* variables"),
+            (explicit, "the explicit arguments"),
+        ):
             if any(k in layer for k in _SECRET_FIELDS):
                 for k in _SECRET_FIELDS:
                     merged.pop(k, None)
+                source = label
             merged.update(layer)
+        if source and ("access_key" in merged) != ("secret_key" in merged):
+            given, missing = (
+                ("access_key", "secret_key")
+                if "access_key" in merged
+                else ("secret_key", "access_key")
+            )
+            raise ConfigError(
+                f"{source} set {given} but not {missing}; credentials are taken as a pair "
+                "from one place (never one from here and one from there), so set both there"
+            )
         # The location (kind, bucket, prefix, directory) comes from one URL only.
         if "kind" not in merged:
             if "bucket" in merged:
