@@ -49,6 +49,7 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO, Protocol
 
+from objlog._retry import RetryPolicy
 from objlog.errors import ConfigError, ObjlogError, StoreError
 
 __all__ = [
@@ -396,7 +397,6 @@ def run_step(
     Thread safety: call from the main thread (it installs signal handlers
     for the duration of the run and restores the previous ones).
     """
-    from objlog.results import ResultWriter
     from objlog.writer import ObjectStoreWriter
 
     def _say(message: str) -> None:
@@ -440,8 +440,9 @@ def run_step(
             previous[signum] = signal.signal(signum, _forward)
     try:
         env = dict(os.environ)
-        env.setdefault("OBJLOG_PIPELINERUN", options.pipelinerun)
-        env.setdefault("OBJLOG_TASK", options.task)
+        # A child that logs through objlog itself lands in the same task (merged by time).
+        env["OBJLOG_PIPELINERUN"] = options.pipelinerun
+        env["OBJLOG_TASK"] = options.task
         try:
             proc = subprocess.Popen(
                 list(options.command),
@@ -451,6 +452,7 @@ def run_step(
             )
         except BaseException:
             _close_quietly(writer, 5.0)
+            workdir.cleanup()
             raise
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [
@@ -473,9 +475,28 @@ def run_step(
                 "warning: the child's pipes are still open (a background process?); "
                 "output after this point is not recorded"
             )
+        # Signals stay forwarded (to nobody) until the end: a second SIGTERM must
+        # not cut the upload of what the step left behind.
+        _finish(writer, sink, archive, archive_path, store, options, report, returncode)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        workdir.cleanup()
+    return report
+
+
+def _finish(
+    writer: object,
+    sink: LineSink,
+    archive: BinaryIO | None,
+    archive_path: Path,
+    store: object,
+    options: RunOptions,
+    report: RunReport,
+    returncode: int,
+) -> None:
+    """Store results and sync the log within `options.sync_timeout`; fill `report`."""
+    from objlog.results import ResultWriter
 
     report.child_status = returncode
     report.exit_status = _exit_status(returncode)
@@ -488,21 +509,25 @@ def run_step(
         sink._archive = None
     if sink.errors:
         report.failures.append(f"{sink.errors} log records not accepted: {sink.last_error}")
+    # Seal the last batch now so it uploads while the results do.
+    with contextlib.suppress(ObjlogError):
+        writer.flush()  # type: ignore[attr-defined]
 
-    results = ResultWriter(store)  # type: ignore[arg-type]
     named = list(options.results)
     if options.archive_log:
         named.append(("main-log", str(archive_path)))
     result_failed = False
     for name, path in named:
-        if time.monotonic() > deadline:
-            report.failures.append(f"result {name}: no time left (sync timeout)")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            report.failures.append(f"result {name}: not stored, no time left (--sync-timeout)")
             result_failed = True
             continue
         if not Path(path).exists():
             report.failures.append(f"result {name}: {path} does not exist")
             result_failed = True
             continue
+        results = ResultWriter(store, retry=RetryPolicy(total_timeout=remaining))  # type: ignore[arg-type]
         try:
             ref = results.write(options.pipelinerun, options.task, name, Path(path))
         except (StoreError, OSError, ValueError) as exc:
@@ -510,22 +535,29 @@ def run_step(
             result_failed = True
         else:
             report.results[name] = ref.key
-    report.synced = _close_quietly(writer, max(0.5, deadline - time.monotonic()), report.failures)
-    workdir.cleanup()
+    report.synced = _close_quietly(
+        writer,
+        max(0.5, deadline - time.monotonic()),
+        report.failures,
+        spooled=options.spool_dir is not None,
+    )
     if result_failed and report.exit_status == 0:
         report.exit_status = 1
-    return report
 
 
-def _close_quietly(writer: object, timeout: float, failures: list[str] | None = None) -> bool:
+def _close_quietly(
+    writer: object, timeout: float, failures: list[str] | None = None, *, spooled: bool = False
+) -> bool:
     try:
         writer.close(timeout=timeout)  # type: ignore[attr-defined]
     except ObjlogError as exc:
         if failures is not None:
-            failures.append(
-                f"log not fully stored within {timeout:.1f} s ({exc}); "
+            rest = (
                 "the spool keeps the rest for the next run"
+                if spooled
+                else "the rest is lost (no spool)"
             )
+            failures.append(f"log not fully stored within {timeout:.1f} s ({exc}); {rest}")
         return False
     return True
 
