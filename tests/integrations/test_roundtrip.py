@@ -388,3 +388,34 @@ def test_records_stored_at_interpreter_exit(tmp_path: Path) -> None:
     assert (0, "") == (done.returncode, done.stderr)
     records = read_back(open_store(str(store_dir)), "run-exit", "t")
     assert [f"record {i}" for i in range(1000)] == [r["message"] for r in records]
+
+
+def test_processor_in_structlog_stdlib_chain(app_logger: logging.Logger) -> None:
+    """The tee processor works in a structlog.stdlib chain that ends in stdlib logging."""
+    store = MemoryStore()
+    console: list[str] = []
+
+    class ListHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            console.append(self.format(record))
+
+    app_logger.addHandler(ListHandler())
+    with ObjectStoreWriter(store, pipelinerun="run-ss", task="t") as writer:
+        structlog.configure(
+            processors=[
+                structlog.stdlib.filter_by_level,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                ObjectStoreProcessor(writer),
+                structlog.processors.JSONRenderer(),
+            ],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
+        structlog.get_logger(app_logger.name).info("via stdlib", step=2)
+    records = read_back(store, "run-ss", "t")
+    assert [("via stdlib", 2, app_logger.name)] == [
+        (r["event"], r["step"], r["logger"]) for r in records
+    ]
+    assert 1 == len(console)
