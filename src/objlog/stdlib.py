@@ -314,7 +314,17 @@ class ObjectStoreHandler(logging.Handler):
     `emit()` formats the record (default `JsonFormatter`; `setFormatter`
     replaces it and its output becomes the line) and calls ``writer.write``;
     it never does network I/O and never raises: failures go to
-    `handleError` (a stderr report when ``logging.raiseExceptions``).
+    `handleError` (a stderr report when ``logging.raiseExceptions``), except
+    `RecursionError`, re-raised as `logging.StreamHandler` does. Records
+    arriving after the writer closed (objlog's own ``atexit`` hook closes
+    writers before ``logging.shutdown()`` runs) are counted in `dropped` and
+    reported once. A record logged from inside `emit` on the same thread (a
+    formatter that logs) is dropped instead of recursing. A `FeedbackFilter`
+    is installed (see there); behind a `QueueHandler`, add one to it too.
+
+    Wait time is bounded by the writer: with ``when_full="block"`` (its
+    default) a full buffer makes `emit` wait up to the writer's
+    ``block_timeout`` before the record is dropped and counted.
 
     `flush()` blocks until every accepted record is stored or spooled, for at
     most `flush_timeout` seconds. `close()` closes a writer the handler made
@@ -323,6 +333,10 @@ class ObjectStoreHandler(logging.Handler):
     ran out of time (the store is unreachable), the close only gets what is
     left of the same `flush_timeout` budget, so shutdown never waits much
     longer than `flush_timeout`.
+
+    After ``os.fork()`` the child may keep logging: the writer starts afresh
+    in the child (new writer id, own uploader thread) and ``logging``
+    re-initialises the handler lock itself.
 
     Args:
         store: Store URL (``s3://bucket/prefix``, ``file:///dir``), an
@@ -340,8 +354,11 @@ class ObjectStoreHandler(logging.Handler):
 
     Raises:
         ConfigError: Both or neither of `writer` and `pipelinerun`/`task`,
-            a negative `flush_timeout`, or a bad writer option or store URL.
+            a negative `flush_timeout`, an unknown or malformed writer option,
+            or a bad store URL.
         MissingBackendError: The store URL needs an SDK that is not installed.
+        StoreError: Opening the store failed (only when its URL asks for
+            ``create_bucket``).
 
     Thread safety: every method may be called from any thread (the stdlib
     handler lock serialises `handle`; the writer is thread-safe).
@@ -371,12 +388,15 @@ class ObjectStoreHandler(logging.Handler):
         else:
             if pipelinerun is None or task is None:
                 raise ConfigError("ObjectStoreHandler needs pipelinerun= and task= (or writer=)")
-            writer = ObjectStoreWriter(
-                store,
-                pipelinerun=pipelinerun,
-                task=task,
-                **writer_options,  # type: ignore[arg-type]
-            )
+            try:
+                writer = ObjectStoreWriter(
+                    store,
+                    pipelinerun=pipelinerun,
+                    task=task,
+                    **writer_options,  # type: ignore[arg-type]
+                )
+            except TypeError as exc:  # an unknown option, or a value of the wrong type
+                raise ConfigError(f"bad ObjectStoreHandler writer option: {exc}") from exc
             owns_writer = True
         super().__init__(level)
         self._writer = writer

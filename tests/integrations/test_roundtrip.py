@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import structlog
 
+from objlog.errors import ConfigError
 from objlog.reader import read_records
 from objlog.stdlib import FeedbackFilter, ObjectStoreHandler
 from objlog.stores import open_store
@@ -419,3 +420,19 @@ def test_processor_in_structlog_stdlib_chain(app_logger: logging.Logger) -> None
         (r["event"], r["step"], r["logger"]) for r in records
     ]
     assert 1 == len(console)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_sise_bytes": 10}, {"max_age": "5"}, {"compression": "lz4"}, {"max_age": 0}],
+)
+def test_bad_writer_options_raise_config_error(options: dict[str, object]) -> None:
+    """Unknown or malformed writer options raise ConfigError from the handler."""
+    with pytest.raises(ConfigError):
+        ObjectStoreHandler(MemoryStore(), pipelinerun="r", task="t", **options)
+
+
+def test_bad_names_raise_config_error() -> None:
+    """A pipelinerun that cannot be a key segment raises ConfigError."""
+    with pytest.raises(ConfigError):
+        ObjectStoreHandler(MemoryStore(), pipelinerun="a/b", task="t")
