@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,24 @@ def test_store_object_passes_through(tmp_path: Path) -> None:
     """open_store(store) returns that very store."""
     store = LocalStore(tmp_path)
     assert store is open_store(store)
+
+
+def test_stale_temp_files_are_removed_at_open(tmp_path: Path) -> None:
+    """ensure_bucket (run by open_store) removes temp files a crashed writer left behind."""
+    tmp_dir = tmp_path / ".objlog" / "tmp"
+    tmp_dir.mkdir(parents=True)
+    stale, fresh = tmp_dir / "old.tmp", tmp_dir / "new.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(stale, (0, 0))
+    open_store(str(tmp_path))
+    assert [fresh] == list(tmp_dir.iterdir())
+
+
+def test_list_prefixes_skips_directories_without_objects(tmp_path: Path) -> None:
+    """An empty directory left in the store is not a prefix (S3 has no empty prefixes)."""
+    store = LocalStore(tmp_path)
+    store.put_object("logs/run-a/t/0", b"")
+    (tmp_path / "logs" / "run-empty" / "t").mkdir(parents=True)
+    assert list(store.list_prefixes("logs/")) == ["logs/run-a/"]
+    assert list(store.list_prefixes("logs/run")) == ["logs/run-a/"]

@@ -241,6 +241,20 @@ class MappedStream(io.RawIOBase):
         view[:n] = data
         return n
 
+    def readall(self) -> bytes:
+        # RawIOBase.readall would ask the SDK for 8 KiB at a time.
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = self._read(1024 * 1024)
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise self._map_error(exc) from exc
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(bytes(chunk))
+
     def close(self) -> None:
         if not self.closed:
             try:

@@ -31,6 +31,7 @@ import io
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = ["InvalidKeyError", "LocalStore"]
 
 _RESERVED = ".objlog"
 _CHUNK = 1024 * 1024
+_STALE_TEMP_AGE = 3600.0
 _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EAGAIN, errno.EINTR, errno.EDQUOT}
 _DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -465,12 +467,56 @@ class LocalStore:
 
         Thread safety: safe from any thread.
         """
+        if delimiter == "/":
+            yield from self._child_prefixes(prefix)
+            return
         found: set[str] = set()
         for key, _ in self._scan(prefix):
             rest = key[len(prefix) :]
             if delimiter in rest:
                 found.add(prefix + rest.split(delimiter, 1)[0] + delimiter)
         yield from sorted(found)
+
+    def _child_prefixes(self, prefix: str) -> Iterator[str]:
+        """The "/" case without walking whole subtrees: look one level down."""
+        head, _, tail = prefix.rpartition("/")
+        segments = [s for s in head.split("/") if s]
+        if any(s in {".", ".."} for s in segments):
+            return
+        directory = self._root.joinpath(*segments)
+        base = head + "/" if head else ""
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise self._error(exc, "cannot list prefixes", prefix or None) from exc
+        found = []
+        for entry in entries:
+            if not base and entry.name == _RESERVED:
+                continue
+            if (
+                entry.name.startswith(tail)
+                and entry.is_dir(follow_symlinks=False)
+                and self._holds_object(Path(entry.path))
+            ):
+                found.append(base + entry.name + "/")
+        yield from sorted(found)
+
+    @staticmethod
+    def _holds_object(directory: Path) -> bool:
+        stack = [directory]
+        while stack:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    return True
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+        return False
 
     # -- deleting -------------------------------------------------------------------
     def delete_object(self, key: str) -> None:
@@ -511,6 +557,8 @@ class LocalStore:
         """
         Create the store directory if it does not exist.
 
+        Also removes temp files older than an hour (left by crashed writers).
+
         Raises:
             PermanentStoreError: Permission denied or the path is a file.
             TransientStoreError: An I/O error.
@@ -521,6 +569,16 @@ class LocalStore:
             self._root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise self._error(exc, f"cannot create store directory {self._root}", None) from exc
+        self._remove_stale_temp_files()
+
+    def _remove_stale_temp_files(self) -> None:
+        # Left by writers that crashed mid-write; an hour is far beyond any live write.
+        cutoff = time.time() - _STALE_TEMP_AGE
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self._root / _RESERVED / "tmp"):
+                with contextlib.suppress(OSError):
+                    if entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
+                        Path(entry.path).unlink()
 
     def close(self) -> None:
         """
