@@ -197,3 +197,32 @@ def test_any_extras_give_one_valid_line(extras: dict[str, object]) -> None:
 def test_dumps_never_raises(fields: dict[str, object]) -> None:
     """_dumps turns any mapping into a JSON object with the same keys."""
     assert set(fields) == set(json.loads(_dumps(fields)))
+
+
+def test_static_fields_cannot_replace_core_members() -> None:
+    """A static field named like a core member is ignored."""
+    fields = json.loads(JsonFormatter(static_fields={"level": "x", "app": 1}).format(make_record()))
+    assert ("WARNING", 1) == (fields["level"], fields["app"])
+
+
+def test_many_logger_names_keep_the_cache_bounded() -> None:
+    """Thousands of logger names render correctly while the cache stays bounded."""
+    formatter = JsonFormatter()
+    for i in range(3000):
+        record = logging.LogRecord(f"name{i}", logging.INFO, __file__, 1, "m", (), None)
+        assert f"name{i}" == json.loads(formatter.format(record))["logger"]
+    assert len(formatter._heads) <= 1024
+
+
+def test_unhashable_identity_fields() -> None:
+    """Odd record attributes (unhashable, None) still render."""
+    record = make_record()
+    record.processName = ["not", "hashable"]  # type: ignore[assignment]
+    record.process = None
+    fields = json.loads(JsonFormatter().format(record))
+    assert (["not", "hashable"], None) == (fields["process_name"], fields["process"])
+
+
+def test_dumps_stringifies_non_string_keys() -> None:
+    """Top-level keys that are not strings become their str."""
+    assert {"1": "a", "None": 2} == json.loads(_dumps({1: "a", None: 2}))  # type: ignore[dict-item]

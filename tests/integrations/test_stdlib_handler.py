@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from objlog._shutdown import mark_objlog_thread
 from objlog.errors import ConfigError, StoreError, SyncTimeout
 from objlog.stdlib import FeedbackFilter, JsonFormatter, ObjectStoreHandler
 
@@ -220,3 +222,43 @@ def record(name: str, level: int) -> logging.LogRecord:
 def test_feedback_filter_off_upload_thread(name: str, level: int, expected: bool) -> None:
     """On an application thread only botocore/urllib3 DEBUG records are dropped."""
     assert expected == FeedbackFilter().filter(record(name, level))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("botocore.endpoint", False), ("boto3.resources", False), ("objlog.writer", False),
+     ("minio", False), ("s3transfer.tasks", False), ("app", True)],
+)  # fmt: skip
+def test_feedback_filter_on_upload_thread(name: str, expected: bool) -> None:
+    """On objlog's upload thread every SDK and objlog record is dropped, app records pass."""
+    results: list[bool] = []
+
+    def on_upload_thread() -> None:
+        mark_objlog_thread()
+        results.append(FeedbackFilter().filter(record(name, logging.WARNING)))
+
+    thread = threading.Thread(target=on_upload_thread)
+    thread.start()
+    thread.join()
+    assert [expected] == results
+
+
+def test_feedback_filter_tolerates_odd_records() -> None:
+    """A record without a string name or int level passes instead of raising."""
+    odd = logging.makeLogRecord({"name": None, "levelno": None})
+    weird_level = logging.makeLogRecord({"name": "botocore", "levelno": "DEBUG"})
+    assert (True, True) == (FeedbackFilter().filter(odd), FeedbackFilter().filter(weird_level))
+
+
+def test_handler_drops_sdk_debug(logger: logging.Logger, writer: ListWriter) -> None:
+    """The handler's own filter drops botocore DEBUG records."""
+    handler = logger.handlers[0]
+    handler.handle(record("botocore.endpoint", logging.DEBUG))
+    handler.handle(record("app", logging.DEBUG))
+    assert ["app"] == [json.loads(line)["logger"] for line in writer.lines]
+
+
+def test_repr_names_prefix_and_level(writer: ListWriter) -> None:
+    """repr shows the writer's prefix and the level, nothing else."""
+    handler = ObjectStoreHandler(writer=writer, level=logging.INFO)  # type: ignore[arg-type]
+    assert "<ObjectStoreHandler 'logs/run/task/' (INFO)>" == repr(handler)

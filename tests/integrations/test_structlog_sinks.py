@@ -185,3 +185,24 @@ def test_import_does_not_import_structlog() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     assert "False" == out.strip()
+
+
+@pytest.mark.parametrize("form", ["instance", "tuple"])
+def test_processor_renders_exception_instances_and_tuples(form: str) -> None:
+    """exc_info given as an exception or a sys.exc_info() tuple is rendered too."""
+    writer = ListWriter()
+    try:
+        raise KeyError("k")
+    except KeyError as exc:
+        exc_info: object = exc if form == "instance" else sys.exc_info()
+    ObjectStoreProcessor(writer)(None, "error", {"event": "e", "exc_info": exc_info})  # type: ignore[arg-type]
+    assert json.loads(writer.lines[0])["exception"].endswith("KeyError: 'k'")
+
+
+def test_processor_keeps_rendered_exception() -> None:
+    """An `exception` already rendered by format_exc_info wins; a false exc_info is dropped."""
+    writer = ListWriter()
+    event = {"event": "e", "exception": "Traceback: given", "exc_info": False}
+    ObjectStoreProcessor(writer)(None, "error", event)  # type: ignore[arg-type]
+    fields = json.loads(writer.lines[0])
+    assert ("Traceback: given", False) == (fields["exception"], "exc_info" in fields)
