@@ -270,6 +270,9 @@ class ObjectStoreWriter:
         self._closed = False
         self._reset_state(self._base_id)
         _shutdown.register(self)
+        if self._spool is not None:
+            with self._lock:  # recover a crashed writer's spooled batches now
+                self._ensure_thread()
 
     # -- state --------------------------------------------------------------------
     def _reset_state(self, writer_id: str | None) -> None:
@@ -580,12 +583,12 @@ class ObjectStoreWriter:
                 self._closed = True
                 self._seal()
                 target = self._sealed
-                if self._queue:
+                if self._queue or not self._recovered:
                     self._ensure_thread()
                 self._stop = True
                 self._retry_at = 0.0
                 self._cond.notify_all()
-                while self._queue and self._thread_alive():
+                while (self._queue or not self._recovered) and self._thread_alive():
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
@@ -753,31 +756,32 @@ class ObjectStoreWriter:
     def _recover(self) -> None:
         """Claim dead writers' spooled batches and queue them first."""
         spool = self._spool
-        self._recovered = True
-        if spool is None:
-            return
+        entries: list[SpoolEntry] = []
         try:
-            entries, problems = spool.claim_leftovers()
-        except OSError as exc:
-            self._report(exc, f"spool recovery in {spool.root}")
-            return
-        for path, problem in problems:
-            self._report(problem, f"spool recovery of {path.name}")
-        with self._lock:
-            for entry in reversed(entries):
-                self._queue.appendleft(
-                    _Batch(
-                        entry.key,
-                        None,
-                        records=entry.records,
-                        raw_bytes=entry.raw_bytes,
-                        index=-1,
-                        compression=entry.compression,
-                        compresslevel=entry.compresslevel,
-                        spool_entry=entry,
+            if spool is not None:
+                try:
+                    entries, problems = spool.claim_leftovers()
+                except OSError as exc:
+                    self._report(exc, f"spool recovery in {spool.root}")
+                    problems = []
+                for path, problem in problems:
+                    self._report(problem, f"spool recovery of {path.name}")
+        finally:
+            with self._lock:
+                for entry in reversed(entries):
+                    self._queue.appendleft(
+                        _Batch(
+                            entry.key,
+                            None,
+                            records=entry.records,
+                            raw_bytes=entry.raw_bytes,
+                            index=-1,
+                            compression=entry.compression,
+                            compresslevel=entry.compresslevel,
+                            spool_entry=entry,
+                        )
                     )
-                )
-            if entries:
+                self._recovered = True
                 self._cond.notify_all()
 
     def _store_now(self) -> ObjectStore:
