@@ -271,6 +271,7 @@ def test_structlog_processor_round_trip(s3_target: Any, s3_bucket: str) -> None:
         endpoint_url=s3_target.endpoint,
         access_key=s3_target.access_key,
         secret_key=s3_target.secret_key,
+        region=s3_target.region,
     )
     seen: list[str] = []
 
