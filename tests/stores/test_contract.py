@@ -325,6 +325,33 @@ class TestS3Stores(ContractSuite):
                 client.delete_object(Bucket=bucket, Key=obj["Key"])
             client.delete_bucket(Bucket=bucket)
 
+    def test_failed_stream_aborts_the_upload(
+        self, store: ObjectStore, s3_target: Any, s3_bucket: str
+    ) -> None:
+        """A stream failing after the first part: its error propagates, the upload is aborted."""
+        good = payload(6 * MIB, seed=4)
+
+        class FailingStream(io.RawIOBase):
+            def __init__(self) -> None:
+                self.pos = 0
+
+            def readable(self) -> bool:
+                return True
+
+            def read(self, n: int = -1) -> bytes:
+                if self.pos >= len(good):
+                    raise OSError("the producer died")
+                out = good[self.pos : self.pos + n]
+                self.pos += len(out)
+                return out
+
+        with pytest.raises(OSError, match="the producer died"):
+            store.put_stream("abort/me", FailingStream())  # type: ignore[arg-type]
+        client = s3_target.boto3_client()
+        assert [] == client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+        with pytest.raises(ObjectNotFoundError):
+            store.head_object("abort/me")
+
     @pytest.mark.parametrize("client", ["boto3", "minio"])
     def test_missing_bucket_is_permanent(self, s3_target: Any, client: str) -> None:
         """Requests to a bucket that does not exist raise PermanentStoreError NoSuchBucket."""

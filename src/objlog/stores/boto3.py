@@ -370,17 +370,22 @@ class Boto3Store:
         sha = hashlib.sha256()
         size = 0
         parts: list[dict[str, Any]] = []
-        verb = "upload_part"
+        parts_iter = enumerate(iter_parts(first, stream, self._config.part_size_bytes), start=1)
+        verb: str | None = None
         try:
-            for number, part in enumerate(
-                iter_parts(first, stream, self._config.part_size_bytes), start=1
-            ):
+            while True:
+                verb = None  # reading the caller's stream: its errors stay its own
+                item = next(parts_iter, None)
+                if item is None:
+                    break
+                number, part = item
                 check_part_count(
                     number,
                     bucket=self.bucket,
                     key=key,
                     part_size_bytes=self._config.part_size_bytes,
                 )
+                verb = "upload_part"
                 response = self._client.upload_part(
                     Bucket=self.bucket,
                     Key=key,
@@ -402,7 +407,7 @@ class Boto3Store:
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            if isinstance(exc, Exception):
+            if verb is not None and isinstance(exc, Exception):
                 raise self._map(exc, verb, key) from exc
             raise
         digest = sha.hexdigest()

@@ -338,11 +338,18 @@ class MinioStore:
         sha = hashlib.sha256()
         size = 0
         parts: list[Any] = []
-        verb = "upload_part"
         part_size = self._config.part_size_bytes
+        parts_iter = enumerate(iter_parts(first, stream, part_size), start=1)
+        verb: str | None = None
         try:
-            for number, part in enumerate(iter_parts(first, stream, part_size), start=1):
+            while True:
+                verb = None  # reading the caller's stream: its errors stay its own
+                item = next(parts_iter, None)
+                if item is None:
+                    break
+                number, part = item
                 check_part_count(number, bucket=self.bucket, key=key, part_size_bytes=part_size)
+                verb = "upload_part"
                 etag = self._client._upload_part(
                     self.bucket,
                     key,
@@ -359,7 +366,7 @@ class MinioStore:
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 self._client._abort_multipart_upload(self.bucket, key, upload_id)
-            if isinstance(exc, Exception):
+            if verb is not None and isinstance(exc, Exception):
                 raise self._map(exc, verb, key) from exc
             raise
         # Ceph RGW answers CompleteMultipartUpload with no ETag: informational only.
