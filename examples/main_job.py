@@ -132,6 +132,8 @@ def main() -> int:
     total = time.perf_counter() - started
     banner("summary")
     print(f"store:        {store_url}")
+    if store_url.startswith("s3") and os.environ.get("AWS_ENDPOINT_URL"):
+        print(f"endpoint:     {os.environ['AWS_ENDPOINT_URL']}")
     print(f"pipelinerun:  {pipelinerun}   task: {TASK}")
     print(
         f"step:         exit 0 in {step_seconds:.1f} s; {n_records} log records "
