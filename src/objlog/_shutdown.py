@@ -56,13 +56,16 @@ class Managed(Protocol):
 
     def close(self, timeout: float | None = None) -> None: ...
 
+    def flush(self) -> None: ...
+
     def _lock_held_here(self) -> bool: ...
 
     def _after_fork_in_child(self) -> None: ...
 
 
 _LIVE: weakref.WeakSet[Managed] = weakref.WeakSet()
-_REGISTRY_LOCK = threading.Lock()
+# Reentrant: a signal handler may interrupt the main thread while it holds it.
+_REGISTRY_LOCK = threading.RLock()
 _TLS = threading.local()
 
 DEFAULT_SIGNALS: tuple[signal.Signals, ...] = tuple(
@@ -113,8 +116,13 @@ def in_objlog_thread() -> bool:
 
 
 # -- deadline helper -------------------------------------------------------------
-def _sync_all(writers: Iterable[Managed], timeout: float, *, close: bool) -> None:
+def _sync_all(writers: list[Managed], timeout: float, *, close: bool) -> None:
     deadline = time.monotonic() + timeout
+    for writer in writers:  # start every upload first, then wait for each
+        try:
+            writer.flush()
+        except Exception:  # noqa: BLE001, S112 - the sync below reports
+            continue
     for writer in writers:
         remaining = max(0.0, deadline - time.monotonic())
         try:
@@ -149,7 +157,7 @@ atexit.register(_at_exit)
 # -- fork --------------------------------------------------------------------------------
 def _after_fork_in_child() -> None:
     global _REGISTRY_LOCK  # the parent's lock may have been held by another thread
-    _REGISTRY_LOCK = threading.Lock()
+    _REGISTRY_LOCK = threading.RLock()
     _TLS.active = False
     _DEFERRED.clear()
     _HANDLING.clear()
@@ -158,6 +166,28 @@ def _after_fork_in_child() -> None:
             writer._after_fork_in_child()
         except Exception as exc:  # noqa: BLE001 - one bad writer must not break the child
             _stderr(f"objlog: resetting a writer after fork failed: {exc}")
+    # multiprocessing ends forked children with os._exit(): atexit never runs
+    # there, its finalizers do, and it clears them right after the fork; its
+    # after-fork callbacks run after that clearing, so hook in through one.
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None and _LIVE:
+        try:
+            mp_util.register_after_fork(_MP_ANCHOR, _register_mp_finalizer)
+        except Exception as exc:  # noqa: BLE001 - best effort
+            _stderr(f"objlog: cannot hook multiprocessing exit: {exc}")
+
+
+class _Anchor:
+    """A weak-referenceable object for ``multiprocessing.util.register_after_fork``."""
+
+
+_MP_ANCHOR = _Anchor()
+
+
+def _register_mp_finalizer(_: object) -> None:
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.Finalize(None, _at_exit, exitpriority=0)
 
 
 if hasattr(os, "register_at_fork"):

@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ class Spool:
         self.writer_id = writer_id
         self.dir = self.root / writer_id
         self._lock_fd: int | None = None
+        self._setup = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Spool(dir={str(self.dir)!r})"
@@ -132,6 +134,12 @@ class Spool:
     def _ensure_dir(self) -> Path:
         if self._lock_fd is not None:
             return self.dir
+        with self._setup:
+            if self._lock_fd is not None:
+                return self.dir
+            return self._make_dir()
+
+    def _make_dir(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         # Built under a dot name and renamed, so another writer never sees
         # this directory without its held lock.

@@ -295,7 +295,7 @@ class ObjectStoreWriter:
         self._retry_at = 0.0
         self._recovered = self._spool is None
         self._blocked_out = False
-        self._busy: int | None = None
+        self._busy: set[int] = set()
         self._err_next = 0.0
         self._err_suppressed = 0
         self._n_records = 0
@@ -321,7 +321,17 @@ class ObjectStoreWriter:
     def _lock_held_here(self) -> bool:
         """True when the current thread is inside this writer's critical section."""
         owned: bool = self._lock._is_owned()  # type: ignore[attr-defined]
-        return owned or self._busy == threading.get_ident()
+        return owned or threading.get_ident() in self._busy
+
+    @contextlib.contextmanager
+    def _critical(self) -> Iterator[None]:
+        """Hold the lock; afterwards run a signal handler deferred meanwhile."""
+        try:
+            with self._lock:
+                yield
+        finally:
+            if _shutdown._DEFERRED:
+                _shutdown.run_deferred()
 
     # -- properties -------------------------------------------------------------------
     @property
@@ -347,7 +357,7 @@ class ObjectStoreWriter:
     @property
     def stats(self) -> WriterStats:
         """A consistent snapshot of the counters (see `WriterStats`)."""
-        with self._lock:
+        with self._critical():
             return WriterStats(
                 records=self._n_records,
                 bytes_in=self._n_bytes_in,
@@ -452,8 +462,8 @@ class ObjectStoreWriter:
             self._spool_pending()
             if self._fits(size):
                 return True
-        if self.when_full == "drop" or self._blocked_out:
-            return False
+        if self.when_full == "drop" or self._blocked_out or _shutdown.in_objlog_thread():
+            return False  # never wait on the uploader from the uploader itself
         deadline = time.monotonic() + self.block_timeout
         while not self._fits(size):
             remaining = deadline - time.monotonic()
@@ -490,16 +500,12 @@ class ObjectStoreWriter:
 
         Thread safety: safe from any thread.
         """
-        try:
-            with self._lock:
-                if self._closed:
-                    return
-                self._ensure_thread()
-                self._seal()
-                self._cond.notify_all()  # also wakes the uploader to re-check its timers
-        finally:
-            if _shutdown._DEFERRED:
-                _shutdown.run_deferred()
+        with self._critical():
+            if self._closed:
+                return
+            self._ensure_thread()
+            self._seal()
+            self._cond.notify_all()  # also wakes the uploader to re-check its timers
 
     def sync(self, timeout: float | None = None) -> None:
         """
@@ -520,18 +526,14 @@ class ObjectStoreWriter:
         """
         limit = self._sync_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + limit
-        try:
-            with self._lock:
-                self._seal()
-                target = self._sealed
-                if not self._closed:
-                    self._ensure_thread()
-                self._retry_at = 0.0
-                self._cond.notify_all()
-                self._wait_done(target, deadline, "sync")
-        finally:
-            if _shutdown._DEFERRED:
-                _shutdown.run_deferred()
+        with self._critical():
+            self._seal()
+            target = self._sealed
+            if not self._closed:
+                self._ensure_thread()
+            self._retry_at = 0.0
+            self._cond.notify_all()
+            self._wait_done(target, deadline, "sync")
 
     def _pending(self, target: int, *, spooled_is_done: bool = True) -> int:
         return sum(
@@ -630,13 +632,14 @@ class ObjectStoreWriter:
     @contextlib.contextmanager
     def _unlocked(self) -> Iterator[None]:
         """Lock held on entry and exit: release it around slow I/O."""
-        self._busy = threading.get_ident()
+        me = threading.get_ident()
+        self._busy.add(me)
         self._lock.release()
         try:
             yield
         finally:
             self._lock.acquire()
-            self._busy = None
+            self._busy.discard(me)
 
     def _spool_pending(self) -> None:
         """Lock held: write every sealed, unspooled batch to the spool (I/O unlocked)."""

@@ -226,6 +226,20 @@ def test_forked_child_records_arrive_once(s3_target: Any, s3_bucket: str, tmp_pa
     assert info["child_writer"] != info["parent_writer"]
 
 
+def test_multiprocessing_children_flush_at_exit(
+    s3_target: Any, s3_bucket: str, tmp_path: Path
+) -> None:
+    """multiprocessing fork children that never close still deliver every record."""
+    proc = _spawn("multiprocessing", tmp_path / "progress", _env(s3_target, s3_bucket))
+    out, err = proc.communicate(timeout=300)
+    assert 0 == proc.returncode, err
+    assert {"exitcodes": [0, 0, 0]} == json.loads(out.strip().splitlines()[-1])
+    counts = Counter((r["who"], r["seq"]) for r in _stored(s3_target, s3_bucket))
+    expected = {("parent", 0)} | {(f"mp{n}", s) for n in range(3) for s in range(100)}
+    assert expected == set(counts)
+    assert {1} == set(counts.values())
+
+
 @pytest.mark.parametrize(
     ("previous", "status", "output"),
     [

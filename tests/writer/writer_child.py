@@ -149,6 +149,27 @@ def mode_fork(progress: Progress) -> None:
     print(json.dumps({"parent_writer": writer.writer_id, "child_status": status}), flush=True)
 
 
+def _mp_work(writer: ObjectStoreWriter, n: int) -> None:
+    for seq in range(100):
+        writer.write(record(seq, f"mp{n}"))  # no close: multiprocessing exits with os._exit
+
+
+def mode_multiprocessing(progress: Progress) -> None:
+    """multiprocessing "fork" children log through the parent's writer and just return."""
+    import multiprocessing
+
+    writer = ObjectStoreWriter(pipelinerun=RUN, task=TASK)
+    writer.write(record(0, "parent"))
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_mp_work, args=(writer, n)) for n in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    writer.close(timeout=120.0)
+    print(json.dumps({"exitcodes": [p.exitcode for p in procs]}))
+
+
 def mode_chain(progress: Progress, previous: str) -> None:
     """Install a previous disposition, then objlog's handlers, then signal ourselves."""
     writer = ObjectStoreWriter(pipelinerun=RUN, task=TASK)
@@ -186,6 +207,7 @@ def main() -> None:
         "recover": mode_recover,
         "fork": mode_fork,
         "chain": mode_chain,
+        "multiprocessing": mode_multiprocessing,
     }[mode](progress, *args)
 
 
