@@ -92,10 +92,10 @@ _ENCODER = json.JSONEncoder(
 # Quote and escape one str (the C implementation when available); non-ASCII kept as is.
 _quote: Callable[[str], str] = json.encoder.encode_basestring
 _int_repr = int.__repr__
-# Distinct (level, logger) and (process, thread) pairs remembered per formatter.
-_CACHE_ENTRIES = 1024
 _float_repr = float.__repr__
 _isfinite = math.isfinite
+# Distinct (level, logger) and (process, thread) pairs remembered per formatter.
+_CACHE_ENTRIES = 1024
 
 
 def _safe_repr(value: object) -> str:
@@ -421,7 +421,7 @@ class ObjectStoreHandler(logging.Handler):
 
     @property
     def dropped(self) -> int:
-        """Records dropped because the writer was already closed."""
+        """Records dropped because the writer was already closed (approximate under threads)."""
         return self._dropped
 
     def __repr__(self) -> str:

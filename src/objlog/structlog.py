@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, MutableMapping
@@ -69,23 +68,28 @@ _LEVEL_OF_METHOD = {
 class _FailureReport:
     """Count failed writes; tell stderr about the first one."""
 
-    __slots__ = ("_lock", "failed", "owner")
+    __slots__ = ("failed", "owner")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self.failed = 0
-        self._lock = threading.Lock()
 
     def __call__(self, exc: BaseException) -> None:
-        with self._lock:
-            self.failed += 1
-            first = self.failed == 1
-        if first and sys.stderr is not None:
+        # No lock (fork-safe, never blocks): under races a count may be lost
+        # or the first failure reported twice.
+        self.failed += 1
+        if self.failed == 1 and sys.stderr is not None:
             with contextlib.suppress(Exception):  # stderr may be gone at exit
                 sys.stderr.write(
                     f"objlog: {self.owner} could not write an event ({exc!r}); "
                     "further failures are only counted\n"
                 )
+
+
+def _utf8(line: str | bytes) -> bytes:
+    # "backslashreplace": a lone surrogate becomes the text \udcff, which inside
+    # a JSON string is the escape of the same character (the line stays UTF-8).
+    return line.encode("utf-8", "backslashreplace") if isinstance(line, str) else line
 
 
 def _render_exc_info(exc_info: object) -> str | None:
@@ -179,7 +183,7 @@ class ObjectStoreProcessor:
                     if text is not None:
                         rest["exception"] = text
                 fields = {**head, **rest}
-            self._writer.write(self._serializer(fields))
+            self._writer.write(_utf8(self._serializer(fields)))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
             self._report(exc)
         return event_dict
@@ -229,7 +233,7 @@ class ObjectStoreLogger:
             message: The rendered event (a trailing newline is optional).
         """
         try:
-            self._writer.write(message)
+            self._writer.write(_utf8(message))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
             self._report(exc)
 

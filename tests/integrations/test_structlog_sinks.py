@@ -206,3 +206,29 @@ def test_processor_keeps_rendered_exception() -> None:
     ObjectStoreProcessor(writer)(None, "error", event)  # type: ignore[arg-type]
     fields = json.loads(writer.lines[0])
     assert ("Traceback: given", False) == (fields["exception"], "exc_info" in fields)
+
+
+def test_lone_surrogate_stays_valid_utf8() -> None:
+    """An event holding a lone surrogate is written as valid UTF-8 JSON and reads back."""
+    writer = BytesListWriter()
+    ObjectStoreProcessor(writer)(
+        None, "info", {"event": "bad \udcff", "level": "info", "timestamp": "t"}
+    )  # type: ignore[arg-type]
+    ObjectStoreLogger(writer).info('{"event": "caf\u00e9 \udcff"}')  # type: ignore[arg-type]
+    assert ["bad \udcff", "caf\u00e9 \udcff"] == [
+        json.loads(raw.decode("utf-8"))["event"] for raw in writer.raw
+    ]
+
+
+class BytesListWriter(ListWriter):
+    """Keeps the exact bytes given to write()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[bytes] = []
+
+    def write(self, data: str | bytes) -> int:
+        """Keep the bytes as given."""
+        assert isinstance(data, bytes)
+        self.raw.append(data)
+        return len(data)
