@@ -178,13 +178,16 @@ def test_factory_with_stdlib_bound_logger() -> None:
     assert {"event": "boom", "code": 7, "level": "error"} == json.loads(writer.lines[0])
 
 
-def test_import_does_not_import_structlog() -> None:
-    """Importing objlog.structlog leaves structlog itself unimported."""
-    code = "import sys, objlog.structlog; print('structlog' in sys.modules)"
+def test_import_does_not_import_structlog_or_sdks() -> None:
+    """Importing the logging adapters loads neither structlog nor an S3 SDK."""
+    code = (
+        "import sys, objlog.stdlib, objlog.structlog;"
+        "print(sorted({'structlog', 'boto3', 'botocore', 'minio'} & set(sys.modules)))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout
-    assert "False" == out.strip()
+    assert "[]" == out.strip()
 
 
 @pytest.mark.parametrize("form", ["instance", "tuple"])
