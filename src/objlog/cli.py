@@ -716,15 +716,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_RUN_VALUE_OPTIONS = frozenset(
+    {"--store", "--pipelinerun", "--task", "--result", "--spool-dir", "--sync-timeout"}
+)
+
+
 def _split_run_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """For ``run``, cut argv at the first ``--``: objlog's options before, the command after."""
-    if "run" not in argv:
+    """
+    For ``run``, cut argv where the command starts: objlog's options before it.
+
+    The command starts after a ``--``, or at the first argument that is not an
+    option of ``run`` (so ``objlog run echo a -- b`` runs ``echo a -- b``).
+    """
+    start = 0
+    while start < len(argv) and argv[start].startswith("-"):
+        start += 1  # top-level flags (--version, --help) take no value
+    if start >= len(argv) or argv[start] != "run":
         return argv, None
-    start = argv.index("run")
-    if "--" not in argv[start:]:
-        return argv, None
-    cut = argv.index("--", start)
-    return argv[:cut], argv[cut + 1 :]
+    i = start + 1
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            return argv[:i], argv[i + 1 :]
+        if not token.startswith("-") or token == "-":
+            return argv[:i], argv[i:]
+        if token in _RUN_VALUE_OPTIONS:
+            i += 2
+        else:
+            i += 1
+    return argv, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -135,3 +135,17 @@ def test_split_store_positionals() -> None:
     ns = cli.build_parser().parse_args(["cat", "--store", "s3://x", "pr", "t"])
     with pytest.raises(cli._UsageError):
         cli._split_store(ns, ["s3://b", "pr", "t"], 2)
+
+
+def test_split_run_argv() -> None:
+    """The command starts after '--' or at the first non-option; a later '--' is the child's."""
+    split = cli._split_run_argv
+    assert (["run", "--task", "t"], ["echo", "a", "--", "b"]) == split(
+        ["run", "--task", "t", "echo", "a", "--", "b"]
+    )
+    assert (["run", "--task=t"], ["echo", "--", "x"]) == split(
+        ["run", "--task=t", "--", "echo", "--", "x"]
+    )
+    assert (["run", "--archive-log", "-q"], ["ls"]) == split(["run", "--archive-log", "-q", "ls"])
+    assert (["cat", "run", "t"], None) == split(["cat", "run", "t"])
+    assert (["run", "--task", "t"], None) == split(["run", "--task", "t"])
