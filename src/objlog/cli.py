@@ -735,12 +735,12 @@ def _split_run_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
         return argv, None
     i = start + 1
     while i < len(argv):
-        token = argv[i]
-        if token == "--":
+        arg = argv[i]
+        if arg == "--":
             return argv[:i], argv[i + 1 :]
-        if not token.startswith("-") or token == "-":
+        if not arg.startswith("-") or arg == "-":
             return argv[:i], argv[i:]
-        if token in _RUN_VALUE_OPTIONS:
+        if arg in _RUN_VALUE_OPTIONS:
             i += 2
         else:
             i += 1
