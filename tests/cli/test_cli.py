@@ -402,3 +402,40 @@ def test_main_job_on_the_default_store(local_env: dict[str, str]) -> None:
     assert 0 == proc.returncode, out + proc.stderr.decode()
     assert "=== summary ===" in out
     assert "artifacts/" in out and "metrics.tgz" in out and "main-log.tgz" in out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_is_forwarded_and_child_status_kept(
+    local_env: dict[str, str], tmp_path: Path, signum: signal.Signals
+) -> None:
+    """SIGTERM/SIGINT/SIGHUP reach a child that handles them; its goodbye and exit status stay."""
+    ready = tmp_path / "ready"
+    child = py(
+        f"""
+        import pathlib, signal, sys, time
+        def bye(n, frame):
+            print(f"got {{n}}", flush=True)
+            sys.exit(7)
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, bye)
+        print("waiting", flush=True)
+        pathlib.Path({str(ready)!r}).touch()
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "objlog", "run", "--pipelinerun", "pr", "--task", "t", "--", *child],
+        env=local_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not ready.exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert 7 == proc.returncode, err.decode()
+    assert f"waiting\ngot {int(signum)}\n".encode() == out
+    assert out == objlog("cat", "pr", "t", env=local_env).stdout
