@@ -137,6 +137,9 @@ def render_details(figures: list[Figure]) -> str:
         for name, d in subjects.items():
             label = f.baseline_name if name == "baseline" else name
             lines.append(f"    {label}: {_brief(d)}")
+        if "p50_ratio" in f.details:
+            lines.append(f"    ratio of p50 per-call costs (baseline / objlog): "
+                         f"{f.details['p50_ratio']:.2f}x")
         if "best_possible_ratio" in f.details:
             lines.append(f"    best possible ratio (floor / baseline): "
                          f"{f.details['best_possible_ratio']:.2f}x")

@@ -59,7 +59,7 @@ SIZES = {
     "full": Sizes(
         mode="full",
         callsite_records=100_000,
-        callsite_large_records=20_000,
+        callsite_large_records=10_000,
         repeats=3,
         isolation_records=20_000,
         drain_bytes=128 * MiB,
