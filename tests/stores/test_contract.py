@@ -120,6 +120,13 @@ class ContractSuite:
         assert store.get_object("r", byte_range=(2, 4)) == b"234"
         assert store.get_object("r", byte_range=(8, 100)) == b"89"
 
+    def test_byte_range_past_the_end(self, store: ObjectStore) -> None:
+        """A range starting at or past the end is a permanent InvalidRange error (HTTP 416)."""
+        store.put_object("r2", b"0123456789")
+        with pytest.raises(PermanentStoreError) as info:
+            store.get_object("r2", byte_range=(10, 20))
+        assert "InvalidRange" == info.value.reason
+
     def test_open_object_streams(self, store: ObjectStore) -> None:
         """open_object returns a readable stream of the bytes."""
         body = payload(300_000)

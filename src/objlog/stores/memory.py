@@ -203,6 +203,14 @@ class MemoryStore:
         if byte_range is None:
             return data
         first, last = byte_range
+        if first < 0 or last < first or first >= len(data):
+            # As S3: a range starting at or past the end is HTTP 416 InvalidRange.
+            raise PermanentStoreError(
+                f"invalid byte range {first}-{last} for {len(data)} bytes",
+                bucket=self._bucket,
+                key=key,
+                reason="InvalidRange",
+            )
         return data[first : last + 1]
 
     def open_object(self, key: str) -> BinaryIO:
