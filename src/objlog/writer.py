@@ -426,7 +426,8 @@ class ObjectStoreWriter:
         """Add a record to the current batch; lock held. Returns False when dropped."""
         if self._closed:
             raise WriterClosedError(f"write to a closed writer ({self._prefix})")
-        self._ensure_thread()
+        if self._thread is None:  # lazily, and again in a forked child
+            self._ensure_thread()
         size = len(record)
         now = self._clock()
         if self._cur and (
@@ -716,6 +717,15 @@ class ObjectStoreWriter:
 
     def _run(self) -> None:
         _shutdown.mark_objlog_thread()
+        try:
+            self._loop()
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                self._cond.notify_all()
+
+    def _loop(self) -> None:
         while True:
             try:
                 if not self._step():
