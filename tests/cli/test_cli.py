@@ -439,3 +439,35 @@ def test_signal_is_forwarded_and_child_status_kept(
     assert 7 == proc.returncode, err.decode()
     assert f"waiting\ngot {int(signum)}\n".encode() == out
     assert out == objlog("cat", "pr", "t", env=local_env).stdout
+
+
+def test_child_logging_through_objlog_merges_into_the_same_task(local_env: dict[str, str]) -> None:
+    """A child's own ObjectStoreHandler (names from the env objlog run sets) merges by time."""
+    child = py(
+        """
+        import logging, os, time
+        from objlog.stdlib import ObjectStoreHandler
+        handler = ObjectStoreHandler(
+            pipelinerun=os.environ["OBJLOG_PIPELINERUN"], task=os.environ["OBJLOG_TASK"]
+        )
+        log = logging.getLogger("step")
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        print("printed first", flush=True)
+        time.sleep(0.05)
+        log.warning("logged second", extra={"epoch": 2})
+        time.sleep(0.05)
+        print("printed third", flush=True)
+        handler.close()
+        """
+    )
+    run = objlog("run", "--pipelinerun", "pr", "--task", "t", "--", *child, env=local_env)
+    assert 0 == run.returncode, run.stderr.decode()
+    lines = objlog("cat", "pr", "t", env=local_env).stdout.decode().splitlines()
+    assert 3 == len(lines)
+    assert "printed first" == lines[0]
+    assert "WARNING  step: logged second" in lines[1]
+    assert "epoch=2" in lines[1]
+    assert "printed third" == lines[2]
+    warn = objlog("cat", "--level", "warning", "pr", "t", env=local_env).stdout.decode()
+    assert 1 == len(warn.splitlines())
