@@ -30,7 +30,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from objlog.errors import ConfigError
 
@@ -72,7 +72,8 @@ DEFAULT_SIGNALS: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
 )
 
-_Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+if TYPE_CHECKING:
+    _Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
 def register(writer: Managed) -> None:
