@@ -203,9 +203,14 @@ def test_sigkill_with_spool_then_recovery(s3_target: Any, s3_bucket: str, tmp_pa
     assert [] == [p for p in spool.glob("*/*.spool") if not p.name.startswith(".")]
 
 
-def test_forked_child_records_arrive_once(s3_target: Any, s3_bucket: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("spool", [False, True])
+def test_forked_child_records_arrive_once(
+    s3_target: Any, s3_bucket: str, tmp_path: Path, spool: bool
+) -> None:
     """Parent and forked child both log; every record arrives exactly once, under two writer ids."""
-    proc = _spawn("fork", tmp_path / "progress", _env(s3_target, s3_bucket))
+    spool_dir = tmp_path / "spool"
+    args = [str(spool_dir)] if spool else []
+    proc = _spawn("fork", tmp_path / "progress", _env(s3_target, s3_bucket), *args)
     out, err = proc.communicate(timeout=300)
     assert 0 == proc.returncode, err
     info: dict[str, Any] = {}
@@ -224,6 +229,7 @@ def test_forked_child_records_arrive_once(s3_target: Any, s3_bucket: str, tmp_pa
     child_pids = {r["pid"] for r in records if r["who"] == "child"}
     assert 1 == len(child_pids) and child_pids != {r["pid"] for r in records if r["who"] == "after"}
     assert info["child_writer"] != info["parent_writer"]
+    assert [] == [p for p in tmp_path.glob("spool/**/*.spool")]
 
 
 def test_multiprocessing_children_flush_at_exit(

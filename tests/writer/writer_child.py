@@ -128,9 +128,11 @@ def mode_recover(progress: Progress, spool_dir: str) -> None:
     print(json.dumps({"objects": writer.stats.objects}))
 
 
-def mode_fork(progress: Progress) -> None:
+def mode_fork(progress: Progress, spool_dir: str = "") -> None:
     """Parent logs, forks mid-stream with a pending batch; both sides log and close."""
-    writer = ObjectStoreWriter(pipelinerun=RUN, task=TASK, max_size_bytes=2048)
+    writer = ObjectStoreWriter(
+        pipelinerun=RUN, task=TASK, max_size_bytes=2048, spool_dir=spool_dir or None
+    )
     for seq in range(300):
         writer.write(record(seq, "before"))
     writer.flush()  # a sealed batch is likely still queued or in flight at fork time
