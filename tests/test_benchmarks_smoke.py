@@ -39,6 +39,7 @@ EXPECTED_FIGURES = sorted([
     "results.peak_rss",
     "shutdown.small",
     "shutdown.large",
+    "shutdown.large.none",
     *(f"scaling.callsite.t{t}" for t in (1, 2, 4, 8)),
     *(f"scaling.drain.{s}" for s in ("100B", "1KiB", "4KiB", "16KiB", "64KiB")),
 ])
