@@ -470,8 +470,15 @@ def _progress(total: int, description: str, *, known_total: bool = True) -> Any:
         return None
     from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
+    try:
+        columns, lines = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        columns, lines = 0, 0
     return tqdm(
         total=total if known_total else None,
+        # A terminal reporting a 0x0 size (a bare pty) would otherwise hide the bar.
+        ncols=columns or 80,
+        nrows=lines or 24,
         unit="B",
         unit_scale=True,
         unit_divisor=1024,

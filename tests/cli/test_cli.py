@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -471,3 +472,46 @@ def test_child_logging_through_objlog_merges_into_the_same_task(local_env: dict[
     assert "printed third" == lines[2]
     warn = objlog("cat", "--level", "warning", "pr", "t", env=local_env).stdout.decode()
     assert 1 == len(warn.splitlines())
+
+
+def test_progress_bar_only_on_a_terminal(local_env: dict[str, str], tmp_path: Path) -> None:
+    """A 6 MiB put draws a tqdm bar when stderr is a terminal and prints nothing when piped."""
+    import pty
+
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(6 * 1024 * 1024))
+    piped = objlog("result", "put", "pr", "t", "big", str(source), env=local_env)
+    assert 0 == piped.returncode
+    assert b"" == piped.stderr
+    master, slave = pty.openpty()
+    drawn = bytearray()
+
+    def drain() -> None:
+        # Read while the child runs: Linux drops unread pty output once the child side closes.
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "objlog", "result", "put", "pr", "t", "big2", str(source)],
+            env=local_env,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+    reader.join(TIMEOUT)
+    os.close(master)
+    assert 0 == proc.returncode
+    assert b"big2" in drawn
+    assert b"MB" in drawn or b"M/" in drawn or b"%" in drawn
