@@ -93,6 +93,18 @@ def test_embedded_default(tmp_path: Path) -> None:
     assert ("file", str(tmp_path / "store")) == (config.kind, config.directory)
 
 
+def test_stray_s3_variables_do_not_break_a_local_store(tmp_path: Path) -> None:
+    """A bad AWS_CA_BUNDLE or half a key pair in the environment is no concern of file stores."""
+    env = {
+        "OBJLOG_HOME": str(tmp_path),
+        "AWS_CA_BUNDLE": "/no/such/ca.pem",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_ENDPOINT_URL": "not a url",
+    }
+    config = StoreConfig.resolve(environ=env)
+    assert ("file", None, None) == (config.kind, config.ca_bundle, config.secret_key)
+
+
 def test_default_store_dir_honours_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without OBJLOG_HOME the default is $XDG_DATA_HOME/objlog/store."""
     monkeypatch.delenv("OBJLOG_HOME", raising=False)

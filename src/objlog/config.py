@@ -70,6 +70,15 @@ CLIENTS: tuple[str, ...] = ("boto3", "minio")
 _KINDS = ("s3", "file")
 _STYLES = ("path", "virtual", "auto")
 _SECRET_FIELDS = ("access_key", "secret_key", "session_token")
+_S3_ONLY_FIELDS = (
+    *_SECRET_FIELDS,
+    "endpoint_url",
+    "ca_bundle",
+    "profile",
+    "region",
+    "addressing_style",
+    "client",
+)
 _MIB = 1024**2
 
 # Query keys a store URL may carry (credentials never: URLs end up in logs).
@@ -677,16 +686,6 @@ class StoreConfig:
                     merged.pop(k, None)
                 source = label
             merged.update(layer)
-        if source and ("access_key" in merged) != ("secret_key" in merged):
-            given, missing = (
-                ("access_key", "secret_key")
-                if "access_key" in merged
-                else ("secret_key", "access_key")
-            )
-            raise ConfigError(
-                f"{source} set {given} but not {missing}; credentials are taken as a pair "
-                "from one place (never one from here and one from there), so set both there"
-            )
         # The location (kind, bucket, prefix, directory) comes from one URL only.
         if "kind" not in merged:
             if "bucket" in merged:
@@ -696,8 +695,25 @@ class StoreConfig:
                 merged.setdefault("directory", str(default_store_dir(env)))
         if merged["kind"] == "file":
             merged.pop("bucket", None)
+            # S3 settings from the environment do not concern a local store: a stray
+            # AWS_CA_BUNDLE or half a key pair must not break the embedded default.
+            for name in _S3_ONLY_FIELDS:
+                if name not in explicit:
+                    merged.pop(name, None)
+            if isinstance(merged.get("directory"), str):
+                directory = Path(cast(str, merged["directory"])).expanduser().absolute()
+                merged["directory"] = str(directory)
         else:
             merged.pop("directory", None)
-        if merged.get("kind") == "file" and isinstance(merged.get("directory"), str):
-            merged["directory"] = str(Path(cast(str, merged["directory"])).expanduser().absolute())
+            if source and ("access_key" in merged) != ("secret_key" in merged):
+                given, missing = (
+                    ("access_key", "secret_key")
+                    if "access_key" in merged
+                    else ("secret_key", "access_key")
+                )
+                raise ConfigError(
+                    f"{source} set {given} but not {missing}; credentials are taken as a "
+                    "pair from one place (never one from here and one from there), so set "
+                    "both there"
+                )
         return cls(**merged)  # type: ignore[arg-type]
