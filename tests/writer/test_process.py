@@ -126,15 +126,17 @@ def test_sigterm_at_random_moments_loses_nothing(
     print("\nSIGTERM trials (trial, records written, lost, duplicated, status):", report)
 
 
+@pytest.mark.parametrize("spool", [False, True])
 def test_outage_and_slowdown_lose_and_duplicate_nothing(
-    s3_target: Any, s3_bucket: str, tmp_path: Path
+    s3_target: Any, s3_bucket: str, tmp_path: Path, spool: bool
 ) -> None:
     """Connection refused for 5 s, then 30% 503 SlowDown: nothing lost or duplicated."""
     proxy = S3Proxy(s3_target.endpoint, slowdown_share=0.3)
     try:
         env = _env(s3_target, s3_bucket, endpoint=proxy.endpoint)
         progress = tmp_path / "progress"
-        proc = _spawn("outage", progress, env, "16")
+        args = [str(tmp_path / "spool")] if spool else []
+        proc = _spawn("outage", progress, env, "16", *args)
         _wait_ready(proc, progress)
         time.sleep(2.0)
         proxy.refuse()
@@ -148,7 +150,8 @@ def test_outage_and_slowdown_lose_and_duplicate_nothing(
         records = _stored(s3_target, s3_bucket)
         lost, duplicated = _check_complete([r["seq"] for r in records], result["last"])
         print(
-            f"\noutage: records={result['last'] + 1} lost={lost} duplicated={duplicated}"
+            f"\noutage (spool={spool}, spooled={result['spooled']}):"
+            f" records={result['last'] + 1} lost={lost} duplicated={duplicated}"
             f" longest write()={result['longest_write_s'] * 1000:.2f} ms"
             f" retries={result['retries']} failures={result['failures']}"
             f" objects={result['objects']} proxy={proxy.counts}"

@@ -66,13 +66,19 @@ def mode_sigterm(progress: Progress) -> None:
         seq += 1
 
 
-def mode_outage(progress: Progress, seconds: str) -> None:
-    """Log steadily for `seconds`; report the longest write() and the counters."""
+def mode_outage(progress: Progress, seconds: str, spool_dir: str = "") -> None:
+    """Log steadily for `seconds`; report the longest write() and the counters.
+
+    With a spool, memory is kept tiny (256 KiB) so the outage forces spooling
+    on the logging thread.
+    """
     writer = ObjectStoreWriter(
         pipelinerun=RUN,
         task=TASK,
         max_age=0.5,
         max_size_bytes=64 * 1024,
+        max_buffer_bytes=256 * 1024 if spool_dir else 64 * 1024**2,
+        spool_dir=spool_dir or None,
         retry=RetryPolicy(max_attempts=10, initial_backoff=0.1, max_backoff=1.0),
     )
     end = time.monotonic() + float(seconds)
@@ -100,6 +106,7 @@ def mode_outage(progress: Progress, seconds: str) -> None:
                 "failures": stats.failures,
                 "objects": stats.objects,
                 "dropped": stats.dropped_records,
+                "spooled": stats.spooled,
             }
         )
     )
