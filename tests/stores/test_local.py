@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from objlog.errors import ObjectNotFoundError, PermanentStoreError
 from objlog.stores import open_store
 from objlog.stores.local import InvalidKeyError, LocalStore
+from objlog.stores.memory import MemoryStore
 
 
 @pytest.mark.parametrize(
@@ -52,6 +56,16 @@ def test_stale_sidecar_is_ignored(tmp_path: Path) -> None:
     info = store.head_object("k")
     assert dict(info.metadata) == {}
     assert info.size == 4
+
+
+@pytest.mark.parametrize("prefix", [".objlog/", ".objlog/meta/", ".obj", "../", "//", "/"])
+def test_listing_never_shows_internal_or_outside_files(tmp_path: Path, prefix: str) -> None:
+    """No prefix lists sidecars, temp files or anything outside the directory."""
+    store = LocalStore(tmp_path / "s")
+    store.put_object("k", b"1", metadata={"a": "b"})
+    (tmp_path / "outside").write_bytes(b"x")
+    assert [] == [o.key for o in store.list_objects(prefix)]
+    assert [] == list(store.list_prefixes(prefix))
 
 
 def test_key_conflict_is_permanent(tmp_path: Path) -> None:
@@ -131,3 +145,36 @@ def test_list_prefixes_skips_directories_without_objects(tmp_path: Path) -> None
     (tmp_path / "logs" / "run-empty" / "t").mkdir(parents=True)
     assert list(store.list_prefixes("logs/")) == ["logs/run-a/"]
     assert list(store.list_prefixes("logs/run")) == ["logs/run-a/"]
+
+
+_seg = st.text(alphabet="ab-_~Zé", min_size=1, max_size=3)
+_key = st.lists(_seg, min_size=1, max_size=3).map("/".join)
+
+
+def _no_conflicts(keys: list[str]) -> bool:
+    return not any(other.startswith(k + "/") for k in keys for other in keys)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(_key, min_size=0, max_size=12, unique=True).filter(_no_conflicts),
+    prefix=st.text(alphabet="ab-_~Zé/.", max_size=4),
+    start_after=st.none() | _key,
+)
+def test_listing_agrees_with_the_memory_store(
+    keys: list[str], prefix: str, start_after: str | None
+) -> None:
+    """For any keys, prefix and start_after, LocalStore lists exactly what MemoryStore lists."""
+    memory = MemoryStore()
+    with tempfile.TemporaryDirectory() as tmp:
+        local = LocalStore(tmp)
+        for k in keys:
+            memory.put_object(k, k.encode())
+            local.put_object(k, k.encode())
+        assert [o.key for o in memory.list_objects(prefix, start_after=start_after)] == [
+            o.key for o in local.list_objects(prefix, start_after=start_after)
+        ]
+        assert list(memory.list_prefixes(prefix)) == list(local.list_prefixes(prefix))
+        assert list(memory.list_prefixes(prefix, delimiter="-")) == list(
+            local.list_prefixes(prefix, delimiter="-")
+        )

@@ -425,10 +425,11 @@ class LocalStore:
     def _scan(self, prefix: str) -> list[tuple[str, os.stat_result]]:
         """Return (key, stat) of every object under `prefix`, sorted by key."""
         # Walk only the directory that holds the prefix's last full segment.
-        head, _, _ = prefix.rpartition("/")
-        start = self._root.joinpath(*[s for s in head.split("/") if s]) if head else self._root
-        if any(s in {".", ".."} for s in head.split("/")):
-            return []
+        head, sep, _ = prefix.rpartition("/")
+        segments = head.split("/") if sep else []
+        if any(s in {"", ".", ".."} for s in segments) or segments[:1] == [_RESERVED]:
+            return []  # no local key has such a segment (and none may leave the directory)
+        start = self._root.joinpath(*segments)
         found: list[tuple[str, os.stat_result]] = []
         stack = [(start, head + "/" if head else "")]
         try:
@@ -479,9 +480,9 @@ class LocalStore:
 
     def _child_prefixes(self, prefix: str) -> Iterator[str]:
         """The "/" case without walking whole subtrees: look one level down."""
-        head, _, tail = prefix.rpartition("/")
-        segments = [s for s in head.split("/") if s]
-        if any(s in {".", ".."} for s in segments):
+        head, sep, tail = prefix.rpartition("/")
+        segments = head.split("/") if sep else []
+        if any(s in {"", ".", ".."} for s in segments) or segments[:1] == [_RESERVED]:
             return
         directory = self._root.joinpath(*segments)
         base = head + "/" if head else ""
