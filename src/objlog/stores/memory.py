@@ -73,9 +73,7 @@ class MemoryStore:
         self.closed = False
 
     # -- fault injection -------------------------------------------------
-    def fail_next(
-        self, n: int = 1, exc: Callable[[str], StoreError] | None = None
-    ) -> None:
+    def fail_next(self, n: int = 1, exc: Callable[[str], StoreError] | None = None) -> None:
         """
         Make the next `n` requests fail with ``exc(key)`` (default: transient 503).
         """
