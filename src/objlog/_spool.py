@@ -158,7 +158,7 @@ class Spool:
     def put(
         self,
         key: str,
-        chunks: Sequence[bytes],
+        chunks: Sequence[bytes | bytearray],
         *,
         compression: str,
         compresslevel: int,

@@ -94,9 +94,9 @@ class _Batch:
     """A sealed batch on its way to the store."""
 
     __slots__ = (
-        "chunks",
         "compression",
         "compresslevel",
+        "data",
         "in_mem",
         "index",
         "key",
@@ -110,7 +110,7 @@ class _Batch:
     def __init__(
         self,
         key: str,
-        chunks: list[bytes] | None,
+        data: bytearray | None,
         *,
         records: int,
         raw_bytes: int,
@@ -120,13 +120,13 @@ class _Batch:
         spool_entry: SpoolEntry | None = None,
     ) -> None:
         self.key = key
-        self.chunks = chunks
+        self.data = data
         self.records = records
         self.raw_bytes = raw_bytes
         self.index = index
         self.compression = compression
         self.compresslevel = compresslevel
-        self.in_mem = chunks is not None
+        self.in_mem = data is not None
         self.spool_entry = spool_entry
         self.spooling = False
         self.stored = False
@@ -283,8 +283,9 @@ class ObjectStoreWriter:
         self._namer = BatchNamer(self._prefix, self._writer_id, self._encoding.suffix)
         self._spool = Spool(self._spool_root, self._writer_id) if self._spool_root else None
         self._pid = os.getpid()
-        self._cur: list[bytes] = []
-        self._cur_bytes = 0
+        # One bytearray per batch: no per-record object overhead in memory.
+        self._cur = bytearray()
+        self._cur_records = 0
         self._cur_started = 0.0
         self._queue: collections.deque[_Batch] = collections.deque()
         self._mem_bytes = 0
@@ -431,7 +432,7 @@ class ObjectStoreWriter:
         size = len(record)
         now = self._clock()
         if self._cur and (
-            self._cur_bytes + size > self.max_size_bytes or now - self._cur_started >= self.max_age
+            len(self._cur) + size > self.max_size_bytes or now - self._cur_started >= self.max_age
         ):
             self._seal()
         if not self._fits(size) and not self._make_room(size):
@@ -440,16 +441,16 @@ class ObjectStoreWriter:
             return False
         if self._closed:  # closed while this call waited for room
             raise WriterClosedError(f"write to a closed writer ({self._prefix})")
-        if self._cur and self._cur_bytes + size > self.max_size_bytes:
+        if self._cur and len(self._cur) + size > self.max_size_bytes:
             self._seal()
         if not self._cur:
             self._cur_started = now
-        self._cur.append(record)
-        self._cur_bytes += size
+        self._cur += record
+        self._cur_records += 1
         self._mem_bytes += size
         self._n_records += 1
         self._n_bytes_in += size
-        if self._cur_bytes >= self.max_size_bytes:
+        if len(self._cur) >= self.max_size_bytes:
             self._seal()
         return True
 
@@ -481,16 +482,16 @@ class ObjectStoreWriter:
         batch = _Batch(
             self._namer.next_key(),
             self._cur,
-            records=len(self._cur),
-            raw_bytes=sum(map(len, self._cur)),
+            records=self._cur_records,
+            raw_bytes=len(self._cur),
             index=self._sealed,
             compression=self._encoding.name,
             compresslevel=self.compresslevel,
         )
         self._sealed += 1
         self._queue.append(batch)
-        self._cur = []
-        self._cur_bytes = 0
+        self._cur = bytearray()
+        self._cur_records = 0
         self._cond.notify_all()
 
     def flush(self) -> None:
@@ -650,7 +651,7 @@ class ObjectStoreWriter:
         todo = [
             b
             for b in self._queue
-            if b.spool_entry is None and not b.spooling and b.chunks is not None
+            if b.spool_entry is None and not b.spooling and b.data is not None
         ]
         if not todo:
             return
@@ -660,13 +661,13 @@ class ObjectStoreWriter:
         done: list[tuple[_Batch, SpoolEntry]] = []
         with self._unlocked():
             for b in todo:
-                chunks = b.chunks
-                if failed is not None or chunks is None:
+                data = b.data
+                if failed is not None or data is None:
                     continue
                 try:
                     entry = spool.put(
                         b.key,
-                        chunks,
+                        [data],
                         compression=b.compression,
                         compresslevel=b.compresslevel,
                         records=b.records,
@@ -683,7 +684,7 @@ class ObjectStoreWriter:
                 stale.append(entry.path)
                 continue
             b.spool_entry = entry
-            b.chunks = None
+            b.data = None
             if b.in_mem:
                 b.in_mem = False
                 self._mem_bytes -= b.raw_bytes
@@ -807,10 +808,10 @@ class ObjectStoreWriter:
 
     def _upload(self, batch: _Batch) -> None:
         with self._lock:
-            chunks = batch.chunks
+            data = batch.data
             entry = batch.spool_entry
         try:
-            raw = b"".join(chunks) if chunks is not None else Spool.read(entry.path)  # type: ignore[union-attr]
+            raw = bytes(data) if data is not None else Spool.read(entry.path)  # type: ignore[union-attr]
         except SpoolCorruptError as exc:
             self._report(exc, f"spooled batch {batch.key}")
             with self._lock:
@@ -869,7 +870,7 @@ class ObjectStoreWriter:
         if batch.in_mem:
             batch.in_mem = False
             self._mem_bytes -= batch.raw_bytes
-        batch.chunks = None
+        batch.data = None
         self._blocked_out = False
         self._cond.notify_all()
 
