@@ -164,6 +164,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # The embedded default store and spool live under OBJLOG_HOME: keep them per test.
+    monkeypatch.setenv("OBJLOG_HOME", str(tmp_path / "objlog-home"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
