@@ -242,7 +242,14 @@ def _chain(signum: int, frame: FrameType | None, previous: _Handler) -> None:
         return
     # SIG_DFL, or a handler installed outside Python (None): die by the signal.
     signal.signal(signum, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     os.kill(os.getpid(), signum)
+    # The kernel may deliver it to another thread a moment later: do not let
+    # this thread run on (and accept records nobody will sync) meanwhile.
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def run_deferred() -> None:
