@@ -367,7 +367,7 @@ def test_close_with_many_slow_batches_keeps_one_deadline(make_writer: MakeWriter
     for i in range(50):
         writer.write(f"{i}")
     with pytest.raises(SyncTimeout) as info:
-        writer.close(timeout=0.5)
+        writer.close(timeout=2.0)  # 50 uploads need 10 s
     assert 0 < info.value.pending_batches < 50
 
 
@@ -534,3 +534,51 @@ def test_engine_imports_no_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert "[]" == out.strip()
+
+
+def test_close_interrupts_a_retry_wait(store: MemoryStore, make_writer: MakeWriter) -> None:
+    """close() gives up at its deadline even while the uploader sleeps between attempts."""
+    store.fail_next(10**6)
+    writer = make_writer(retry=RetryPolicy(initial_backoff=30.0, max_backoff=60.0))
+    writer.write("a")
+    writer.flush()
+    wait_until(lambda: writer.stats.retries >= 1)
+    with pytest.raises(SyncTimeout):
+        writer.close(timeout=0.2)
+    wait_until(lambda: writer._thread is None)
+
+
+def test_on_error_writing_back_never_blocks_the_uploader(
+    store: MemoryStore, make_writer: MakeWriter
+) -> None:
+    """A hook that logs into the same full writer gets drops, not a deadlock."""
+    clock = FakeClock()
+    store.fail_next(10**6)
+    holder: list[ObjectStoreWriter] = []
+    results: list[int] = []
+
+    def hook(exc: BaseException) -> None:
+        results.append(holder[0].write("x" * 200))
+
+    writer = make_writer(
+        max_size_bytes=100,
+        max_buffer_bytes=100,
+        block_timeout=60,
+        retry=RetryPolicy(max_attempts=1),
+        clock=clock,
+        on_error=hook,
+    )
+    holder.append(writer)
+    writer.write("y" * 99)
+    wait_until(lambda: len(results) >= 1)
+    assert 0 == results[0]
+    assert 1 <= writer.stats.dropped_records
+
+
+def test_store_given_as_a_directory_is_owned(tmp_path: Path) -> None:
+    """A store given by path is opened by the writer and closed with it."""
+    writer = ObjectStoreWriter(str(tmp_path / "store"), pipelinerun="r", task="t")
+    writer.write("on disk")
+    writer.close()
+    (path,) = (tmp_path / "store" / "logs" / "r" / "t").iterdir()
+    assert b"on disk\n" == decode_batch(path.read_bytes(), path.name)
