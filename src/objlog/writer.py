@@ -14,11 +14,18 @@ Keys (see `objlog._keys`)::
 One writer's keys sort lexically in write order; writer ids are random per
 process, restart and fork, so keys never collide and nothing is overwritten.
 
-Memory is bounded by `max_buffer_bytes` (the current batch plus sealed batches
-not yet stored or spooled). When it is full, `when_full` applies: ``"block"``
-waits up to `block_timeout` for room, ``"drop"`` drops the new record; both
-count drops in `stats`. With a `spool_dir`, sealed batches go to local disk
-first and the writer spools instead of blocking or dropping.
+Memory is bounded by `max_buffer_bytes` (record bytes of the current batch
+plus sealed batches not yet stored or spooled; each batch is one bytearray, so
+there is no per-record overhead). When it is full, `when_full` applies:
+``"block"`` waits up to `block_timeout` for room, ``"drop"`` drops the new
+record; both count drops in `stats`. With a `spool_dir`, every sealed batch is
+written to local disk (fsync) before its upload, and full memory makes the
+caller spool instead of blocking or dropping.
+
+Shutdown: `sync`/`close` have one total deadline each; `install_signal_handlers`
+and an atexit hook sync or close every live writer within one deadline (see
+`objlog._shutdown`). Failures never raise from the uploader thread: they go
+to `stats`, the `on_error` hook and stderr (one line per 10 s).
 
 This module knows nothing of ``logging``, structlog, boto3 or minio.
 """
