@@ -23,8 +23,8 @@ from collections.abc import Callable
 from objlog.errors import ConfigError
 
 __all__ = [
-    "LOGS",
     "ARTIFACTS",
+    "LOGS",
     "artifact_key",
     "artifacts_prefix",
     "join_key",
