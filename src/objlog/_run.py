@@ -55,7 +55,7 @@ except ImportError:  # not on Windows
     fcntl = None  # type: ignore[assignment]
 
 from objlog._retry import RetryPolicy
-from objlog.errors import ConfigError, ObjlogError, StoreError
+from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -356,6 +356,8 @@ class RunReport:
         results: Result name to stored key.
         failures: One-line descriptions of what could not be stored.
         synced: True when every record was stored (not only spooled) in time.
+        objects: Log objects this run's writer stored.
+        dropped: Writer calls whose records were dropped (memory full, no spool).
         signals: Signals forwarded to the child.
     """
 
@@ -366,6 +368,8 @@ class RunReport:
     results: dict[str, str] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     synced: bool = False
+    objects: int = 0
+    dropped: int = 0
     signals: list[int] = field(default_factory=list)
 
 
@@ -550,6 +554,13 @@ def _finish(
         report.failures,
         spooled=options.spool_dir is not None,
     )
+    stats = getattr(writer, "stats", None)
+    report.dropped = int(getattr(stats, "dropped_records", 0) or 0)
+    report.objects = int(getattr(stats, "objects", 0) or 0)
+    if report.dropped:
+        report.failures.append(
+            f"{report.dropped} write(s) of log records dropped: memory full and no spool"
+        )
     if result_failed and report.exit_status == 0:
         report.exit_status = 1
 
@@ -559,14 +570,17 @@ def _close_quietly(
 ) -> bool:
     try:
         writer.close(timeout=timeout)  # type: ignore[attr-defined]
+    except SyncTimeout as exc:
+        if failures is not None:
+            if spooled and exc.pending_batches == 0:
+                rest = "the rest is in the spool; the next run on this spool uploads it"
+            else:
+                rest = f"{exc.pending_batches} batch(es) neither stored nor spooled are lost"
+            failures.append(f"log not fully stored within {timeout:.1f} s; {rest}")
+        return False
     except ObjlogError as exc:
         if failures is not None:
-            rest = (
-                "the spool keeps the rest for the next run"
-                if spooled
-                else "the rest is lost (no spool)"
-            )
-            failures.append(f"log not fully stored within {timeout:.1f} s ({exc}); {rest}")
+            failures.append(f"log not fully stored: {exc}")
         return False
     return True
 

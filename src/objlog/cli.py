@@ -214,10 +214,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _say(f"error: {failure}")
     if not args.quiet:
         where = _keys.logs_prefix(store.prefix, pipelinerun, task)
-        stored = "stored" if report.synced else "spooled (not all stored yet)"
+        stored = (
+            f"stored in {report.objects} object(s)"
+            if report.synced
+            else "recorded, NOT all stored (see above),"
+        )
         _say(
             f"{report.lines} lines {stored} under {where} ; "
-            f"results: {', '.join(report.results.values()) or 'none'} ; "
+            f"results: {', '.join(report.results) or 'none'} ; "
             f"exit status {report.exit_status}"
         )
     return report.exit_status
