@@ -10,6 +10,7 @@ no batching or compression work. ratio = ceiling time / objlog time.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import time
 from collections.abc import Callable
@@ -159,7 +160,7 @@ def drain_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) ->
         figures.append(_drain_figure(
             f"drain.{compression}",
             f"drain MiB/s logged, 1 KiB records, compression={compression}",
-            lambda c=compression: drain_run(target, KiB, sizes.drain_bytes, c),
+            functools.partial(drain_run, target, KiB, sizes.drain_bytes, compression),
             Target(kind="ratio_min", value=0.9, text=">= 0.9x"),
         ))
         main = figures[-1]
@@ -211,7 +212,7 @@ def scaling_drain_figures(
         figures.append(_drain_figure(
             f"scaling.drain.{name}",
             f"drain MiB/s logged, {name} records, gzip",
-            lambda r=record_bytes: drain_run(target, r, sizes.scaling_drain_bytes, "gzip"),
+            functools.partial(drain_run, target, record_bytes, sizes.scaling_drain_bytes, "gzip"),
             None,
         ))
     return figures
