@@ -11,7 +11,8 @@ Subcommands::
     objlog result get [URL] PR TASK NAME [-o PATH|-]
     objlog result put [URL] PR TASK NAME PATH
 
-The store is ``--store URL``, or a first positional argument that contains
+The store is ``--store URL``, or the first positional argument when there is
+one more than the command's names (``cat URL PR TASK``) or when it contains
 ``/`` (``s3://bucket/prefix``, ``file:///dir``, ``./dir``: run, task and
 result names never contain ``/``), else ``OBJLOG_STORE``, else the embedded
 default local store (see `objlog.config`).
@@ -35,7 +36,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError, StoreError
 from objlog.typing import ObjectStore
@@ -74,6 +75,13 @@ _IDENTITY = frozenset(
 
 class _UsageError(Exception):
     """A command line that cannot be acted on (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as ONE ``objlog: error:`` line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see: {self.prog} --help)\n")
 
 
 def _say(message: str) -> None:
@@ -602,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from objlog import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Ship pipeline-step logs and results to S3-compatible storage, "
         "and read them back.",

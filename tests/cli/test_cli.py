@@ -205,6 +205,9 @@ def test_usage_errors_exit_2(local_env: dict[str, str]) -> None:
         ("run", "--pipelinerun", "..", "--", "true"),
         ("run", "--"),
         ("run", "--", "/nonexistent/command"),
+        ("run", "--result", "no-equals-sign", "--", "true"),
+        ("no-such-command",),
+        ("cat", "--level"),
     ]
     for args in cases:
         proc = objlog(*args, env=local_env)
