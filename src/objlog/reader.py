@@ -461,13 +461,15 @@ def read_records(
             key=prefix,
             reason="NoSuchRun",
         )
+    seen = {info.key for info in infos}
+    if since_ts is not None:
+        infos = [info for info in infos if not _sealed_before(info.key, since_ts)]
     pool = ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-read")
     try:
         yield from _filtered(_merged(store, infos, on_bad_object, pool))
         if not follow:
             return
 
-        seen = {info.key for info in infos}
         while stop is None or not stop.is_set():
             if stop is not None:
                 stop.wait(poll_interval)
@@ -487,6 +489,14 @@ def read_records(
                 yield from _filtered(_merged(store, new, on_bad_object, pool))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _sealed_before(key: str, since_ts: float) -> bool:
+    """True when a batch was sealed (its key time) before `since_ts`, with 1 s to spare."""
+    # A batch holds records written before it was sealed, on the same clock, so
+    # a batch sealed before `since` holds nothing `since` keeps.
+    when = _key_time(key)
+    return when is not None and when.timestamp() < since_ts - 1.0
 
 
 def _follow_start(prefix: str, seen: set[str]) -> str | None:

@@ -107,11 +107,24 @@ def test_since_filters_old_records() -> None:
         "w1",
         0,
         [{"timestamp": _ts(1), "n": 1}, {"timestamp": _ts(3), "n": 3}, {"n": "x"}],
+        sealed=3,
     )
     got = [
         r["n"] for r in reader.read_records(store, "pr", "t", since=T0 + dt.timedelta(seconds=2))
     ]
     assert [3, "x"] == got
+
+
+def test_since_skips_batches_sealed_before_it() -> None:
+    """With since, batches sealed more than 1 s before it are not even fetched."""
+    store = MemoryStore()
+    _put_batch(store, "pr", "t", "w1", 0, [{"timestamp": _ts(1), "n": 1}], sealed=1)
+    _put_batch(store, "pr", "t", "w1", 1, [{"timestamp": _ts(30), "n": 30}], sealed=30)
+    got = [
+        r["n"] for r in reader.read_records(store, "pr", "t", since=T0 + dt.timedelta(seconds=20))
+    ]
+    assert [30] == got
+    assert 1 == store.requests["get"]
 
 
 def test_bad_batch_is_reported_and_skipped() -> None:
