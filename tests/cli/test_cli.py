@@ -93,7 +93,10 @@ def test_run_10000_lines_exit_3_then_cat_in_order(s3_env: dict[str, str]) -> Non
     assert {"stdout"} == {r["stream"] for r in records}
 
 
-def test_sigterm_mid_stream_loses_no_line(s3_env: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("after_lines", [1, 2000, 20000])
+def test_sigterm_mid_stream_loses_no_line(
+    s3_env: dict[str, str], tmp_path: Path, after_lines: int
+) -> None:
     """SIGTERM to objlog run: forwarded, exit 143, and every line the child printed is stored."""
     printed = tmp_path / "printed.txt"
     child = py(
@@ -116,7 +119,7 @@ def test_sigterm_mid_stream_loses_no_line(s3_env: dict[str, str], tmp_path: Path
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + TIMEOUT
-    while not printed.exists() or printed.read_text().count("\n") < 2000:
+    while not printed.exists() or printed.read_text().count("\n") < after_lines:
         assert time.monotonic() < deadline, "the child never got going"
         assert proc.poll() is None
         time.sleep(0.05)
