@@ -11,7 +11,9 @@ stderr, then cut into lines; each line becomes one JSON record::
 written to an `objlog.writer.ObjectStoreWriter`. Conventions:
 
 * ``sequence`` counts every line of both streams in the order received
-  (one lock orders the counter and the writer call).
+  (one lock orders the counter and the writer call). The records of one
+  read (up to 1 MiB; the pipes are grown to 1 MiB on Linux) reach the
+  writer in one call, so they share a batch.
 * ``timestamp`` is when objlog read the chunk holding the line (RFC 3339,
   UTC, microseconds); lines read together share it.
 * A line longer than `max_line_bytes` (default 256 KiB) is split at a
@@ -26,7 +28,9 @@ runner keeps waiting for it (SIGINT is not forwarded when our stdin is a
 terminal: the terminal already sent it to the child, which shares our
 process group). Afterwards results are stored, the log synced within one
 deadline, and the child's exit status returned (128 + N when signal N
-killed it).
+killed it). The whole output is stamped on objlog's side: a record the
+child sends through its own objlog handler carries the child's time and may
+sort a fraction of a millisecond before a line it printed just before.
 """
 
 from __future__ import annotations
