@@ -60,7 +60,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--smoke", action="store_true",
                       help="tiny sizes, seconds; checks that every figure is produced")
     parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the figures (default: bench-<mode>.json)")
+                        help="where to write the figures (default: benchmarks/out/bench-<mode>.json)")
     parser.add_argument("--endpoint", default=None,
                         help="S3 endpoint URL (default: AWS_ENDPOINT_URL, else moto started here)")
     parser.add_argument("--groups", default=",".join(GROUPS),
@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Absolute numbers")
     print(render_details(figures))
-    path = args.json or Path(f"bench-{meta['mode']}.json")
+    path = args.json or REPO_ROOT / "benchmarks" / "out" / f"bench-{meta['mode']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nfigures written to {path}")
     return 0
