@@ -60,7 +60,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--smoke", action="store_true",
                       help="tiny sizes, seconds; checks that every figure is produced")
     parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the figures (default: benchmarks/out/bench-<mode>.json)")
+                        help="figures file (default: benchmarks/out/bench-<mode>.json)")
     parser.add_argument("--endpoint", default=None,
                         help="S3 endpoint URL (default: AWS_ENDPOINT_URL, else moto started here)")
     parser.add_argument("--groups", default=",".join(GROUPS),
