@@ -77,11 +77,16 @@ def normalize_record(data: str | bytes) -> bytes:
     """
     Return one record as UTF-8 bytes ending in exactly one added-if-missing ``\\n``.
 
+    A str is encoded as UTF-8; a lone surrogate in it becomes its backslash
+    escape (``\\ud800``), so the record is always valid UTF-8.
+
     Raises:
         TypeError: `data` is neither str nor bytes (nor bytearray/memoryview).
     """
     if isinstance(data, str):
-        raw = data.encode("utf-8", "surrogateescape")
+        # A lone surrogate becomes the text \udXXX (valid UTF-8, and inside a
+        # JSON string the escape of the same character), as in the adapters.
+        raw = data.encode("utf-8", "backslashreplace")
     elif isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
     else:

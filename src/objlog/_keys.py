@@ -126,6 +126,7 @@ __all__ += [
     "SEQ_DIGITS",
     "BatchNamer",
     "batch_key",
+    "child_writer_id",
     "format_batch_timestamp",
     "new_writer_id",
     "parse_batch_key",
@@ -142,6 +143,7 @@ __all__ += [
 #: Width of the zero-padded batch sequence number.
 SEQ_DIGITS = 8
 _SEQ_LIMIT = 10**SEQ_DIGITS
+_WRITER_ID_MAX = 80
 _WRITER_ID = re.compile(r"[A-Za-z0-9_]{1,80}")
 _BATCH_NAME = re.compile(
     r"(?P<timestamp>\d{8}T\d{6}\.\d{6}Z)-(?P<writer_id>[A-Za-z0-9_]{1,80})-(?P<seq>\d{8,})"
@@ -160,6 +162,20 @@ def new_writer_id() -> str:
     Thread safety: safe from any thread.
     """
     return f"{secrets.token_hex(5)}p{os.getpid()}"
+
+
+def child_writer_id(base: str) -> str:
+    """
+    Return the id of a forked child of the writer with fixed id `base`.
+
+    ``<base>_<new_writer_id()>``, with `base` cut short so that the result
+    stays within the 80 characters a writer id (and `parse_batch_key`) allows.
+
+    Thread safety: safe from any thread.
+    """
+    fresh = new_writer_id()
+    room = _WRITER_ID_MAX - len(fresh) - 1
+    return f"{base[:room]}_{fresh}"
 
 
 def validate_writer_id(value: str) -> str:

@@ -44,7 +44,13 @@ from pathlib import Path
 
 from objlog import _shutdown
 from objlog._codec import encode_batch, encoding_for, normalize_record
-from objlog._keys import BatchNamer, logs_prefix, new_writer_id, validate_writer_id
+from objlog._keys import (
+    BatchNamer,
+    child_writer_id,
+    logs_prefix,
+    new_writer_id,
+    validate_writer_id,
+)
 from objlog._retry import RetryPolicy, retry_call
 from objlog._spool import Spool, SpoolCorruptError, SpoolEntry
 from objlog.errors import ConfigError, SyncTimeout, WriterClosedError
@@ -321,7 +327,7 @@ class ObjectStoreWriter:
         """Give the child a fresh, empty writer; the parent's batches stay the parent's."""
         if self._spool is not None:
             self._spool.forget_after_fork()
-        child_id = f"{self._base_id}_{new_writer_id()}" if self._base_id else None
+        child_id = child_writer_id(self._base_id) if self._base_id else None
         self._reset_state(child_id)
         if self._own_store:
             self._store = None  # the parent's connections are not ours: reopen lazily
@@ -396,7 +402,8 @@ class ObjectStoreWriter:
         memory is full and `when_full` is ``"block"``.
 
         Args:
-            data: One record (a line), str (encoded as UTF-8) or bytes.
+            data: One record (a line), str (encoded as UTF-8; a lone
+                surrogate becomes its backslash escape) or bytes.
 
         Returns:
             ``len(data)`` when accepted, 0 when dropped (counted in `stats`).

@@ -26,6 +26,13 @@ def test_normalize_appends_one_newline() -> None:
     assert "é\n".encode() == normalize_record("é")
 
 
+def test_normalize_lone_surrogate_gives_valid_utf8() -> None:
+    """A str with a lone surrogate is written as its backslash escape, not refused."""
+    assert b"a\\ud800b\n" == normalize_record("a\ud800b")
+    assert b"x\\udcffy\n" == normalize_record("x\udcffy")
+    normalize_record("a\ud800b").decode("utf-8")
+
+
 def test_normalize_refuses_other_types() -> None:
     """Only str and bytes are records."""
     with pytest.raises(TypeError):

@@ -582,3 +582,11 @@ def test_store_given_as_a_directory_is_owned(tmp_path: Path) -> None:
     writer.close()
     (path,) = (tmp_path / "store" / "logs" / "r" / "t").iterdir()
     assert b"on disk\n" == decode_batch(path.read_bytes(), path.name)
+
+
+def test_lone_surrogate_is_written_not_refused(store: MemoryStore, make_writer: MakeWriter) -> None:
+    """write() of a str with a lone surrogate stores its backslash escape as valid UTF-8."""
+    writer = make_writer()
+    assert 3 == writer.write("a\ud800b")
+    writer.sync()
+    assert [b"a\\ud800b\n"] == stored_lines(store)

@@ -12,6 +12,7 @@ from objlog._keys import (
     SEQ_DIGITS,
     BatchNamer,
     batch_key,
+    child_writer_id,
     format_batch_timestamp,
     new_writer_id,
     parse_batch_key,
@@ -49,6 +50,18 @@ def test_writer_ids_are_valid_and_distinct() -> None:
     for wid in ids:
         assert wid == validate_writer_id(wid)
         assert re.fullmatch(r"[0-9a-f]{10}p\d+", wid)
+
+
+@given(st.text(alphabet="abcXYZ019_", min_size=1, max_size=80))
+def test_child_writer_id_is_valid_and_parses(base: str) -> None:
+    """A forked child's id (base + fresh id) stays a valid id that batch keys parse back."""
+    child = child_writer_id(base)
+    assert child == validate_writer_id(child)
+    assert child.startswith(base[:40])
+    key = BatchNamer(PREFIX, child, ".jsonl.gz").next_key()
+    parsed = parse_batch_key(key)
+    assert parsed is not None
+    assert child == parsed[1]
 
 
 @pytest.mark.parametrize("bad", ["", "a-b", "a/b", "x" * 81, "ü"])
