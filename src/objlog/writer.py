@@ -253,6 +253,7 @@ class ObjectStoreWriter:
             raise ConfigError("on_error must be callable")
         self._encoding = encoding_for(compression)
         self._base_id = validate_writer_id(writer_id) if writer_id is not None else None
+        logs_prefix("", pipelinerun, task)  # refuse bad names before opening a store
         self._store: ObjectStore | None
         if isinstance(store, str) or store is None:
             from objlog.stores import open_store

@@ -590,3 +590,11 @@ def test_lone_surrogate_is_written_not_refused(store: MemoryStore, make_writer: 
     assert 3 == writer.write("a\ud800b")
     writer.sync()
     assert [b"a\\ud800b\n"] == stored_lines(store)
+
+
+def test_bad_name_is_refused_before_the_store_is_opened(tmp_path: Path) -> None:
+    """An invalid task name raises ConfigError without creating the store's directory."""
+    target = tmp_path / "store"
+    with pytest.raises(ConfigError):
+        ObjectStoreWriter(str(target), pipelinerun="run-1", task="a/b")
+    assert not target.exists()
