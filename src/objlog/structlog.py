@@ -42,6 +42,7 @@ import traceback
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
+from objlog._shutdown import in_objlog_thread
 from objlog.stdlib import _dumps, _TimestampCache
 
 if TYPE_CHECKING:
@@ -115,7 +116,10 @@ class ObjectStoreProcessor:
     ``format_exc_info`` before it to control those fields yourself.
 
     The event dict itself is returned unchanged, so the processor can sit
-    anywhere before the renderer.
+    anywhere before the renderer. Events on objlog's own uploader threads
+    (botocore/urllib3 records reaching structlog through
+    ``ProcessorFormatter``) are passed on but not written, so they never feed
+    back into the writer.
 
     Args:
         writer: Where lines go; the caller owns (and closes) it.
@@ -164,6 +168,8 @@ class ObjectStoreProcessor:
         Returns:
             `event_dict`, the same object.
         """
+        if in_objlog_thread():  # SDK records made while uploading: never feed them back
+            return event_dict
         try:
             fields: Mapping[str, object] = event_dict
             if (
@@ -198,7 +204,8 @@ class ObjectStoreLogger:
     `BytesLogger`: ``msg`` and the aliases ``log``, ``debug``, ``info``,
     ``warn``, ``warning``, ``fatal``, ``failure``, ``err``, ``error``,
     ``critical`` and ``exception`` all do the same. Filter by level with the
-    bound logger (``make_filtering_bound_logger``), not here.
+    bound logger (``make_filtering_bound_logger``), not here. Calls on
+    objlog's own uploader threads write nothing (no feedback loop).
 
     Args:
         writer: Where lines go; the caller owns (and closes) it.
@@ -232,6 +239,8 @@ class ObjectStoreLogger:
         Args:
             message: The rendered event (a trailing newline is optional).
         """
+        if in_objlog_thread():  # SDK records made while uploading: never feed them back
+            return
         try:
             self._writer.write(_utf8(message))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application

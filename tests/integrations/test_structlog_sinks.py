@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 import structlog
 
+from objlog._shutdown import mark_objlog_thread
 from objlog.structlog import ObjectStoreLogger, ObjectStoreLoggerFactory, ObjectStoreProcessor
 
 from .conftest import ListWriter
@@ -235,3 +237,38 @@ class BytesListWriter(ListWriter):
         assert isinstance(data, bytes)
         self.raw.append(data)
         return len(data)
+
+
+def _on_objlog_thread(call: Callable[[], object]) -> None:
+    """Run `call` on a thread marked as an objlog uploader thread."""
+
+    def run() -> None:
+        mark_objlog_thread()
+        call()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+
+
+def test_processor_drops_events_from_objlog_threads() -> None:
+    """Events logged on an uploader thread (SDK chatter) are not written back, and pass through."""
+    writer = ListWriter()
+    processor = ObjectStoreProcessor(writer)  # type: ignore[arg-type]
+    event = {"event": "Sending http request", "logger": "botocore.endpoint"}
+    results: list[object] = []
+    _on_objlog_thread(lambda: results.append(processor(None, "debug", event)))
+    assert [event] == results
+    assert [] == writer.lines
+    processor(None, "info", {"event": "app"})
+    assert 1 == len(writer.lines)
+
+
+def test_logger_drops_messages_from_objlog_threads() -> None:
+    """ObjectStoreLogger writes nothing when called on an uploader thread."""
+    writer = ListWriter()
+    logger = ObjectStoreLogger(writer)  # type: ignore[arg-type]
+    _on_objlog_thread(lambda: logger.info('{"event": "sdk"}'))
+    assert [] == writer.lines
+    logger.info('{"event": "app"}')
+    assert ['{"event": "app"}'] == writer.lines
