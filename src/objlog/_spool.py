@@ -3,8 +3,8 @@ The spool: a durable local queue of sealed batches, for crash recovery.
 
 Layout under the spool directory::
 
-    <spool_dir>/<writer id>/.lock                     flock()ed while the writer lives
-    <spool_dir>/<writer id>/<batch name>.spool        one sealed batch, name = last key segment
+    <spool_dir>/<writer id>.<random>/.lock               flock()ed while the writer lives
+    <spool_dir>/<writer id>.<random>/<batch name>.spool  one sealed batch, name = last key segment
     <spool_dir>/.corrupt/                             files that failed their checksum
 
 A batch file is written to a temporary name, fsync()ed, renamed into place
@@ -17,7 +17,10 @@ memory is full, and gzip is too slow for that.
 Crash recovery: a writer's directory whose ``.lock`` can be flock()ed belongs
 to a dead process. The recovering writer moves each of its batch files into
 its own directory with `os.rename` (atomic: two recovering writers can never
-both claim one file), then uploads them under their original keys.
+both claim one file), then uploads them under their original keys. The random
+part of a directory's name makes it unique per `Spool` instance, so a writer
+restarted under a fixed id (a pod name) never meets its predecessor's
+directory; the key lives in each file's header.
 
 POSIX only (``fcntl.flock``).
 """
@@ -28,6 +31,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import threading
 import zlib
 from collections.abc import Sequence
@@ -114,7 +118,8 @@ class Spool:
 
     Args:
         root: The spool directory (created if missing).
-        writer_id: The owning writer's id (its subdirectory's name).
+        writer_id: The owning writer's id (its subdirectory's name, followed
+            by a random part unique to this instance).
 
     Thread safety: `put`, `read` and `remove` may run concurrently for
     different batches; `claim_leftovers` and `close` are called by one thread.
@@ -123,7 +128,7 @@ class Spool:
     def __init__(self, root: str | os.PathLike[str], writer_id: str) -> None:
         self.root = Path(root)
         self.writer_id = writer_id
-        self.dir = self.root / writer_id
+        self.dir = self.root / f"{writer_id}.{secrets.token_hex(4)}"
         self._lock_fd: int | None = None
         self._setup = threading.Lock()
 
@@ -143,7 +148,7 @@ class Spool:
         self.root.mkdir(parents=True, exist_ok=True)
         # Built under a dot name and renamed, so another writer never sees
         # this directory without its held lock.
-        tmp = self.root / f".{self.writer_id}.tmp"
+        tmp = self.root / f".{self.dir.name}.tmp"
         tmp.mkdir(exist_ok=True)
         fd = os.open(tmp / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -246,7 +251,9 @@ class Spool:
         Returns:
             ``(entries, problems)``: the claimed batches sorted by file name
             (seal time), and files that could not be read (already moved to
-            ``.corrupt``) with the reason.
+            ``.corrupt``) or directories that could not be claimed, with the
+            reason. A directory that vanishes meanwhile (its writer closed)
+            is skipped.
 
         Raises:
             OSError: The spool directory cannot be listed or written.
@@ -268,18 +275,12 @@ class Spool:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
                     continue  # its writer is alive
-                for path in sorted(other.iterdir()):
-                    if path.name.endswith(_SUFFIX) and not path.name.startswith("."):
-                        try:
-                            path.rename(own / path.name)
-                        except FileNotFoundError:
-                            continue
-                        moved.append(own / path.name)
-                    elif path.name != _LOCK:
-                        path.unlink(missing_ok=True)  # a torn temp file: never sealed
-                (other / _LOCK).unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    other.rmdir()
+                try:
+                    self._claim_dir(other, own, moved)
+                except FileNotFoundError:
+                    continue  # its writer closed (and removed it) since our open()
+                except OSError as exc:  # keep what was moved; try the other directories
+                    problems.append((other, exc))
             finally:
                 os.close(fd)
         entries: list[SpoolEntry] = []
@@ -291,6 +292,22 @@ class Spool:
                 with contextlib.suppress(OSError):
                     self.quarantine(path)
         return entries, problems
+
+    @staticmethod
+    def _claim_dir(other: Path, own: Path, moved: list[Path]) -> None:
+        """Move a dead writer's batch files (flock held) into `own`, appending to `moved`."""
+        for path in sorted(other.iterdir()):
+            if path.name.endswith(_SUFFIX) and not path.name.startswith("."):
+                try:
+                    path.rename(own / path.name)
+                except FileNotFoundError:
+                    continue
+                moved.append(own / path.name)
+            elif path.name != _LOCK:
+                path.unlink(missing_ok=True)  # a torn temp file: never sealed
+        (other / _LOCK).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            other.rmdir()
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:

@@ -413,7 +413,7 @@ def test_spool_holds_batches_while_store_is_down(
         writer.write(f"rec-{i:05d}")
     writer.sync(timeout=30)
     assert 5 == writer.stats.spooled
-    assert 5 == len(list((tmp_path / writer.writer_id).glob("*.spool")))
+    assert 5 == len(list(tmp_path.glob(f"{writer.writer_id}.*/*.spool")))
     gate.open()
     writer.close(timeout=60)
     assert [f"rec-{i:05d}\n".encode() for i in range(5)] == stored_lines(store)
@@ -480,6 +480,36 @@ def test_leftovers_are_recovered_under_original_keys(
     ]
     assert [b"new\n"] == stored_lines(store, fresh.prefix + "2")[-1:]
     assert [] == list(tmp_path.glob("*/*.spool"))
+
+
+def test_restart_under_a_fixed_writer_id_recovers_and_spools(
+    store: MemoryStore, make_writer: MakeWriter, tmp_path: Path
+) -> None:
+    """A writer restarted with the same writer_id uploads the dead one's batches and spools."""
+    down = MemoryStore()
+    down.fail_next(10**6)
+    dead = make_writer(
+        store=down, spool_dir=tmp_path, writer_id="podA", retry=RetryPolicy(max_attempts=1)
+    )
+    dead.write("old")
+    dead.sync(timeout=30)
+    assert dead._spool is not None
+    dead._spool.forget_after_fork()  # its lock goes away as if the process had died
+    dead._abort = True
+
+    errors: list[BaseException] = []
+    gate = Gate()
+    store.fault = gate
+    again = make_writer(spool_dir=tmp_path, writer_id="podA", on_error=errors.append)
+    again.write("new")
+    again.sync(timeout=30)
+    assert 1 == again.stats.spooled
+    gate.open()
+    again.close(timeout=60)
+    assert [b"old\n", b"new\n"] == stored_lines(store)
+    assert [] == errors
+    assert [] == list(tmp_path.glob("*/*.spool"))
+    assert [] == list(tmp_path.iterdir())
 
 
 def test_two_live_writers_do_not_take_each_others_batches(

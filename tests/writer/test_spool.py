@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -67,11 +68,11 @@ def test_close_removes_empty_dir_keeps_leftovers(tmp_path: Path) -> None:
     path = _put(empty, "logs/r/t/k1.jsonl.gz", [b"a\n"])
     Spool.remove(path)
     empty.close()
-    assert not (tmp_path / "w1").exists()
+    assert not empty.dir.exists()
     full = Spool(tmp_path, "w2")
     _put(full, "logs/r/t/k2.jsonl.gz", [b"a\n"])
     full.close()
-    assert (tmp_path / "w2" / "k2.jsonl.gz.spool").exists()
+    assert (full.dir / "k2.jsonl.gz.spool").exists()
 
 
 def test_recovery_claims_dead_writers_only(tmp_path: Path) -> None:
@@ -89,8 +90,8 @@ def test_recovery_claims_dead_writers_only(tmp_path: Path) -> None:
     assert [] == problems
     assert [f"logs/r/t/k{i}.jsonl.gz" for i in range(3)] == [e.key for e in entries]
     assert [f"{i}\n".encode() for i in range(3)] == [Spool.read(e.path) for e in entries]
-    assert not (tmp_path / "dead").exists()
-    assert (tmp_path / "live" / "mine.jsonl.gz.spool").exists()
+    assert not dead.dir.exists()
+    assert (live.dir / "mine.jsonl.gz.spool").exists()
 
     second = Spool(tmp_path, "other")
     assert ([], []) == second.claim_leftovers()
@@ -114,3 +115,39 @@ def test_unwritable_spool_raises_oserror(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OSError):
         _put(Spool(blocker / "spool", "w1"), "logs/r/t/k.jsonl.gz", [b"a\n"])
+
+
+def test_restart_with_the_same_writer_id_recovers_and_spools(tmp_path: Path) -> None:
+    """A writer restarted under a fixed id claims the dead one's batches and keeps spooling."""
+    dead = Spool(tmp_path, "podA")
+    _put(dead, "logs/r/t/k0.jsonl.gz", [b"old\n"])
+    _crash(dead)
+    again = Spool(tmp_path, "podA")
+    entries, problems = again.claim_leftovers()
+    assert ([], ["logs/r/t/k0.jsonl.gz"]) == (problems, [e.key for e in entries])
+    assert [b"old\n"] == [Spool.read(e.path) for e in entries]
+    path = _put(again, "logs/r/t/k1.jsonl.gz", [b"new\n"])
+    assert b"new\n" == Spool.read(path)
+    assert [again.dir.name] == [p.name for p in tmp_path.iterdir()]
+
+
+def test_recovery_goes_on_when_a_directory_vanishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory removed mid-claim (its writer closed) is skipped; moved batches are returned."""
+    dead = Spool(tmp_path, "a_dead")
+    _put(dead, "logs/r/t/k0.jsonl.gz", [b"0\n"])
+    _crash(dead)
+    closing = Spool(tmp_path, "b_closing")
+    Spool.remove(_put(closing, "logs/r/t/k1.jsonl.gz", [b"1\n"]))
+    closing_lock = (closing.dir / ".lock").stat().st_ino
+    real_flock = fcntl.flock
+
+    def flock(fd: int, op: int) -> None:
+        if os.fstat(fd).st_ino == closing_lock and closing._lock_fd is not None:
+            closing.close()  # between our open(.lock) and flock: it goes away
+        real_flock(fd, op)
+
+    monkeypatch.setattr("objlog._spool.fcntl.flock", flock)
+    entries, problems = Spool(tmp_path, "c_new").claim_leftovers()
+    assert ([], ["logs/r/t/k0.jsonl.gz"]) == (problems, [e.key for e in entries])
