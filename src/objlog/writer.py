@@ -68,6 +68,9 @@ install_signal_handlers = _shutdown.install_signal_handlers
 
 #: Seconds between two stderr lines about failures of one writer.
 STDERR_INTERVAL = 10.0
+#: Seconds `sync`/`close` wait past their deadline for a spool write already
+#: under way on another thread before calling its batch neither stored nor spooled.
+SPOOL_GRACE = 5.0
 _WHEN_FULL = ("block", "drop")
 
 
@@ -561,6 +564,7 @@ class ObjectStoreWriter:
 
     def _wait_done(self, target: int, deadline: float, what: str) -> None:
         """Lock held: wait until batches below `target` are stored or spooled."""
+        graced = False
         while True:
             if self._spool is not None:
                 self._spool_pending()
@@ -568,6 +572,10 @@ class ObjectStoreWriter:
             if not pending:
                 return
             remaining = deadline - time.monotonic()
+            if remaining <= 0 and not graced:
+                graced = True
+                if self._await_spooling():
+                    continue  # batches being spooled at the deadline may have landed
             if remaining <= 0:
                 raise SyncTimeout(
                     f"{what}: {pending} batch(es) of {self._prefix} neither stored nor spooled"
@@ -582,7 +590,8 @@ class ObjectStoreWriter:
 
         Idempotent. Batches still unstored at the deadline stay in the spool
         (when set; the next writer on it uploads them); without a spool they
-        are lost and `SyncTimeout` says how many.
+        are lost and `SyncTimeout` says how many. A spool write already under
+        way at the deadline is waited for (up to `SPOOL_GRACE` seconds more).
 
         Args:
             timeout: Total seconds for the whole close (default `sync_timeout`).
@@ -617,6 +626,7 @@ class ObjectStoreWriter:
                     self._cond.notify_all()
                     if self._spool is not None:
                         self._spool_pending()
+                        self._await_spooling()
                     lost = self._pending(target)
                     if lost:
                         error = SyncTimeout(
@@ -657,6 +667,23 @@ class ObjectStoreWriter:
         finally:
             self._lock.acquire()
             self._busy.discard(me)
+
+    def _await_spooling(self) -> bool:
+        """
+        Lock held: wait (up to `SPOOL_GRACE` s) for spool writes under way on other threads.
+
+        Returns True when there were any: a caller about to report batches as
+        neither stored nor spooled counts again, since they may have landed.
+        """
+        if not any(b.spooling for b in self._queue):
+            return False
+        deadline = time.monotonic() + SPOOL_GRACE
+        while any(b.spooling for b in self._queue):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._cond.wait(remaining)
+        return True
 
     def _spool_pending(self) -> None:
         """Lock held: write every sealed, unspooled batch to the spool (I/O unlocked)."""
@@ -706,7 +733,7 @@ class ObjectStoreWriter:
             self._n_spooled += 1
         if done:
             self._blocked_out = False
-            self._cond.notify_all()
+        self._cond.notify_all()  # also wakes `_await_spooling` after a failure
         for path in stale:
             with contextlib.suppress(OSError):
                 Spool.remove(path)

@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -628,3 +629,26 @@ def test_bad_name_is_refused_before_the_store_is_opened(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         ObjectStoreWriter(str(target), pipelinerun="run-1", task="a/b")
     assert not target.exists()
+
+
+def test_close_waits_for_a_batch_being_spooled(make_writer: MakeWriter, tmp_path: Path) -> None:
+    """A batch the uploader is spooling when close gives up counts as spooled, not lost."""
+    writer = make_writer(spool_dir=tmp_path)
+    spool = writer._spool
+    assert spool is not None
+    real_put = spool.put
+    entered = threading.Event()
+
+    def put(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        wait_until(lambda: writer._abort)  # finish only once close has given up uploading
+        return real_put(*args, **kwargs)
+
+    spool.put = put  # type: ignore[method-assign]
+    writer.write("late")
+    writer.flush()
+    assert entered.wait(60)
+    writer.close(timeout=0.5)
+    wait_until(lambda: not writer._thread_alive())
+    assert 1 == writer.stats.spooled
+    assert 1 == len(list(tmp_path.glob("*/*.spool")))
