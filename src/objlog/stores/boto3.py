@@ -18,9 +18,8 @@ All SDK exceptions are turned into objlog's error tree by `map_boto3_error`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from objlog.config import StoreConfig
@@ -33,15 +32,13 @@ from objlog.errors import (
 )
 from objlog.stores._common import (
     MappedStream,
-    check_part_count,
+    ObjectHeaders,
+    S3StoreBase,
+    UploadCalls,
     classify_s3_error,
-    content_md5,
-    iter_parts,
-    read_exact,
     scrub,
-    user_metadata,
 )
-from objlog.typing import ObjectInfo, ObjectRef
+from objlog.typing import ObjectInfo
 
 __all__ = ["Boto3Store", "map_boto3_error"]
 
@@ -151,7 +148,7 @@ def map_boto3_error(
     )
 
 
-class Boto3Store:
+class Boto3Store(S3StoreBase):
     """
     A bucket (plus prefix) on an S3-compatible server, through boto3.
 
@@ -213,244 +210,63 @@ class Boto3Store:
             raise ConfigError(
                 f"boto3 rejected the store settings: {scrub(str(exc), self._secrets)}"
             ) from None
+        self._calls = UploadCalls(
+            put=self._put,
+            create=self._create,
+            upload_part=self._upload_part,
+            complete=self._complete,
+            abort=self._abort,
+            map_error=self._map,
+        )
 
-    # -- properties -----------------------------------------------------------------
-    @property
-    def bucket(self) -> str:
-        """The bucket name."""
-        return self._config.bucket
-
-    @property
-    def prefix(self) -> str:
-        """Key prefix from the store URL, no leading or trailing "/"."""
-        return self._config.prefix
-
-    @property
-    def url(self) -> str:
-        """``s3://BUCKET[/PREFIX]``; no secret."""
-        return self._config.url
-
-    @property
-    def config(self) -> StoreConfig:
-        """The configuration this store was built from (secrets redacted in its repr)."""
-        return self._config
-
-    def __repr__(self) -> str:
-        endpoint = self._config.endpoint_url or "AWS"
-        return f"Boto3Store(url={self.url!r}, endpoint={endpoint!r})"
-
+    # -- the SDK seams ----------------------------------------------------------------
     def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
         return map_boto3_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
 
-    # -- writing --------------------------------------------------------------------
-    def put_object(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """
-        Store `body` under `key` with Content-MD5 and ``objlog-sha256`` metadata.
+    @staticmethod
+    def _content(headers: ObjectHeaders) -> dict[str, Any]:
+        content: dict[str, Any] = {
+            "ContentType": headers.content_type,
+            "Metadata": dict(headers.metadata),
+        }
+        if headers.content_encoding:
+            content["ContentEncoding"] = headers.content_encoding
+        return content
 
-        Bodies larger than ``multipart_threshold_bytes`` go up as a multipart
-        upload of ``part_size_bytes`` parts (aborted on failure).
-
-        Args:
-            key: The full key.
-            body: The bytes.
-            content_type: Content-Type (default application/octet-stream).
-            content_encoding: Content-Encoding, e.g. ``"gzip"`` (default None).
-            metadata: User metadata (``x-amz-meta-*``); keys lower-cased.
-
-        Returns:
-            An `ObjectRef` with size, SHA-256 and the returned ETag.
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket, ...
-
-        Thread safety: safe from any thread.
-        """
-        data = bytes(body)
-        digest = hashlib.sha256(data).hexdigest()
-        meta = user_metadata(metadata, digest)
-        if len(data) > self._config.multipart_threshold_bytes:
-            return self._multipart(
-                key, data, io.BytesIO(b""), content_type, content_encoding, meta, known=digest
-            )
-        return self._single_put(key, data, content_type, content_encoding, meta, digest)
-
-    def _headers(self, content_type: str, content_encoding: str | None) -> dict[str, str]:
-        headers = {"ContentType": content_type}
-        if content_encoding:
-            headers["ContentEncoding"] = content_encoding
-        return headers
-
-    def _single_put(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str,
-        content_encoding: str | None,
-        meta: dict[str, str],
-        digest: str,
-    ) -> ObjectRef:
-        try:
-            response = self._client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentMD5=content_md5(data),
-                Metadata=meta,
-                **self._headers(content_type, content_encoding),
-            )
-        except Exception as exc:
-            raise self._map(exc, "put_object", key) from exc
-        etag = str(response.get("ETag") or "").strip('"')
-        return ObjectRef(bucket=self.bucket, key=key, size=len(data), sha256=digest, etag=etag)
-
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """
-        Store `stream` (read to EOF) under `key`, in bounded memory.
-
-        Up to ``multipart_threshold_bytes`` + 1 bytes are read first: a
-        shorter stream becomes one PUT (with ``objlog-sha256``); a longer one
-        a multipart upload read one part at a time (memory: at most
-        max(threshold, part size) bytes), aborted on any failure. For a
-        multipart stream the SHA-256 is known only afterwards, so it is in the
-        returned ref but not in the object's metadata.
-
-        Args and Raises: as `put_object`.
-
-        Returns:
-            An `ObjectRef` (``parts`` is the number of parts).
-
-        Thread safety: safe from any thread; the stream is read by the caller's thread.
-        """
-        first = read_exact(stream, self._config.multipart_threshold_bytes + 1)
-        if len(first) <= self._config.multipart_threshold_bytes:
-            digest = hashlib.sha256(first).hexdigest()
-            meta = user_metadata(metadata, digest)
-            return self._single_put(key, first, content_type, content_encoding, meta, digest)
-        meta = user_metadata(metadata, None)
-        return self._multipart(key, first, stream, content_type, content_encoding, meta, known=None)
-
-    def _multipart(
-        self,
-        key: str,
-        first: bytes,
-        stream: BinaryIO,
-        content_type: str,
-        content_encoding: str | None,
-        meta: dict[str, str],
-        *,
-        known: str | None,
-    ) -> ObjectRef:
-        try:
-            created = self._client.create_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                Metadata=meta,
-                **self._headers(content_type, content_encoding),
-            )
-        except Exception as exc:
-            raise self._map(exc, "create_multipart_upload", key) from exc
-        upload_id = created["UploadId"]
-        sha = hashlib.sha256()
-        size = 0
-        parts: list[dict[str, Any]] = []
-        parts_iter = enumerate(iter_parts(first, stream, self._config.part_size_bytes), start=1)
-        verb: str | None = None
-        try:
-            while True:
-                verb = None  # reading the caller's stream: its errors stay its own
-                item = next(parts_iter, None)
-                if item is None:
-                    break
-                number, part = item
-                check_part_count(
-                    number,
-                    bucket=self.bucket,
-                    key=key,
-                    part_size_bytes=self._config.part_size_bytes,
-                )
-                verb = "upload_part"
-                response = self._client.upload_part(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=part,
-                    ContentMD5=content_md5(part),
-                )
-                parts.append({"ETag": response["ETag"], "PartNumber": number})
-                sha.update(part)
-                size += len(part)
-            verb = "complete_multipart_upload"
-            done = self._client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            if verb is not None and isinstance(exc, Exception):
-                raise self._map(exc, verb, key) from exc
-            raise
-        digest = sha.hexdigest()
-        if known is not None and known != digest:  # pragma: no cover - defensive
-            raise PermanentStoreError(
-                "multipart upload hashed differently than its body", bucket=self.bucket, key=key
-            )
-        # Ceph RGW answers CompleteMultipartUpload with an empty ETag: informational only.
-        etag = str(done.get("ETag") or "").strip('"')
-        return ObjectRef(
-            bucket=self.bucket, key=key, size=size, sha256=digest, etag=etag, parts=len(parts)
+    def _put(self, key: str, body: bytes, md5: str, headers: ObjectHeaders) -> str:
+        response = self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentMD5=md5, **self._content(headers)
         )
+        return str(response.get("ETag") or "")
 
-    # -- reading --------------------------------------------------------------------
-    def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
-        """
-        Return the object's bytes, or the inclusive ``(first, last)`` byte range.
+    def _create(self, key: str, headers: ObjectHeaders) -> str:
+        created = self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, **self._content(headers)
+        )
+        return str(created["UploadId"])
 
-        Raises:
-            ObjectNotFoundError: No such key.
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket, bad range.
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes, md5: str) -> str:
+        response = self._client.upload_part(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ContentMD5=md5,
+        )
+        return str(response["ETag"])
 
-        Thread safety: safe from any thread.
-        """
-        stream = self._open(key, byte_range)
-        with stream:
-            return stream.read()
+    def _complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+        done = self._client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in parts]},
+        )
+        return str(done.get("ETag") or "")
 
-    def open_object(self, key: str) -> BinaryIO:
-        """
-        Return a readable binary stream of the object; the caller closes it.
-
-        Read errors surface from the stream's ``read`` as `StoreError`.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: the store is; the returned stream belongs to one thread.
-        """
-        return self._open(key, None)
+    def _abort(self, key: str, upload_id: str) -> None:
+        self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
     def _open(self, key: str, byte_range: tuple[int, int] | None) -> BinaryIO:
         extra: dict[str, str] = {}
@@ -465,6 +281,25 @@ class Boto3Store:
         raw = MappedStream(body.read, body.close, lambda e: self._map(e, "get_object", key))
         return io.BufferedReader(raw, buffer_size=1024 * 1024)
 
+    def _delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    def _bucket_exists(self) -> bool:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            if self._map(exc, "head_bucket", None).reason == "NoSuchBucket":
+                return False
+            raise
+        return True
+
+    def _create_bucket(self, location: str | None) -> None:
+        params: dict[str, Any] = {"Bucket": self.bucket}
+        if location is not None:
+            params["CreateBucketConfiguration"] = {"LocationConstraint": location}
+        self._client.create_bucket(**params)
+
+    # -- reading --------------------------------------------------------------------
     def head_object(self, key: str) -> ObjectInfo:
         """
         Return size, time, ETag, content headers and user metadata of `key`.
@@ -547,57 +382,7 @@ class Boto3Store:
             for item in page.get("CommonPrefixes", ()) or ():
                 yield str(item["Prefix"])
 
-    # -- deleting and the bucket ------------------------------------------------------
-    def delete_object(self, key: str) -> None:
-        """
-        Delete `key`; a missing key is not an error (S3 semantics).
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread.
-        """
-        try:
-            self._client.delete_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            error = self._map(exc, "delete_object", key)
-            if error.reason == "NoSuchKey":
-                return
-            raise error from exc
-
-    def ensure_bucket(self) -> None:
-        """
-        Create the bucket unless it exists (HeadBucket, then CreateBucket).
-
-        A LocationConstraint is sent only outside us-east-1. A bucket that
-        already exists and is ours is fine.
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, the name is taken
-                by another account (reason ``BucketAlreadyExists``).
-
-        Thread safety: safe from any thread.
-        """
-        try:
-            self._client.head_bucket(Bucket=self.bucket)
-            return
-        except Exception as exc:
-            error = self._map(exc, "head_bucket", None)
-            if error.reason != "NoSuchBucket":
-                raise error from exc
-        params: dict[str, Any] = {"Bucket": self.bucket}
-        if self._config.region != "us-east-1":
-            params["CreateBucketConfiguration"] = {"LocationConstraint": self._config.region}
-        try:
-            self._client.create_bucket(**params)
-        except Exception as exc:
-            error = self._map(exc, "create_bucket", None)
-            if error.reason == "BucketAlreadyOwnedByYou":
-                return
-            raise error from exc
-
+    # -- closing --------------------------------------------------------------------
     def close(self) -> None:
         """
         Close the client's connection pool.

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import io
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from objlog.config import StoreConfig
@@ -35,15 +34,13 @@ from objlog.errors import (
 )
 from objlog.stores._common import (
     MappedStream,
-    check_part_count,
+    ObjectHeaders,
+    S3StoreBase,
+    UploadCalls,
     classify_s3_error,
-    content_md5,
-    iter_parts,
-    read_exact,
     scrub,
-    user_metadata,
 )
-from objlog.typing import ObjectInfo, ObjectRef
+from objlog.typing import ObjectInfo
 
 __all__ = ["MinioStore", "map_minio_error"]
 
@@ -136,7 +133,7 @@ def _utc(value: _dt.datetime | None) -> _dt.datetime:
     return value
 
 
-class MinioStore:
+class MinioStore(S3StoreBase):
     """
     A bucket (plus prefix) on an S3-compatible server, through the minio client.
 
@@ -201,214 +198,68 @@ class MinioStore:
             raise ConfigError(
                 f"minio rejected the store settings: {scrub(str(exc), self._secrets)}"
             ) from None
+        self._calls = UploadCalls(
+            put=self._put,
+            create=self._create,
+            upload_part=self._upload_part,
+            complete=self._complete,
+            abort=self._abort,
+            map_error=self._map,
+        )
         client: Any = self._client
         if config.addressing_style == "path":
             client.disable_virtual_style_endpoint()
         elif config.addressing_style == "virtual":
             client.enable_virtual_style_endpoint()
 
-    # -- properties -----------------------------------------------------------------
-    @property
-    def bucket(self) -> str:
-        """The bucket name."""
-        return self._config.bucket
-
-    @property
-    def prefix(self) -> str:
-        """Key prefix from the store URL, no leading or trailing "/"."""
-        return self._config.prefix
-
-    @property
-    def url(self) -> str:
-        """``s3://BUCKET[/PREFIX]``; no secret."""
-        return self._config.url
-
-    @property
-    def config(self) -> StoreConfig:
-        """The configuration this store was built from (secrets redacted in its repr)."""
-        return self._config
-
-    def __repr__(self) -> str:
-        endpoint = self._config.endpoint_url or "AWS"
-        return f"MinioStore(url={self.url!r}, endpoint={endpoint!r})"
-
+    # -- the SDK seams ----------------------------------------------------------------
     def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
         return map_minio_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
 
-    # -- writing --------------------------------------------------------------------
     @staticmethod
-    def _headers(
-        content_type: str, content_encoding: str | None, meta: Mapping[str, str]
-    ) -> dict[str, str]:
-        headers = {"Content-Type": content_type or "application/octet-stream"}
-        if content_encoding:
-            headers["Content-Encoding"] = content_encoding
-        for name, value in meta.items():
-            headers[f"x-amz-meta-{name}"] = value
-        return headers
+    def _content(headers: ObjectHeaders) -> dict[str, str]:
+        content = {"Content-Type": headers.content_type}
+        if headers.content_encoding:
+            content["Content-Encoding"] = headers.content_encoding
+        for name, value in headers.metadata.items():
+            content[f"x-amz-meta-{name}"] = value
+        return content
 
-    def put_object(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """
-        Store `body` under `key` with Content-MD5 and ``objlog-sha256`` metadata.
+    def _put(self, key: str, body: bytes, md5: str, headers: ObjectHeaders) -> str:
+        result = self._client._put_object(
+            self.bucket, key, body, {**self._content(headers), "Content-MD5": md5}
+        )
+        return str(getattr(result, "etag", "") or "")
 
-        Bodies larger than ``multipart_threshold_bytes`` go up as a multipart
-        upload of ``part_size_bytes`` parts (aborted on failure).
+    def _create(self, key: str, headers: ObjectHeaders) -> str:
+        return str(self._client._create_multipart_upload(self.bucket, key, self._content(headers)))
 
-        Args:
-            key: The full key.
-            body: The bytes.
-            content_type: Content-Type (default application/octet-stream).
-            content_encoding: Content-Encoding, e.g. ``"gzip"`` (default None).
-            metadata: User metadata (``x-amz-meta-*``); keys lower-cased.
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes, md5: str) -> str:
+        etag = self._client._upload_part(
+            self.bucket, key, body, {"Content-MD5": md5}, upload_id, number
+        )
+        return str(etag)
 
-        Returns:
-            An `ObjectRef` with size, SHA-256 and the returned ETag.
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket, ...
-
-        Thread safety: safe from any thread.
-        """
-        data = bytes(body)
-        digest = hashlib.sha256(data).hexdigest()
-        headers = self._headers(content_type, content_encoding, user_metadata(metadata, digest))
-        if len(data) > self._config.multipart_threshold_bytes:
-            return self._multipart(key, data, io.BytesIO(b""), headers)
-        return self._single_put(key, data, headers, digest)
-
-    def _single_put(self, key: str, data: bytes, headers: dict[str, str], digest: str) -> ObjectRef:
-        try:
-            result = self._client._put_object(
-                self.bucket, key, data, {**headers, "Content-MD5": content_md5(data)}
-            )
-        except Exception as exc:
-            raise self._map(exc, "put_object", key) from exc
-        etag = str(getattr(result, "etag", "") or "").strip('"')
-        return ObjectRef(bucket=self.bucket, key=key, size=len(data), sha256=digest, etag=etag)
-
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """
-        Store `stream` (read to EOF) under `key`, in bounded memory.
-
-        Same rules as `objlog.stores.boto3.Boto3Store.put_stream`: one PUT up
-        to the threshold, else a multipart upload read one part at a time and
-        aborted on failure; ``objlog-sha256`` metadata only for single PUTs.
-
-        Args and Raises: as `put_object`.
-
-        Returns:
-            An `ObjectRef` (``parts`` is the number of parts).
-
-        Thread safety: safe from any thread; the stream is read by the caller's thread.
-        """
-        first = read_exact(stream, self._config.multipart_threshold_bytes + 1)
-        if len(first) <= self._config.multipart_threshold_bytes:
-            digest = hashlib.sha256(first).hexdigest()
-            headers = self._headers(content_type, content_encoding, user_metadata(metadata, digest))
-            return self._single_put(key, first, headers, digest)
-        headers = self._headers(content_type, content_encoding, user_metadata(metadata, None))
-        return self._multipart(key, first, stream, headers)
-
-    def _multipart(
-        self, key: str, first: bytes, stream: BinaryIO, headers: dict[str, str]
-    ) -> ObjectRef:
+    def _complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
         from minio.datatypes import Part
 
-        try:
-            upload_id = self._client._create_multipart_upload(self.bucket, key, dict(headers))
-        except Exception as exc:
-            raise self._map(exc, "create_multipart_upload", key) from exc
-        sha = hashlib.sha256()
-        size = 0
-        parts: list[Any] = []
-        part_size = self._config.part_size_bytes
-        parts_iter = enumerate(iter_parts(first, stream, part_size), start=1)
-        verb: str | None = None
-        try:
-            while True:
-                verb = None  # reading the caller's stream: its errors stay its own
-                item = next(parts_iter, None)
-                if item is None:
-                    break
-                number, part = item
-                check_part_count(number, bucket=self.bucket, key=key, part_size_bytes=part_size)
-                verb = "upload_part"
-                etag = self._client._upload_part(
-                    self.bucket,
-                    key,
-                    part,
-                    {"Content-MD5": content_md5(part)},
-                    upload_id,
-                    number,
-                )
-                parts.append(Part(number, etag))
-                sha.update(part)
-                size += len(part)
-            verb = "complete_multipart_upload"
-            done = self._client._complete_multipart_upload(self.bucket, key, upload_id, parts)
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                self._client._abort_multipart_upload(self.bucket, key, upload_id)
-            if verb is not None and isinstance(exc, Exception):
-                raise self._map(exc, verb, key) from exc
-            raise
-        # Ceph RGW answers CompleteMultipartUpload with no ETag: informational only.
-        etag = str(getattr(done, "etag", "") or "").strip('"')
-        return ObjectRef(
-            bucket=self.bucket,
-            key=key,
-            size=size,
-            sha256=sha.hexdigest(),
-            etag=etag,
-            parts=len(parts),
+        done = self._client._complete_multipart_upload(
+            self.bucket, key, upload_id, [Part(n, e) for n, e in parts]
         )
+        # Ceph RGW answers CompleteMultipartUpload with no ETag.
+        return str(getattr(done, "etag", "") or "")
 
-    # -- reading --------------------------------------------------------------------
-    def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
-        """
-        Return the object's bytes, or the inclusive ``(first, last)`` byte range.
+    def _abort(self, key: str, upload_id: str) -> None:
+        self._client._abort_multipart_upload(self.bucket, key, upload_id)
 
-        Raises:
-            ObjectNotFoundError: No such key.
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket, bad range.
+    def _delete(self, key: str) -> None:
+        self._client.remove_object(self.bucket, key)
 
-        Thread safety: safe from any thread.
-        """
-        with self._open(key, byte_range) as stream:
-            return stream.read()
+    def _bucket_exists(self) -> bool:
+        return bool(self._client.bucket_exists(self.bucket))
 
-    def open_object(self, key: str) -> BinaryIO:
-        """
-        Return a readable binary stream of the object; the caller closes it.
-
-        Read errors surface from the stream's ``read`` as `StoreError`.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: the store is; the returned stream belongs to one thread.
-        """
-        return self._open(key, None)
+    def _create_bucket(self, location: str | None) -> None:
+        self._client.make_bucket(self.bucket, location=location)
 
     def _open(self, key: str, byte_range: tuple[int, int] | None) -> BinaryIO:
         offset, length = 0, 0
@@ -440,6 +291,7 @@ class MinioStore:
         raw = MappedStream(read, close, lambda e: self._map(e, "get_object", key))
         return io.BufferedReader(raw, buffer_size=1024 * 1024)
 
+    # -- reading --------------------------------------------------------------------
     def head_object(self, key: str) -> ObjectInfo:
         """
         Return size, time, ETag, content headers and user metadata of `key`.
@@ -539,53 +391,7 @@ class MinioStore:
                     found.append(common)
         yield from sorted(set(found))
 
-    # -- deleting and the bucket ------------------------------------------------------
-    def delete_object(self, key: str) -> None:
-        """
-        Delete `key`; a missing key is not an error (S3 semantics).
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread.
-        """
-        try:
-            self._client.remove_object(self.bucket, key)
-        except Exception as exc:
-            error = self._map(exc, "delete_object", key)
-            if error.reason == "NoSuchKey":
-                return
-            raise error from exc
-
-    def ensure_bucket(self) -> None:
-        """
-        Create the bucket unless it exists (HeadBucket, then CreateBucket).
-
-        A LocationConstraint is sent only outside us-east-1. A bucket that
-        already exists and is ours is fine.
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, the name is taken
-                by another account (reason ``BucketAlreadyExists``).
-
-        Thread safety: safe from any thread.
-        """
-        try:
-            if self._client.bucket_exists(self.bucket):
-                return
-        except Exception as exc:
-            raise self._map(exc, "head_bucket", None) from exc
-        location = None if self._config.region == "us-east-1" else self._config.region
-        try:
-            self._client.make_bucket(self.bucket, location=location)
-        except Exception as exc:
-            error = self._map(exc, "create_bucket", None)
-            if error.reason == "BucketAlreadyOwnedByYou":
-                return
-            raise error from exc
-
+    # -- closing --------------------------------------------------------------------
     def close(self) -> None:
         """
         Close the client's connection pool.
