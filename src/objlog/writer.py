@@ -53,6 +53,7 @@ from objlog._keys import (
 )
 from objlog._retry import RetryPolicy, retry_call
 from objlog._spool import Spool, SpoolCorruptError, SpoolEntry
+from objlog.config import StoreConfig
 from objlog.errors import ConfigError, SyncTimeout, WriterClosedError
 from objlog.typing import ObjectStore
 
@@ -213,7 +214,9 @@ class ObjectStoreWriter:
     Thread safety: every method may be called from any thread; records of one
     thread keep their order. Fork-safe: a child starts with an empty writer,
     a new id and its own uploader thread; the parent's batches stay the
-    parent's.
+    parent's. A store passed in that has a `StoreConfig` as ``config`` (the
+    S3 stores) is rebuilt from it in the child, which owns and closes the
+    copy; other stores are used as they are.
     """
 
     def __init__(
@@ -261,7 +264,7 @@ class ObjectStoreWriter:
         if isinstance(store, str) or store is None:
             from objlog.stores import open_store
 
-            self._store_spec: str | None = store
+            self._store_spec: str | StoreConfig | None = store
             self._store = open_store(store)
             self._own_store = True
         else:
@@ -333,6 +336,13 @@ class ObjectStoreWriter:
             self._spool.forget_after_fork()
         child_id = child_writer_id(self._base_id) if self._base_id else None
         self._reset_state(child_id)
+        if not self._own_store:
+            # A store passed in has the parent's connection pool (SDK clients
+            # have no at-fork hook): build our own from its config, and own it.
+            config = getattr(self._store, "config", None)
+            if isinstance(config, StoreConfig):
+                self._store_spec = config
+                self._own_store = True
         if self._own_store:
             self._store = None  # the parent's connections are not ours: reopen lazily
 
@@ -391,7 +401,14 @@ class ObjectStoreWriter:
             )
 
     def __repr__(self) -> str:
-        url = self._store.url if self._store is not None else self._store_spec
+        spec = self._store_spec
+        url = (
+            self._store.url
+            if self._store is not None
+            else spec.url
+            if isinstance(spec, StoreConfig)
+            else spec
+        )
         return (
             f"ObjectStoreWriter(store={url!r}, prefix={self._prefix!r},"
             f" writer_id={self._writer_id!r}, closed={self._closed})"
@@ -842,9 +859,13 @@ class ObjectStoreWriter:
 
     def _store_now(self) -> ObjectStore:
         if self._store is None:
-            from objlog.stores import open_store
+            from objlog.stores import open_store, store_from_config
 
-            self._store = open_store(self._store_spec)
+            spec = self._store_spec
+            # A config taken over after fork: its bucket exists, create nothing.
+            self._store = (
+                store_from_config(spec) if isinstance(spec, StoreConfig) else open_store(spec)
+            )
         assert self._store is not None
         return self._store
 

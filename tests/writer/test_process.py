@@ -235,6 +235,27 @@ def test_forked_child_records_arrive_once(
     assert [] == [p for p in tmp_path.glob("spool/**/*.spool")]
 
 
+def test_forked_child_reopens_a_store_passed_in(
+    s3_target: Any, s3_bucket: str, tmp_path: Path
+) -> None:
+    """A forked child builds its own store (no shared pool) from a passed-in store's config."""
+    proc = _spawn("fork_store", tmp_path / "progress", _env(s3_target, s3_bucket))
+    out, err = proc.communicate(timeout=300)
+    assert 0 == proc.returncode, err
+    info: dict[str, Any] = {}
+    for line in out.splitlines():
+        info.update(json.loads(line))
+    assert (0, True) == (info["child_status"], info["child_store_reopened"])
+    counts = Counter((r["who"], r["seq"]) for r in _stored(s3_target, s3_bucket))
+    expected = (
+        {("before", s) for s in range(300)}
+        | {("after", s) for s in range(200)}
+        | {("child", s) for s in range(200)}
+    )
+    assert expected == set(counts)
+    assert {1} == set(counts.values())
+
+
 def test_multiprocessing_children_flush_at_exit(
     s3_target: Any, s3_bucket: str, tmp_path: Path
 ) -> None:

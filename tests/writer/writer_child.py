@@ -158,6 +158,32 @@ def mode_fork(progress: Progress, spool_dir: str = "") -> None:
     print(json.dumps({"parent_writer": writer.writer_id, "child_status": status}), flush=True)
 
 
+def mode_fork_store(progress: Progress) -> None:
+    """As fork, with a store object the caller opened and passed in (not owned by the writer)."""
+    from objlog.stores import open_store
+
+    store = open_store()
+    writer = ObjectStoreWriter(store, pipelinerun=RUN, task=TASK, max_size_bytes=2048)
+    for seq in range(300):
+        writer.write(record(seq, "before"))
+    writer.flush()
+    pid = os.fork()
+    if pid == 0:
+        for seq in range(200):
+            writer.write(record(seq, "child"))
+        writer.close(timeout=120.0)
+        reopened = writer._store is not store
+        info = {"child_writer": writer.writer_id, "child_store_reopened": reopened}
+        print(json.dumps(info), flush=True)
+        os._exit(0)
+    for seq in range(200):
+        writer.write(record(seq, "after"))
+    _, status = os.waitpid(pid, 0)
+    writer.close(timeout=120.0)
+    store.close()
+    print(json.dumps({"parent_writer": writer.writer_id, "child_status": status}), flush=True)
+
+
 def _mp_work(writer: ObjectStoreWriter, n: int) -> None:
     for seq in range(100):
         writer.write(record(seq, f"mp{n}"))  # no close: multiprocessing exits with os._exit
@@ -215,6 +241,7 @@ def main() -> None:
         "spool_kill": mode_spool_kill,
         "recover": mode_recover,
         "fork": mode_fork,
+        "fork_store": mode_fork_store,
         "chain": mode_chain,
         "multiprocessing": mode_multiprocessing,
     }[mode](progress, *args)
