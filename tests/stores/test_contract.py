@@ -11,6 +11,7 @@ three-part multipart upload.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import io
@@ -358,6 +359,50 @@ class TestS3Stores(ContractSuite):
         assert [] == client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
         with pytest.raises(ObjectNotFoundError):
             store.head_object("abort/me")
+
+    @pytest.mark.parametrize(("extra", "parts"), [(0, 1), (1, 2)])
+    def test_put_stream_threshold_boundary(
+        self, store: ObjectStore, extra: int, parts: int
+    ) -> None:
+        """A stream of exactly the threshold is one PUT with sha metadata; a byte more, 2 parts."""
+        body = payload(5 * MIB + extra, seed=5)
+        stream = ChunkyStream(body)
+        ref = store.put_stream("edge", stream)  # type: ignore[arg-type]
+        assert (parts, len(body)) == (ref.parts, ref.size)
+        assert (
+            hashlib.sha256(body).hexdigest() == hashlib.sha256(store.get_object("edge")).hexdigest()
+        )
+        sha = store.head_object("edge").metadata.get("objlog-sha256")
+        assert (ref.sha256 if parts == 1 else None) == sha
+        assert stream.max_request <= 5 * MIB
+
+    @pytest.mark.parametrize(
+        ("threshold_mib", "size", "parts"),
+        [
+            (1, 1 * MIB, 1),
+            (1, 1 * MIB + 1, 1),
+            (1, 11 * MIB, 3),
+            (12, 12 * MIB, 1),
+            (12, 13 * MIB, 3),
+        ],
+    )
+    @pytest.mark.parametrize("client", ["boto3", "minio"])
+    def test_put_stream_threshold_apart_from_part_size(
+        self, s3_target: Any, s3_bucket: str, client: str, threshold_mib: int, size: int, parts: int
+    ) -> None:
+        """With a threshold below or above the 5 MiB part size, objects split as S3 expects."""
+        config = dataclasses.replace(
+            s3_config(s3_target, s3_bucket, client), multipart_threshold_bytes=threshold_mib * MIB
+        )
+        store = build_s3_store(config)
+        body = payload(size, seed=6)
+        ref = store.put_stream("apart", ChunkyStream(body))  # type: ignore[arg-type]
+        assert (parts, len(body)) == (ref.parts, ref.size)
+        assert (
+            hashlib.sha256(body).hexdigest()
+            == hashlib.sha256(store.get_object("apart")).hexdigest()
+        )
+        store.close()
 
     @pytest.mark.parametrize("client", ["boto3", "minio"])
     def test_missing_bucket_is_permanent(self, s3_target: Any, client: str) -> None:
