@@ -477,8 +477,9 @@ def upload_stream(
     bytes completing the part it ends in: nothing more means one PUT (with
     ``objlog-sha256``), anything more a multipart upload (the SHA-256 is
     then known only afterwards: in the ref, not the metadata). Memory:
-    max(threshold, part size) plus one part at the start, about one part
-    after that.
+    two parts while the first part goes up when the threshold equals the
+    part size (the default), one part with a smaller threshold, the
+    threshold plus two parts with a larger one; about one part after that.
 
     Raises:
         TransientStoreError: As mapped by ``calls.map_error``.
@@ -629,10 +630,12 @@ class S3StoreBase(abc.ABC):
         Reads are aligned on ``part_size_bytes``. A stream of at most
         ``multipart_threshold_bytes`` becomes one PUT (with
         ``objlog-sha256``); a longer one a multipart upload read one part at
-        a time and aborted on any failure. Memory: max(threshold, part size)
-        plus one part while deciding, about one part afterwards. For a
-        multipart stream the SHA-256 is known only afterwards, so it is in
-        the returned ref but not in the object's metadata.
+        a time and aborted on any failure. Memory: two parts while the
+        first part goes up with the default threshold (equal to the part
+        size), the threshold plus two parts with a larger one, about one
+        part afterwards. For a multipart stream the SHA-256 is known only
+        afterwards, so it is in the returned ref but not in the object's
+        metadata.
 
         Args:
             key: The full key.
