@@ -12,16 +12,17 @@ Process lifecycle for writers: the live-writer registry, atexit, signals, fork.
   logging adapters can drop records produced by the SDK while objlog uploads.
 
 A Python signal handler runs in the main thread between two bytecodes, so it
-may interrupt that thread inside a writer's critical section. Syncing then
-would deadlock (or see half-updated state), so the handler is deferred until
-the section ends (the writer calls `run_deferred` on the way out); while the
-main thread waits inside a writer (blocked write, sync) the lock is released
-and the handler runs at once.
+may interrupt that thread while it holds any lock (a writer's, a logging
+handler's, stderr's). Syncing there could wait for that very lock, so the
+handler only wakes a watcher thread and returns; the watcher syncs, then
+sends the signal again, and on that delivery the handler chains to the
+previous disposition. Writes pause meanwhile (see `writes_paused`).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -41,8 +42,9 @@ __all__ = [
     "live_writers",
     "mark_objlog_thread",
     "register",
-    "run_deferred",
     "unregister",
+    "wait_while_paused",
+    "writes_paused",
 ]
 
 
@@ -57,8 +59,6 @@ class Managed(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
     def flush(self) -> None: ...
-
-    def _lock_held_here(self) -> bool: ...
 
     def _after_fork_in_child(self) -> None: ...
 
@@ -145,6 +145,7 @@ def _stderr(line: str) -> None:
 
 # -- atexit --------------------------------------------------------------------------
 def _at_exit() -> None:
+    _wait_for_signal_sync()
     writers = live_writers()
     if not writers:
         return
@@ -160,8 +161,7 @@ def _after_fork_in_child() -> None:
     global _REGISTRY_LOCK  # the parent's lock may have been held by another thread
     _REGISTRY_LOCK = threading.RLock()
     _TLS.active = False
-    _DEFERRED.clear()
-    _HANDLING.clear()
+    _reset_signals_after_fork()
     for writer in list(_LIVE):
         try:
             writer._after_fork_in_child()
@@ -196,6 +196,15 @@ if hasattr(os, "register_at_fork"):
 
 
 # -- signals ------------------------------------------------------------------------------
+# A Python signal handler runs on the main thread between two bytecodes, in
+# the middle of whatever that thread was doing: it may hold a writer's lock, a
+# logging handler's lock or the stderr buffer, all of which the sync needs
+# (the uploader logs through the same handlers). So the handler only hands
+# the signal to a watcher thread through a pipe (no lock taken) and returns;
+# the watcher syncs, then sends the same signal again; on that second delivery
+# the handler chains to the previous disposition. Meanwhile `write` pauses
+# (`writes_paused`): records it would accept after the sync sealed the
+# current batch would be lost when the process ends.
 class _SignalConfig:
     __slots__ = ("previous", "timeout", "writers")
 
@@ -208,30 +217,148 @@ class _SignalConfig:
 
 
 _INSTALLED: dict[int, _SignalConfig] = {}
-_DEFERRED: list[tuple[int, FrameType | None]] = []
-_HANDLING: set[int] = set()
+# State shared by the handler (main thread) and the watcher; plain values
+# only: the handler must never wait for a lock (it may interrupt its holder).
+_paused = False  # writes wait while a signal's sync runs
+_syncing = False  # a signal's sync was started and not yet chained
+_synced = False  # that sync is over; its signals are being sent again
+_trigger = 0  # the signal that started the sync (its config applies)
+_pending: set[int] = set()  # signals delivered for this sync, to send again
+_wake: tuple[int, int] | None = None  # the watcher's pipe (read end, write end)
+_watcher: threading.Thread | None = None
+#: Seconds between checks of a write paused by a signal's sync.
+_PAUSE_POLL = 0.05
 
 
 def _targets(config: _SignalConfig) -> list[Managed]:
     return list(config.writers) if config.writers is not None else live_writers()
 
 
+def writes_paused() -> bool:
+    """True while a signal's sync runs and the current thread must not add records."""
+    return _paused and not in_objlog_thread()
+
+
+def wait_while_paused() -> None:
+    """Wait until a signal's sync is over (the process usually ends first)."""
+    while writes_paused():
+        time.sleep(_PAUSE_POLL)  # interruptible: the re-sent signal's handler runs here
+
+
 def _handle(signum: int, frame: FrameType | None) -> None:
+    global _paused, _syncing, _synced, _trigger
     config = _INSTALLED.get(signum)
     if config is None:  # pragma: no cover - only installed together with a config
         return
-    writers = _targets(config)
-    if any(w._lock_held_here() for w in writers):
-        # Interrupted inside a writer's critical section: finish it first.
-        _DEFERRED.append((signum, frame))
+    if _syncing:
+        if not _synced:
+            _pending.add(signum)  # a sync is running: it sends this one again when done
+            return
+        _pending.discard(signum)
+        if not _pending:
+            _syncing = _synced = False
+            _paused = False
+        _chain(signum, frame, config.previous)
         return
-    if signum not in _HANDLING:
-        _HANDLING.add(signum)
+    wake = _wake
+    if wake is None or _watcher is None or not _watcher.is_alive():
+        # No watcher (it could not be started): sync here, as a last resort.
+        _sync_all(_targets(config), config.timeout, close=False)
+        _chain(signum, frame, config.previous)
+        return
+    _paused = _syncing = True
+    _synced = False
+    _trigger = signum
+    _pending.add(signum)
+    try:
+        os.write(wake[1], b"\x01")
+    except OSError:  # pragma: no cover - the pipe is ours and never full
+        _paused = _syncing = False
+        _pending.clear()
+        _sync_all(_targets(config), config.timeout, close=False)
+        _chain(signum, frame, config.previous)
+
+
+def _resend(signum: int) -> None:
+    """Send `signum` to this process again (tests replace this)."""
+    os.kill(os.getpid(), signum)
+
+
+def _watch(read_fd: int) -> None:
+    """The watcher thread: sync on each wake-up from the handler, then resend the signals."""
+    global _synced
+    mark_objlog_thread()  # never paused; adapters drop what is logged here
+    while True:
         try:
-            _sync_all(writers, config.timeout, close=False)
-        finally:
-            _HANDLING.discard(signum)
-    _chain(signum, frame, config.previous)
+            if not os.read(read_fd, 64):
+                return
+        except OSError:
+            return
+        if not _syncing or _synced:
+            continue
+        config = _INSTALLED.get(_trigger)
+        try:
+            if config is not None:
+                _sync_all(_targets(config), config.timeout, close=False)
+        except BaseException as exc:  # noqa: BLE001 - the signals must be sent again
+            _stderr(f"objlog: sync at signal failed: {exc}")
+        _synced = True
+        for signum in sorted(_pending):
+            try:
+                _resend(signum)
+            except OSError as exc:  # pragma: no cover - sending to ourselves
+                _stderr(f"objlog: cannot re-send signal {signum}: {exc}")
+
+
+def _start_watcher() -> None:
+    """Start the watcher thread and its pipe, once per process (main thread, not a handler)."""
+    global _wake, _watcher
+    if _watcher is not None and _watcher.is_alive():
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    thread = threading.Thread(
+        target=_watch, args=(read_fd,), name="objlog-signal-sync", daemon=True
+    )
+    try:
+        thread.start()
+    except RuntimeError:  # interpreter shutting down
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    _wake, _watcher = (read_fd, write_fd), thread
+
+
+def _reset_signals_after_fork() -> None:
+    """In a forked child: forget the parent's sync and pipe; start our own watcher."""
+    global _paused, _syncing, _synced, _wake, _watcher
+    _paused = _syncing = _synced = False
+    _pending.clear()
+    if _wake is not None:
+        for fd in _wake:  # the parent's pipe: writing to it would wake the parent's watcher
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    _wake = _watcher = None
+    if _INSTALLED:
+        try:
+            _start_watcher()
+        except OSError as exc:
+            _stderr(f"objlog: cannot start the signal watcher after fork: {exc}")
+
+
+def _wait_for_signal_sync() -> None:
+    """At exit: let a signal's sync under way finish (its signal then ends the process)."""
+    watcher = _watcher
+    if not _syncing or _synced or watcher is None:
+        return
+    config = _INSTALLED.get(_trigger)
+    deadline = time.monotonic() + (config.timeout if config is not None else 0.0) + 1.0
+    while _syncing and not _synced and time.monotonic() < deadline:
+        time.sleep(_PAUSE_POLL)
+    # The re-sent signal is handled on this (main) thread at the next bytecode.
+    end = time.monotonic() + 1.0
+    while _syncing and time.monotonic() < end:
+        time.sleep(_PAUSE_POLL)
 
 
 def _chain(signum: int, frame: FrameType | None, previous: _Handler) -> None:
@@ -252,16 +379,6 @@ def _chain(signum: int, frame: FrameType | None, previous: _Handler) -> None:
         time.sleep(0.01)
 
 
-def run_deferred() -> None:
-    """Run signal handlers deferred while this thread was inside a writer; writers call this."""
-    if not _DEFERRED or threading.current_thread() is not threading.main_thread():
-        return
-    pending = list(_DEFERRED)
-    _DEFERRED.clear()
-    for signum, frame in pending:
-        _handle(signum, frame)
-
-
 def install_signal_handlers(
     writers: Iterable[Managed] | None = None,
     *,
@@ -279,6 +396,14 @@ def install_signal_handlers(
     that is ignored (SIG_IGN, e.g. SIGHUP under nohup) stays ignored.
     Calling it again replaces the writers and timeout, not the chain.
 
+    The sync runs on a watcher thread started here, never inside the
+    handler, so it works whatever lock the interrupted main thread holds
+    (a console handler's, stderr's); the main thread runs on meanwhile, but
+    `write` on any thread but objlog's own waits until the sync is over, so
+    every record whose `write` returned is stored or spooled. A signal
+    arriving during the sync does not start another one. If the program
+    ends normally during the sync, the atexit hook lets it finish first.
+
     Args:
         writers: The writers to sync (held weakly); None (default) means
             every live writer at the time of the signal.
@@ -295,6 +420,7 @@ def install_signal_handlers(
         raise ConfigError("install_signal_handlers must be called from the main thread")
     if timeout < 0:
         raise ConfigError(f"timeout must be >= 0 seconds, got {timeout}")
+    _start_watcher()
     chosen: weakref.WeakSet[Managed] | None = None
     if writers is not None:
         chosen = weakref.WeakSet(writers)

@@ -316,7 +316,6 @@ class ObjectStoreWriter:
         self._retry_at = 0.0
         self._recovered = self._spool is None
         self._blocked_out = False
-        self._busy: set[int] = set()
         self._err_next = 0.0
         self._err_suppressed = 0
         self._n_records = 0
@@ -346,21 +345,6 @@ class ObjectStoreWriter:
         if self._own_store:
             self._store = None  # the parent's connections are not ours: reopen lazily
 
-    def _lock_held_here(self) -> bool:
-        """True when the current thread is inside this writer's critical section."""
-        owned: bool = self._lock._is_owned()  # type: ignore[attr-defined]
-        return owned or threading.get_ident() in self._busy
-
-    @contextlib.contextmanager
-    def _critical(self) -> Iterator[None]:
-        """Hold the lock; afterwards run a signal handler deferred meanwhile."""
-        try:
-            with self._lock:
-                yield
-        finally:
-            if _shutdown._DEFERRED:
-                _shutdown.run_deferred()
-
     # -- properties -------------------------------------------------------------------
     @property
     def closed(self) -> bool:
@@ -385,7 +369,7 @@ class ObjectStoreWriter:
     @property
     def stats(self) -> WriterStats:
         """A consistent snapshot of the counters (see `WriterStats`)."""
-        with self._critical():
+        with self._lock:
             return WriterStats(
                 records=self._n_records,
                 bytes_in=self._n_bytes_in,
@@ -436,14 +420,13 @@ class ObjectStoreWriter:
         Thread safety: safe from any thread.
         """
         record = normalize_record(data)
-        try:
+        while True:
+            if _shutdown._paused:  # a signal's sync is under way (rare: checked inline)
+                _shutdown.wait_while_paused()
             with self._lock:
-                if not self._accept(record):
-                    return 0
-        finally:
-            if _shutdown._DEFERRED:
-                _shutdown.run_deferred()
-        return len(data)
+                accepted = self._accept(record)
+            if accepted is not None:
+                return len(data) if accepted else 0
 
     def writelines(self, lines: Iterable[str | bytes]) -> None:
         """
@@ -458,10 +441,17 @@ class ObjectStoreWriter:
         for line in lines:
             self.write(line)
 
-    def _accept(self, record: bytes) -> bool:
-        """Add a record to the current batch; lock held. Returns False when dropped."""
+    def _accept(self, record: bytes) -> bool | None:
+        """
+        Add a record to the current batch; lock held. Returns False when dropped.
+
+        None: a signal's sync is under way (it may already have sealed the
+        current batch); the caller waits outside the lock and tries again.
+        """
         if self._closed:
             raise WriterClosedError(f"write to a closed writer ({self._prefix})")
+        if _shutdown._paused and _shutdown.writes_paused():
+            return None
         if self._thread is None:  # lazily, and again in a forked child
             self._ensure_thread()
         size = len(record)
@@ -470,7 +460,10 @@ class ObjectStoreWriter:
             len(self._cur) + size > self.max_size_bytes or now - self._cur_started >= self.max_age
         ):
             self._seal()
-        if not self._fits(size) and not self._make_room(size):
+        room = self._fits(size) or self._make_room(size)
+        if _shutdown._paused and _shutdown.writes_paused():  # signalled while waiting for room
+            return None
+        if not room:
             self._n_dropped_records += 1
             self._n_dropped_bytes += size
             return False
@@ -537,7 +530,7 @@ class ObjectStoreWriter:
 
         Thread safety: safe from any thread.
         """
-        with self._critical():
+        with self._lock:
             if self._closed:
                 return
             self._ensure_thread()
@@ -563,7 +556,7 @@ class ObjectStoreWriter:
         """
         limit = self._sync_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + limit
-        with self._critical():
+        with self._lock:
             self._seal()
             target = self._sealed
             if not self._closed:
@@ -621,48 +614,44 @@ class ObjectStoreWriter:
         limit = self._sync_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + limit
         error: SyncTimeout | None = None
-        try:
-            with self._lock:
-                if self._closed:
-                    return
-                self._closed = True
-                self._seal()
-                target = self._sealed
-                if self._queue or not self._recovered:
-                    self._ensure_thread()
-                self._stop = True
-                self._retry_at = 0.0
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._seal()
+            target = self._sealed
+            if self._queue or not self._recovered:
+                self._ensure_thread()
+            self._stop = True
+            self._retry_at = 0.0
+            self._cond.notify_all()
+            while (self._queue or not self._recovered) and self._thread_alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._queue:
+                self._abort = True
                 self._cond.notify_all()
-                while (self._queue or not self._recovered) and self._thread_alive():
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._cond.wait(remaining)
-                if self._queue:
-                    self._abort = True
-                    self._cond.notify_all()
-                    if self._spool is not None:
-                        self._spool_pending()
-                        self._await_spooling()
-                    lost = self._pending(target)
-                    if lost:
-                        error = SyncTimeout(
-                            f"close: {lost} batch(es) of {self._prefix} neither stored nor"
-                            f" spooled in time (last error: {self._last_error})",
-                            pending_batches=lost,
-                        )
-                thread = self._thread
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-            _shutdown.unregister(self)
-            if self._spool is not None and not (thread is not None and thread.is_alive()):
-                self._spool.close()
-            if self._own_store and self._store is not None and not self._thread_alive():
-                with contextlib.suppress(Exception):
-                    self._store.close()
-        finally:
-            if _shutdown._DEFERRED:
-                _shutdown.run_deferred()
+                if self._spool is not None:
+                    self._spool_pending()
+                    self._await_spooling()
+                lost = self._pending(target)
+                if lost:
+                    error = SyncTimeout(
+                        f"close: {lost} batch(es) of {self._prefix} neither stored nor"
+                        f" spooled in time (last error: {self._last_error})",
+                        pending_batches=lost,
+                    )
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        _shutdown.unregister(self)
+        if self._spool is not None and not (thread is not None and thread.is_alive()):
+            self._spool.close()
+        if self._own_store and self._store is not None and not self._thread_alive():
+            with contextlib.suppress(Exception):
+                self._store.close()
         if error is not None:
             raise error
 
@@ -676,14 +665,11 @@ class ObjectStoreWriter:
     @contextlib.contextmanager
     def _unlocked(self) -> Iterator[None]:
         """Lock held on entry and exit: release it around slow I/O."""
-        me = threading.get_ident()
-        self._busy.add(me)
         self._lock.release()
         try:
             yield
         finally:
             self._lock.acquire()
-            self._busy.discard(me)
 
     def _await_spooling(self) -> bool:
         """

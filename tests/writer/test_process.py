@@ -256,6 +256,17 @@ def test_forked_child_reopens_a_store_passed_in(
     assert {1} == set(counts.values())
 
 
+def test_sigterm_while_a_logging_lock_is_held(
+    s3_target: Any, s3_bucket: str, tmp_path: Path
+) -> None:
+    """SIGTERM inside a console handler's emit, with uploads that log: stored, then killed."""
+    proc = _spawn("console_lock", tmp_path / "progress", _env(s3_target, s3_bucket))
+    out, err = proc.communicate(timeout=300)
+    assert -signal.SIGTERM == proc.returncode, err
+    assert "" == out.strip()
+    assert [0] == [r["seq"] for r in _stored(s3_target, s3_bucket)]
+
+
 def test_multiprocessing_children_flush_at_exit(
     s3_target: Any, s3_bucket: str, tmp_path: Path
 ) -> None:

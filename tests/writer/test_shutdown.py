@@ -1,14 +1,17 @@
-"""Lifecycle machinery in-process: signal deferral, registry, handler installation rules."""
+"""Lifecycle machinery in-process: signal hand-off, registry, handler installation rules."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from types import FrameType
 
 import pytest
-from writer_helpers import stored_lines
+from writer_helpers import Gate, stored_lines, wait_until
 
 from objlog import _shutdown
 from objlog.errors import ConfigError
@@ -20,17 +23,24 @@ FAKE_SIGNUM = 1000  # never delivered: the handler is called directly
 
 
 @pytest.fixture
-def fake_signal() -> Iterator[list[int]]:
+def fake_signal(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Register objlog's handler config for a fake signal whose 'previous' handler records calls."""
     calls: list[int] = []
 
     def previous(signum: int, frame: FrameType | None) -> None:
         calls.append(signum)
 
+    # The watcher "sends the signal again" by calling the handler directly.
+    monkeypatch.setattr(_shutdown, "_resend", lambda signum: _shutdown._handle(signum, None))
+    _shutdown._start_watcher()
     _shutdown._INSTALLED[FAKE_SIGNUM] = _shutdown._SignalConfig(previous, None, 30.0)
     yield calls
-    _shutdown._INSTALLED.pop(FAKE_SIGNUM, None)
-    _shutdown._DEFERRED.clear()
+    try:
+        wait_until(lambda: not _shutdown._syncing)
+    finally:  # never leave writes paused for the next tests
+        _shutdown._INSTALLED.pop(FAKE_SIGNUM, None)
+        _shutdown._paused = _shutdown._syncing = _shutdown._synced = False
+        _shutdown._pending.clear()
 
 
 def test_handler_syncs_then_chains(
@@ -42,22 +52,65 @@ def test_handler_syncs_then_chains(
     seen: list[list[bytes]] = []
     _shutdown._INSTALLED[FAKE_SIGNUM].previous = lambda s, f: seen.append(stored_lines(store))
     _shutdown._handle(FAKE_SIGNUM, None)
+    wait_until(lambda: bool(seen))
     assert [[b"before the signal\n"]] == seen
 
 
-def test_handler_inside_critical_section_is_deferred(
+def test_handler_inside_critical_section_returns_at_once(
     store: MemoryStore, make_writer: MakeWriter, fake_signal: list[int]
 ) -> None:
-    """A signal arriving while the main thread holds a writer's lock runs when it lets go."""
+    """A signal arriving while the main thread holds a writer's lock syncs once it lets go."""
     writer = make_writer()
     writer.write("a")
     with writer._lock:
         _shutdown._handle(FAKE_SIGNUM, None)
         assert [] == fake_signal
-        assert [(FAKE_SIGNUM, None)] == _shutdown._DEFERRED
-    writer.stats  # noqa: B018 - any public method runs the deferred handler on its way out
+    wait_until(lambda: bool(fake_signal))
     assert [FAKE_SIGNUM] == fake_signal
     assert [b"a\n"] == stored_lines(store)
+
+
+def test_handler_while_a_logging_lock_is_held(
+    store: MemoryStore, make_writer: MakeWriter, fake_signal: list[int]
+) -> None:
+    """A signal arriving inside a console handler's emit, while uploads log, loses nothing."""
+    console = logging.StreamHandler(io.StringIO())
+    root = logging.getLogger()
+    root.addHandler(console)
+    try:
+        store.fault = lambda verb, key: logging.getLogger("urllib3.test").warning("retrying")
+        writer = make_writer(max_age=3600)
+        writer.write("hello")
+        seen: list[list[bytes]] = []
+        _shutdown._INSTALLED[FAKE_SIGNUM].previous = lambda s, f: seen.append(stored_lines(store))
+        with console.lock or contextlib.nullcontext():  # the main thread is inside emit()
+            _shutdown._handle(FAKE_SIGNUM, None)
+        wait_until(lambda: bool(seen))
+        assert [[b"hello\n"]] == seen
+    finally:
+        root.removeHandler(console)
+
+
+def test_writes_pause_during_a_signal_sync(
+    store: MemoryStore, make_writer: MakeWriter, fake_signal: list[int]
+) -> None:
+    """A record written after the signal waits for the sync; it is accepted only afterwards."""
+    gate = Gate()
+    store.fault = gate
+    writer = make_writer(max_age=3600)
+    writer.write("before")
+    _shutdown._INSTALLED[FAKE_SIGNUM].previous = lambda s, f: None
+    _shutdown._handle(FAKE_SIGNUM, None)
+    assert gate.waiting.wait(60)  # the sync is uploading "before"
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (writer.write("after"), done.set()))
+    thread.start()
+    assert not done.wait(0.2)  # still paused: the sync has not finished
+    gate.open()
+    thread.join(60)
+    assert done.is_set()
+    writer.sync()
+    assert [b"before\n", b"after\n"] == stored_lines(store)
 
 
 def test_handler_for_chosen_writers_only(make_writer: MakeWriter, fake_signal: list[int]) -> None:
@@ -69,6 +122,7 @@ def test_handler_for_chosen_writers_only(make_writer: MakeWriter, fake_signal: l
     other.write("y")
     _shutdown._INSTALLED[FAKE_SIGNUM].writers = weakref.WeakSet([chosen])
     _shutdown._handle(FAKE_SIGNUM, None)
+    wait_until(lambda: bool(fake_signal))
     assert ([b"x\n"], []) == (stored_lines(chosen_store), stored_lines(other_store))
 
 

@@ -10,6 +10,7 @@ file, so it survives SIGTERM and SIGKILL without costing a syscall per record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -184,6 +185,33 @@ def mode_fork_store(progress: Progress) -> None:
     print(json.dumps({"parent_writer": writer.writer_id, "child_status": status}), flush=True)
 
 
+def mode_console_lock(progress: Progress) -> None:
+    """SIGTERM while the main thread holds a console handler's lock and every PUT logs a warning."""
+    import logging
+
+    from objlog.stores import open_store
+
+    console = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(console)
+    store = open_store()
+    real_put = store.put_object
+
+    def put_object(*args: object, **kwargs: object) -> object:
+        # What urllib3 logs on a retried request (WARNING reaches root handlers).
+        logging.getLogger("urllib3.connectionpool").warning("Retrying after connection broken")
+        return real_put(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.put_object = put_object  # type: ignore[method-assign]
+    writer = ObjectStoreWriter(store, pipelinerun=RUN, task=TASK, max_age=3600)
+    install_signal_handlers(timeout=60.0)
+    writer.write(record(0))
+    with console.lock or contextlib.nullcontext():  # inside the console handler's emit()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # a signal's Python handler runs at the next bytecode
+    time.sleep(120)  # the re-sent SIGTERM ends the process here
+    print("still alive", flush=True)
+
+
 def _mp_work(writer: ObjectStoreWriter, n: int) -> None:
     for seq in range(100):
         writer.write(record(seq, f"mp{n}"))  # no close: multiprocessing exits with os._exit
@@ -242,6 +270,7 @@ def main() -> None:
         "recover": mode_recover,
         "fork": mode_fork,
         "fork_store": mode_fork_store,
+        "console_lock": mode_console_lock,
         "chain": mode_chain,
         "multiprocessing": mode_multiprocessing,
     }[mode](progress, *args)
