@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
+from objlog._report import write_stderr
 from objlog.errors import ConfigError
 
 __all__ = [
@@ -136,11 +137,7 @@ def _sync_all(writers: list[Managed], timeout: float, *, close: bool) -> None:
 
 
 def _stderr(line: str) -> None:
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except Exception:  # noqa: BLE001, S110 - stderr may be closed at shutdown; nothing to do
-        pass
+    write_stderr(line)
 
 
 # -- atexit --------------------------------------------------------------------------

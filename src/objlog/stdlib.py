@@ -36,12 +36,12 @@ import itertools
 import json
 import logging
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from objlog._report import write_stderr
 from objlog.errors import ConfigError, ObjlogError, SyncTimeout, WriterClosedError
 from objlog.writer import ObjectStoreWriter, in_objlog_thread
 
@@ -515,7 +515,5 @@ class ObjectStoreHandler(logging.Handler):
 
     def _report(self, what: str, exc: BaseException) -> None:
         # handleError's contract: quiet unless logging.raiseExceptions; never raise.
-        if not logging.raiseExceptions or sys.stderr is None:
-            return
-        with contextlib.suppress(Exception):  # stderr may be closed at interpreter exit
-            sys.stderr.write(f"objlog: {self!r}: {what}: {exc}\n")
+        if logging.raiseExceptions:
+            write_stderr(f"objlog: {self!r}: {what}: {exc}")

@@ -35,13 +35,14 @@ closed) is counted in ``failed`` and reported once on stderr.
 
 from __future__ import annotations
 
-import contextlib
+import math
 import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
+from objlog._report import StderrReporter
 from objlog._shutdown import in_objlog_thread
 from objlog.stdlib import _dumps, _TimestampCache
 
@@ -69,22 +70,21 @@ _LEVEL_OF_METHOD = {
 class _FailureReport:
     """Count failed writes; tell stderr about the first one."""
 
-    __slots__ = ("failed", "owner")
+    __slots__ = ("_stderr", "failed", "owner")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self.failed = 0
+        self._stderr = StderrReporter(math.inf)  # the first line only
 
     def __call__(self, exc: BaseException) -> None:
         # No lock (fork-safe, never blocks): under races a count may be lost
         # or the first failure reported twice.
         self.failed += 1
-        if self.failed == 1 and sys.stderr is not None:
-            with contextlib.suppress(Exception):  # stderr may be gone at exit
-                sys.stderr.write(
-                    f"objlog: {self.owner} could not write an event ({exc!r}); "
-                    "further failures are only counted\n"
-                )
+        self._stderr(
+            f"objlog: {self.owner} could not write an event ({exc!r}); "
+            "further failures are only counted"
+        )
 
 
 def _utf8(line: str | bytes) -> bytes:

@@ -35,14 +35,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from objlog import _shutdown
+from objlog import _report, _shutdown
 from objlog._codec import encode_batch, encoding_for, normalize_record
 from objlog._keys import (
     BatchNamer,
@@ -68,7 +67,7 @@ in_objlog_thread = _shutdown.in_objlog_thread
 install_signal_handlers = _shutdown.install_signal_handlers
 
 #: Seconds between two stderr lines about failures of one writer.
-STDERR_INTERVAL = 10.0
+STDERR_INTERVAL = _report.STDERR_INTERVAL
 #: Seconds `sync`/`close` wait past their deadline for a spool write already
 #: under way on another thread before calling its batch neither stored nor spooled.
 SPOOL_GRACE = 5.0
@@ -316,8 +315,7 @@ class ObjectStoreWriter:
         self._retry_at = 0.0
         self._recovered = self._spool is None
         self._blocked_out = False
-        self._err_next = 0.0
-        self._err_suppressed = 0
+        self._stderr = _report.StderrReporter(STDERR_INTERVAL)
         self._n_records = 0
         self._n_bytes_in = 0
         self._n_bytes_stored = 0
@@ -964,19 +962,9 @@ class ObjectStoreWriter:
             message = f"{what}: {type(exc).__name__}: {exc}"
             with self._lock:
                 self._last_error = message
-                now = time.monotonic()
-                show = now >= self._err_next
-                suppressed = self._err_suppressed
-                if show:
-                    self._err_next = now + STDERR_INTERVAL
-                    self._err_suppressed = 0
-                else:
-                    self._err_suppressed += 1
             if self._on_error is not None:
                 with contextlib.suppress(Exception):
                     self._on_error(exc)
-            if show:
-                more = f" ({suppressed} similar suppressed)" if suppressed else ""
-                sys.stderr.write(f"objlog: {self._prefix}: {message}{more}\n")
+            self._stderr(f"objlog: {self._prefix}: {message}")
         except Exception:  # noqa: BLE001, S110 - reporting must never take the writer down
             pass
