@@ -402,7 +402,9 @@ class ObjectStoreWriter:
         Append one record; a missing trailing newline is added.
 
         Never waits on the network. Waits up to `block_timeout` only when
-        memory is full and `when_full` is ``"block"``.
+        memory is full and `when_full` is ``"block"``, and while a
+        termination signal's sync runs (see `install_signal_handlers`: the
+        process normally ends before the call returns).
 
         Args:
             data: One record (a line), str (encoded as UTF-8; a lone
