@@ -19,7 +19,9 @@ names = st.text(
 def test_artifact_key_follows_the_kfp_tekton_layout() -> None:
     """Results live at [PREFIX/]artifacts/<pr>/<task>/<name>.tgz."""
     assert "artifacts/pr-1/train/metrics.tgz" == artifact_key("", "pr-1", "train", "metrics")
-    assert "team/a/artifacts/pr-1/train/model.tgz" == artifact_key("/team/a/", "pr-1", "train", "model")
+    assert "team/a/artifacts/pr-1/train/model.tgz" == artifact_key(
+        "/team/a/", "pr-1", "train", "model"
+    )
 
 
 def test_prefixes_end_with_a_slash() -> None:
@@ -35,7 +37,9 @@ def test_task_without_pipelinerun_is_refused() -> None:
         logs_prefix("", None, "t")
 
 
-@pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "a\\b", "tab\there", "nl\n", "\x7f", "x" * 300])
+@pytest.mark.parametrize(
+    "bad", ["", ".", "..", "a/b", "a\\b", "tab\there", "nl\n", "\x7f", "x" * 300]
+)
 def test_bad_segments_raise_config_error(bad: str) -> None:
     """Slashes, dot segments, control characters, empty and over-long names are refused."""
     with pytest.raises(ValueError, match="must"):

@@ -14,7 +14,8 @@ def test_all_is_sorted_and_complete() -> None:
     public = {
         name
         for name, value in vars(objlog).items()
-        if not name.startswith("_") and not isinstance(value, type(objlog))
+        if not name.startswith("_")
+        and not isinstance(value, type(objlog))
         and name != "annotations"
     }
     assert sorted(objlog.__all__) == objlog.__all__

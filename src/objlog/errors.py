@@ -4,15 +4,16 @@ The objlog exception tree.
 Every error objlog raises derives from `ObjlogError`::
 
     ObjlogError
-    ├── ConfigError (also ValueError)         bad URL, bucket name, option, missing credentials
-    ├── MissingBackendError (also ImportError) an optional SDK is not installed
-    ├── StoreError                             a store request failed; .bucket, .key, SDK error as __cause__
-    │   ├── TransientStoreError                throttling, SlowDown, 5xx, timeouts, resets: retried
-    │   └── PermanentStoreError                denied, bad credentials, no such bucket, invalid name
-    │       └── ObjectNotFoundError                the key does not exist (404, NoSuchKey)
-    ├── SyncTimeout (also TimeoutError)        sync()/close() ran out of time; .pending_batches
-    └── WriterClosedError (also RuntimeError)  write() after close()
+    ├── ConfigError (ValueError)           bad URL, bucket name, option, credentials
+    ├── MissingBackendError (ImportError)  an optional SDK is not installed
+    ├── StoreError                         a request failed: .bucket, .key, .reason
+    │   ├── TransientStoreError            throttling, SlowDown, 5xx, timeouts, resets: retried
+    │   └── PermanentStoreError            denied, bad credentials, no such bucket, bad name
+    │       └── ObjectNotFoundError        the key does not exist (404, NoSuchKey)
+    ├── SyncTimeout (TimeoutError)         sync()/close() ran out of time: .pending_batches
+    └── WriterClosedError (RuntimeError)   write() after close()
 
+The SDK's exception, when there is one, is the ``__cause__`` of a StoreError.
 Messages name the bucket and key and never contain a secret.
 """
 
