@@ -20,8 +20,11 @@ _CALLSITE = [
     f"callsite.{door}.{record}.t{threads}.{baseline}"
     for record in ("small", "large")
     for threads in (1, 4)
-    for door, baseline in (("stdlib", "filehandler"), ("stdlib", "queue"),
-                           ("structlog", "writelogger"))
+    for door, baseline in (
+        ("stdlib", "filehandler"),
+        ("stdlib", "queue"),
+        ("structlog", "writelogger"),
+    )
 ]
 _DRAIN = [
     f"drain.{c}{suffix}"
@@ -29,33 +32,54 @@ _DRAIN = [
     for suffix in ("", ".objects_per_gib", ".requests_per_gib", ".compression_ratio")
 ]
 #: Every figure issue 6 asks for, by its id in the JSON file.
-EXPECTED_FIGURES = sorted([
-    *_CALLSITE,
-    "isolation.slow",
-    "isolation.down",
-    *_DRAIN,
-    "drain.gzip.vs_gzip_put",
-    "results.throughput",
-    "results.peak_rss",
-    "shutdown.small",
-    "shutdown.large",
-    "shutdown.large.none",
-    *(f"scaling.callsite.t{t}" for t in (1, 2, 4, 8)),
-    *(f"scaling.drain.{s}" for s in ("100B", "1KiB", "4KiB", "16KiB", "64KiB")),
-])
-FIGURE_FIELDS = {"id", "group", "title", "unit", "objlog", "baseline", "baseline_name", "ratio",
-                 "higher_is_better", "target", "met", "details", "error"}
+EXPECTED_FIGURES = sorted(
+    [
+        *_CALLSITE,
+        "isolation.slow",
+        "isolation.down",
+        *_DRAIN,
+        "drain.gzip.vs_gzip_put",
+        "results.throughput",
+        "results.peak_rss",
+        "shutdown.small",
+        "shutdown.large",
+        "shutdown.large.none",
+        *(f"scaling.callsite.t{t}" for t in (1, 2, 4, 8)),
+        *(f"scaling.drain.{s}" for s in ("100B", "1KiB", "4KiB", "16KiB", "64KiB")),
+    ]
+)
+FIGURE_FIELDS = {
+    "id",
+    "group",
+    "title",
+    "unit",
+    "objlog",
+    "baseline",
+    "baseline_name",
+    "ratio",
+    "higher_is_better",
+    "target",
+    "met",
+    "details",
+    "error",
+}
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str],
-                                                                  dict[str, Any]]:
+def smoke_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """Run the benchmarks once in smoke mode against a moto server they start themselves."""
     out = tmp_path_factory.mktemp("bench") / "figures.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBJLOG_"))}
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--quiet", "--json", str(out)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     doc = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     return proc, doc
@@ -88,8 +112,11 @@ def test_smoke_json_has_every_figure(smoke_run: tuple[Any, dict[str, Any]]) -> N
 def test_smoke_figures_have_numbers(smoke_run: tuple[Any, dict[str, Any]]) -> None:
     """Every figure carries objlog's number, or says why it could not be measured."""
     _, doc = smoke_run
-    missing = {fid: fig["error"] for fid, fig in doc["figures"].items()
-               if fig["objlog"] is None and not fig["error"]}
+    missing = {
+        fid: fig["error"]
+        for fid, fig in doc["figures"].items()
+        if fig["objlog"] is None and not fig["error"]
+    }
     assert {} == missing
 
 
@@ -98,7 +125,10 @@ def test_smoke_figures_have_numbers(smoke_run: tuple[Any, dict[str, Any]]) -> No
 def test_smoke_baselines_measured(smoke_run: tuple[Any, dict[str, Any]]) -> None:
     """Every figure that has a baseline of its own measured it in the same run."""
     _, doc = smoke_run
-    independent = [fid for fid in doc["figures"]
-                   if fid.startswith(("callsite.", "scaling.callsite.", "results.", "shutdown."))]
+    independent = [
+        fid
+        for fid in doc["figures"]
+        if fid.startswith(("callsite.", "scaling.callsite.", "results.", "shutdown."))
+    ]
     unmeasured = [fid for fid in independent if doc["figures"][fid]["baseline"] is None]
     assert [] == unmeasured
