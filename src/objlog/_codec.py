@@ -83,9 +83,17 @@ def normalize_record(data: str | bytes) -> bytes:
     Raises:
         TypeError: `data` is neither str nor bytes (nor bytearray/memoryview).
     """
-    if isinstance(data, str):
+    # Exact types first: the common cases cost one comparison, and bytes that
+    # already end in a newline are returned as they are (no copy).
+    if type(data) is bytes:
+        return data if data[-1:] == b"\n" else data + b"\n"
+    if type(data) is str:
         # A lone surrogate becomes the text \udXXX (valid UTF-8, and inside a
         # JSON string the escape of the same character), as in the adapters.
+        if data[-1:] != "\n":
+            data += "\n"
+        return data.encode("utf-8", "backslashreplace")
+    if isinstance(data, str):
         raw = data.encode("utf-8", "backslashreplace")
     elif isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)

@@ -36,6 +36,7 @@ import itertools
 import json
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -94,6 +95,10 @@ _quote: Callable[[str], str] = json.encoder.encode_basestring
 _int_repr = int.__repr__
 _float_repr = float.__repr__
 _isfinite = math.isfinite
+# Python >= 3.12: Filterer.filter returns the (possibly replaced) record, not True.
+_FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)
+# What logging.Handler.format uses when no formatter is set.
+_DEFAULT_FORMATTER = logging.Formatter()
 # Distinct (level, logger) and (process, thread) pairs remembered per formatter.
 _CACHE_ENTRIES = 1024
 
@@ -156,15 +161,18 @@ class _TimestampCache:
     __slots__ = ("_cached",)
 
     def __init__(self) -> None:
-        self._cached: tuple[int, str] = (-1, "")
+        # (first microsecond of the cached second, first of the next, "YYYY-MM-DDTHH:MM:SS.")
+        self._cached: tuple[int, int, str] = (0, -1, "")
 
     def format(self, created: float) -> str:
-        seconds, micros = divmod(round(created * 1_000_000), 1_000_000)
+        micros = round(created * 1_000_000)
         cached = self._cached  # one tuple read: atomic, so no lock is needed
-        if cached[0] != seconds:
-            cached = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+        if not cached[0] <= micros < cached[1]:
+            start = micros // 1_000_000 * 1_000_000
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(start // 1_000_000))
+            cached = (start, start + 1_000_000, prefix)
             self._cached = cached
-        return f"{cached[1]}.{micros:06d}Z"
+        return f"{cached[2]}{micros - cached[0]:06d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -197,6 +205,7 @@ class JsonFormatter(logging.Formatter):
         self._timestamps = _TimestampCache()
         self._heads: dict[tuple[object, object], str] = {}
         self._tails: dict[tuple[object, ...], str] = {}
+        self._keys: dict[str, str] = {}
 
     @staticmethod
     def _cache(cache: dict[Any, str], key: object, text: str) -> str:
@@ -238,10 +247,23 @@ class JsonFormatter(logging.Formatter):
         ]
         attrs = record.__dict__
         if len(attrs) > _N_STANDARD:
-            taken = self._taken
+            # The text of each `extra=` key (",\"key\":") is cached; str and int
+            # values, the common ones, skip the call to `_value`.
+            keys = self._keys
+            append = parts.append
             for key, value in itertools.islice(attrs.items(), _N_STANDARD, None):
-                if key not in _RESERVED and key not in taken:
-                    parts.append(f",{_key(key)}:{_value(value)}")
+                text = keys.get(key)
+                if text is None:
+                    if key in _RESERVED or key in self._taken:
+                        continue
+                    text = self._cache(keys, key, f",{_key(key)}:")
+                kind = type(value)
+                if kind is str:
+                    append(text + _quote(value))
+                elif kind is int:
+                    append(text + _int_repr(value))
+                else:
+                    append(text + _value(value))
         if record.exc_info and not record.exc_text:
             # Cached on the record as logging.Formatter does, for other handlers.
             record.exc_text = self.formatException(record.exc_info)
@@ -406,7 +428,8 @@ class ObjectStoreHandler(logging.Handler):
         self._budget_end = -math.inf  # end of a flush budget that ran out, for close()
         self._reentry = threading.local()
         self._dropped = 0
-        self.addFilter(FeedbackFilter())
+        self._feedback = FeedbackFilter()
+        self.addFilter(self._feedback)
         self.setFormatter(JsonFormatter())
 
     @property
@@ -428,6 +451,38 @@ class ObjectStoreHandler(logging.Handler):
         level = logging.getLevelName(self.level)
         return f"<{type(self).__name__} {self._writer.prefix!r} ({level})>"
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        """
+        Filter `record` and emit it under the handler lock, as `logging.Handler.handle`.
+
+        With only the `FeedbackFilter` installed (the default) the filter is
+        called directly instead of through `logging.Filterer.filter`; any
+        other filters take the stdlib's path (which may replace the record on
+        Python >= 3.12).
+
+        Args:
+            record: The record to handle.
+
+        Returns:
+            What `logging.Handler.handle` returns: false when a filter
+            dropped the record, else the record (Python >= 3.12) or True.
+        """
+        filters = self.filters
+        if len(filters) == 1 and filters[0] is self._feedback:
+            if not self._feedback.filter(record):
+                return False
+            passed: logging.LogRecord | bool = record if _FILTER_RETURNS_RECORD else True
+        else:
+            passed = self.filter(record)
+            if not passed:
+                return passed
+            if isinstance(passed, logging.LogRecord):
+                record = passed
+        with self.lock:  # type: ignore[union-attr]  # created in Handler.__init__
+            self.emit(record)
+        # Python >= 3.12 returns the record here (typeshed still says bool).
+        return passed  # type: ignore[return-value]
+
     def emit(self, record: logging.LogRecord) -> None:
         """
         Format `record` and hand the line to the writer; never raises.
@@ -443,9 +498,11 @@ class ObjectStoreHandler(logging.Handler):
             return
         reentry.active = True
         try:
-            # "backslashreplace": a lone surrogate becomes the text \udcff, which
-            # inside a JSON string is the escape of the same character.
-            self._writer.write(self.format(record).encode("utf-8", "backslashreplace"))
+            # The formatter directly (as Handler.format does, one call less); the
+            # writer encodes the str once as UTF-8 with the newline added, and
+            # "backslashreplace" there turns a lone surrogate into the text
+            # \udcff, which inside a JSON string is the escape of the same character.
+            self._writer.write((self.formatter or _DEFAULT_FORMATTER).format(record))
         except WriterClosedError as exc:
             # Records after the writer closed (late atexit hooks): one report, then a count.
             self._dropped += 1

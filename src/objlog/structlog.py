@@ -42,7 +42,9 @@ import traceback
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
+from objlog._codec import normalize_record
 from objlog._report import StderrReporter
+from objlog._shutdown import _TLS as _OWN_THREAD
 from objlog._shutdown import in_objlog_thread
 from objlog.stdlib import _dumps, _TimestampCache
 
@@ -67,6 +69,12 @@ _LEVEL_OF_METHOD = {
 }
 
 
+# Lines go to the writer as UTF-8 bytes ending in a newline (`normalize_record`:
+# one encode, newline included, so the writer takes them as they are). Its
+# "backslashreplace" turns a lone surrogate into the text \udcff, which inside a
+# JSON string is the escape of the same character (the line stays UTF-8).
+
+
 class _FailureReport:
     """Count failed writes; tell stderr about the first one."""
 
@@ -85,12 +93,6 @@ class _FailureReport:
             f"objlog: {self.owner} could not write an event ({exc!r}); "
             "further failures are only counted"
         )
-
-
-def _utf8(line: str | bytes) -> bytes:
-    # "backslashreplace": a lone surrogate becomes the text \udcff, which inside
-    # a JSON string is the escape of the same character (the line stays UTF-8).
-    return line.encode("utf-8", "backslashreplace") if isinstance(line, str) else line
 
 
 def _render_exc_info(exc_info: object) -> str | None:
@@ -189,7 +191,7 @@ class ObjectStoreProcessor:
                     if text is not None:
                         rest["exception"] = text
                 fields = {**head, **rest}
-            self._writer.write(_utf8(self._serializer(fields)))
+            self._writer.write(normalize_record(self._serializer(fields)))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
             self._report(exc)
         return event_dict
@@ -239,10 +241,12 @@ class ObjectStoreLogger:
         Args:
             message: The rendered event (a trailing newline is optional).
         """
-        if in_objlog_thread():  # SDK records made while uploading: never feed them back
+        # Inline `in_objlog_thread` (one call less on every event): SDK records
+        # made while uploading must never feed back into the writer.
+        if getattr(_OWN_THREAD, "active", False):
             return
         try:
-            self._writer.write(_utf8(message))
+            self._writer.write(normalize_record(message))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
             self._report(exc)
 

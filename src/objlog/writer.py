@@ -72,6 +72,8 @@ STDERR_INTERVAL = _report.STDERR_INTERVAL
 #: under way on another thread before calling its batch neither stored nor spooled.
 SPOOL_GRACE = 5.0
 _WHEN_FULL = ("block", "drop")
+#: Records `writelines` accepts per lock acquisition (bounds other threads' wait).
+_WRITELINES_CHUNK = 256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -306,6 +308,9 @@ class ObjectStoreWriter:
         self._cur = bytearray()
         self._cur_records = 0
         self._cur_started = 0.0
+        # Fast-path state of `write` (see `_accept`): 0 sends every write the slow way.
+        self._cur_deadline = 0.0
+        self._room = 0
         self._queue: collections.deque[_Batch] = collections.deque()
         self._mem_bytes = 0
         self._sealed = 0
@@ -419,11 +424,29 @@ class ObjectStoreWriter:
 
         Thread safety: safe from any thread.
         """
-        record = normalize_record(data)
+        # Fast path for the common case: a line already ending in a newline.
+        record = data if type(data) is bytes and data[-1:] == b"\n" else normalize_record(data)
+        size = len(record)
         while True:
             if _shutdown._paused:  # a signal's sync is under way (rare: checked inline)
                 _shutdown.wait_while_paused()
             with self._lock:
+                # Fast path: the record fits the current batch and the memory
+                # bound, the batch is young, no signal's sync is pausing writes
+                # (checked under the lock, as in `_accept`), nothing else needs
+                # deciding (see `_room`). Anything else goes through `_accept`.
+                if (
+                    size < self._room
+                    and not _shutdown._paused
+                    and self._clock() < self._cur_deadline
+                ):
+                    self._room -= size
+                    self._cur += record
+                    self._cur_records += 1
+                    self._mem_bytes += size
+                    self._n_records += 1
+                    self._n_bytes_in += size
+                    return len(data)
                 accepted = self._accept(record)
             if accepted is not None:
                 return len(data) if accepted else 0
@@ -432,14 +455,36 @@ class ObjectStoreWriter:
         """
         Write each item of `lines` as one record (see `write`).
 
+        Takes the writer's lock once per chunk of records instead of once per
+        record, so many lines cost little more than one `write` each.
+
         Raises:
             WriterClosedError: The writer is closed.
             TypeError: An item is neither str nor bytes.
 
-        Thread safety: safe from any thread; other threads' records may interleave.
+        Thread safety: safe from any thread; other threads' records may
+        interleave between chunks.
         """
+        chunk: list[bytes] = []
         for line in lines:
-            self.write(line)
+            chunk.append(normalize_record(line))
+            if len(chunk) >= _WRITELINES_CHUNK:
+                self._accept_many(chunk)
+                chunk = []
+        if chunk:
+            self._accept_many(chunk)
+
+    def _accept_many(self, records: list[bytes]) -> None:
+        """Accept `records` in order, taking the lock once unless a signal's sync intervenes."""
+        i, n = 0, len(records)
+        while i < n:
+            if _shutdown._paused:
+                _shutdown.wait_while_paused()
+            with self._lock:
+                while i < n:
+                    if self._accept(records[i]) is None:
+                        break  # a signal's sync is under way: wait outside the lock
+                    i += 1
 
     def _accept(self, record: bytes) -> bool | None:
         """
@@ -473,6 +518,7 @@ class ObjectStoreWriter:
             self._seal()
         if not self._cur:
             self._cur_started = now
+            self._cur_deadline = now + self.max_age
         self._cur += record
         self._cur_records += 1
         self._mem_bytes += size
@@ -480,6 +526,16 @@ class ObjectStoreWriter:
         self._n_bytes_in += size
         if len(self._cur) >= self.max_size_bytes:
             self._seal()
+        elif self._thread is not None and not _shutdown._paused:
+            # What the fast path in `write` may take without asking: strictly
+            # less than this many bytes keeps the batch under max_size_bytes
+            # (no seal due) and memory within max_buffer_bytes. Any change
+            # that could shrink the real room (seal, close, fork) resets it
+            # to 0; memory freed by uploads only makes it conservative.
+            self._room = min(
+                self.max_size_bytes - len(self._cur),
+                self.max_buffer_bytes - self._mem_bytes + 1,
+            )
         return True
 
     def _fits(self, size: int) -> bool:
@@ -520,6 +576,7 @@ class ObjectStoreWriter:
         self._queue.append(batch)
         self._cur = bytearray()
         self._cur_records = 0
+        self._room = 0
         self._cond.notify_all()
 
     def flush(self) -> None:
@@ -618,6 +675,7 @@ class ObjectStoreWriter:
             if self._closed:
                 return
             self._closed = True
+            self._room = 0
             self._seal()
             target = self._sealed
             if self._queue or not self._recovered:
