@@ -167,12 +167,15 @@ class _TimestampCache:
     def format(self, created: float) -> str:
         micros = round(created * 1_000_000)
         cached = self._cached  # one tuple read: atomic, so no lock is needed
-        if not cached[0] <= micros < cached[1]:
-            start = micros // 1_000_000 * 1_000_000
-            prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(start // 1_000_000))
-            cached = (start, start + 1_000_000, prefix)
-            self._cached = cached
-        return f"{cached[2]}{micros - cached[0]:06d}Z"
+        if cached[0] <= micros < cached[1]:
+            # Only seconds >= 1 are cached, so the last six digits are the
+            # zero-padded microseconds (cheaper than a format spec).
+            return f"{cached[2]}{str(micros)[-6:]}Z"
+        start = micros // 1_000_000 * 1_000_000
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(start // 1_000_000))
+        if start >= 1_000_000:
+            self._cached = (start, start + 1_000_000, prefix)
+        return f"{prefix}{micros - start:06d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -247,8 +250,8 @@ class JsonFormatter(logging.Formatter):
         ]
         attrs = record.__dict__
         if len(attrs) > _N_STANDARD:
-            # The text of each `extra=` key (",\"key\":") is cached; str and int
-            # values, the common ones, skip the call to `_value`.
+            # The text of each `extra=` key (",\"key\":") is cached; str values,
+            # the common ones, skip the call to `_value`.
             keys = self._keys
             append = parts.append
             for key, value in itertools.islice(attrs.items(), _N_STANDARD, None):
@@ -257,13 +260,8 @@ class JsonFormatter(logging.Formatter):
                     if key in _RESERVED or key in self._taken:
                         continue
                     text = self._cache(keys, key, f",{_key(key)}:")
-                kind = type(value)
-                if kind is str:
-                    append(text + _quote(value))
-                elif kind is int:
-                    append(text + _int_repr(value))
-                else:
-                    append(text + _value(value))
+                # A str cannot fail to quote; everything else may (see `_value`).
+                append(text + (_quote(value) if type(value) is str else _value(value)))
         if record.exc_info and not record.exc_text:
             # Cached on the record as logging.Formatter does, for other handlers.
             record.exc_text = self.formatException(record.exc_info)

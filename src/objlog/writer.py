@@ -312,6 +312,10 @@ class ObjectStoreWriter:
         self._cur_deadline = 0.0
         self._room = 0
         self._queue: collections.deque[_Batch] = collections.deque()
+        # Record bytes of sealed batches held in memory; with len(self._cur)
+        # the figure max_buffer_bytes bounds. `_n_records`/`_n_bytes_in` count
+        # sealed batches too: `write` only touches the current batch's own
+        # counters, and `stats` adds them.
         self._mem_bytes = 0
         self._sealed = 0
         self._thread: threading.Thread | None = None
@@ -374,8 +378,8 @@ class ObjectStoreWriter:
         """A consistent snapshot of the counters (see `WriterStats`)."""
         with self._lock:
             return WriterStats(
-                records=self._n_records,
-                bytes_in=self._n_bytes_in,
+                records=self._n_records + self._cur_records,
+                bytes_in=self._n_bytes_in + len(self._cur),
                 bytes_stored=self._n_bytes_stored,
                 objects=self._n_objects,
                 retries=self._n_retries,
@@ -443,9 +447,6 @@ class ObjectStoreWriter:
                     self._room -= size
                     self._cur += record
                     self._cur_records += 1
-                    self._mem_bytes += size
-                    self._n_records += 1
-                    self._n_bytes_in += size
                     return len(data)
                 accepted = self._accept(record)
             if accepted is not None:
@@ -466,13 +467,17 @@ class ObjectStoreWriter:
         interleave between chunks.
         """
         chunk: list[bytes] = []
-        for line in lines:
-            chunk.append(normalize_record(line))
-            if len(chunk) >= _WRITELINES_CHUNK:
+        try:
+            for line in lines:
+                chunk.append(normalize_record(line))
+                if len(chunk) >= _WRITELINES_CHUNK:
+                    ready, chunk = chunk, []
+                    self._accept_many(ready)
+        finally:
+            # Items before a bad one (TypeError) or a failing iterator are
+            # written, as one `write` per item would have done.
+            if chunk:
                 self._accept_many(chunk)
-                chunk = []
-        if chunk:
-            self._accept_many(chunk)
 
     def _accept_many(self, records: list[bytes]) -> None:
         """Accept `records` in order, taking the lock once unless a signal's sync intervenes."""
@@ -521,9 +526,6 @@ class ObjectStoreWriter:
             self._cur_deadline = now + self.max_age
         self._cur += record
         self._cur_records += 1
-        self._mem_bytes += size
-        self._n_records += 1
-        self._n_bytes_in += size
         if len(self._cur) >= self.max_size_bytes:
             self._seal()
         elif self._thread is not None and not _shutdown._paused:
@@ -534,12 +536,13 @@ class ObjectStoreWriter:
             # to 0; memory freed by uploads only makes it conservative.
             self._room = min(
                 self.max_size_bytes - len(self._cur),
-                self.max_buffer_bytes - self._mem_bytes + 1,
+                self.max_buffer_bytes - self._mem_bytes - len(self._cur) + 1,
             )
         return True
 
     def _fits(self, size: int) -> bool:
-        return self._mem_bytes == 0 or self._mem_bytes + size <= self.max_buffer_bytes
+        used = self._mem_bytes + len(self._cur)
+        return used == 0 or used + size <= self.max_buffer_bytes
 
     def _make_room(self, size: int) -> bool:
         """Lock held: spool, wait or give up so that `size` more bytes fit."""
@@ -574,6 +577,10 @@ class ObjectStoreWriter:
         )
         self._sealed += 1
         self._queue.append(batch)
+        # The current batch's records count once sealed (see `_reset_state`).
+        self._n_records += self._cur_records
+        self._n_bytes_in += len(self._cur)
+        self._mem_bytes += len(self._cur)
         self._cur = bytearray()
         self._cur_records = 0
         self._room = 0
