@@ -527,6 +527,10 @@ class ObjectStoreWriter:
         if not self._cur:
             self._cur_started = now
             self._cur_deadline = now + self.max_age
+            # Once per batch: an idle uploader waits without a timeout, so tell
+            # it a batch started and its age trigger runs (max_age holds with
+            # no further write).
+            self._cond.notify_all()
         self._cur += record
         self._cur_records += 1
         if len(self._cur) >= self.max_size_bytes:
