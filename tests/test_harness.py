@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import S3Target
+from s3harness import S3Target
 
 
 def test_s3_bucket_is_real_and_empty(s3_target: S3Target, s3_bucket: str) -> None:

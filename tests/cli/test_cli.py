@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import S3Target, free_port
+from s3harness import S3Target, free_port
 
 pytestmark = pytest.mark.process
 

@@ -23,7 +23,7 @@ from objlog.typing import ObjectStore
 from .conftest import first_payload, members
 
 if TYPE_CHECKING:
-    from conftest import S3Target  # tests/conftest.py, for annotations only
+    from s3harness import S3Target  # tests/s3harness.py, for annotations only
 
 MIB = 1024 * 1024
 
