@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -226,3 +227,14 @@ def test_unhashable_identity_fields() -> None:
 def test_dumps_stringifies_non_string_keys() -> None:
     """Top-level keys that are not strings become their str."""
     assert {"1": "a", "None": 2} == json.loads(_dumps({1: "a", None: 2}))  # type: ignore[dict-item]
+
+
+def test_huge_int_extra_falls_back_to_repr() -> None:
+    """An int too long for str() (Python's digit limit) is written as its repr, not lost."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if not limit:
+        pytest.skip("this Python has no int digit limit")
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "big", None, None)
+    record.big = 10 ** (limit + 10)
+    line = JsonFormatter().format(record)
+    assert "big" in json.loads(line)

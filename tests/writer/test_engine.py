@@ -143,6 +143,35 @@ def test_age_trigger_by_uploader_timer(store: MemoryStore, make_writer: MakeWrit
     assert [b"lonely\n"] == _objects(store)
 
 
+def test_age_trigger_after_an_idle_spell(store: MemoryStore, make_writer: MakeWriter) -> None:
+    """A batch started after the uploader went idle is still sealed by age, with no more writes."""
+    writer = make_writer(max_age=0.05)
+    writer.write("first")
+    wait_until(lambda: 1 == writer.stats.objects)
+    writer.write("second")
+    wait_until(lambda: 2 == writer.stats.objects)
+    assert [b"first\n", b"second\n"] == _objects(store)
+
+
+def test_writelines_keeps_items_before_a_bad_one(
+    store: MemoryStore, make_writer: MakeWriter
+) -> None:
+    """Items before a non-str/bytes item are written; the bad item raises TypeError."""
+    writer = make_writer()
+    with pytest.raises(TypeError):
+        writer.writelines(["a", 3, "never"])  # type: ignore[list-item]
+    writer.sync()
+    assert [b"a\n"] == _objects(store)
+
+
+def test_writelines_many_records_in_order(store: MemoryStore, make_writer: MakeWriter) -> None:
+    """writelines over more records than one lock round keeps every record, in order."""
+    writer = make_writer(max_size_bytes=4096)
+    writer.writelines(f"line-{i}" for i in range(3000))
+    writer.sync()
+    assert [f"line-{i}\n".encode() for i in range(3000)] == stored_lines(store)
+
+
 def test_threads_keep_their_own_order(store: MemoryStore, make_writer: MakeWriter) -> None:
     """Concurrent writers' records all arrive and each thread's stay in order."""
     writer = make_writer(max_size_bytes=512)
