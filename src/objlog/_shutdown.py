@@ -114,7 +114,9 @@ def in_objlog_thread() -> bool:
 
     Thread safety: safe from any thread (the flag is thread-local).
     """
-    return bool(getattr(_TLS, "active", False))
+    # The thread-local's __dict__ lookup avoids the AttributeError that
+    # getattr(default) raises and catches on every application thread.
+    return bool(_TLS.__dict__.get("active", False))
 
 
 # -- deadline helper -------------------------------------------------------------
