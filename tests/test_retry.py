@@ -68,17 +68,18 @@ def test_attempts_are_bounded_and_last_error_reraised() -> None:
     assert 4 == calls[0]
 
 
-def test_deadline_stops_retries_before_it_would_be_passed() -> None:
-    """No wait is started that would end after the deadline."""
+def test_total_timeout_stops_retries_before_it_would_be_passed() -> None:
+    """No wait is started that would end after total_timeout."""
     t = FakeTime()
     calls, fn = failing(1000, TRANSIENT)
     with pytest.raises(TransientStoreError):
         retry_call(
             fn,  # type: ignore[arg-type]
-            RetryPolicy(max_attempts=1000, initial_backoff=1.0, max_backoff=2.0),
+            RetryPolicy(
+                max_attempts=1000, initial_backoff=1.0, max_backoff=2.0, total_timeout=10.0
+            ),
             sleep=t.sleep,
             clock=t.clock,
-            deadline=10.0,
         )
     assert t.now <= 10.0
     assert calls[0] > 1

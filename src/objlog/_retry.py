@@ -62,7 +62,6 @@ def retry_call(
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    deadline: float | None = None,
     on_retry: Callable[[BaseException, int, float], None] | None = None,
 ) -> T:
     """
@@ -73,8 +72,6 @@ def retry_call(
         policy: Attempts, backoff and total time.
         sleep: Waits between attempts (default `time.sleep`).
         clock: Monotonic seconds (default `time.monotonic`).
-        deadline: Optional absolute time on `clock` after which no further
-            attempt starts (used by `sync`/`close` to keep one total deadline).
         on_retry: Called as ``on_retry(exc, attempt, wait_seconds)`` before
             each wait.
 
@@ -87,8 +84,6 @@ def retry_call(
     """
     start = clock()
     limit = start + policy.total_timeout
-    if deadline is not None:
-        limit = min(limit, deadline)
     waiter = tenacity.wait_random_exponential(
         multiplier=policy.initial_backoff, max=policy.max_backoff
     )
