@@ -14,9 +14,11 @@ Keys (see `objlog._keys`)::
 One writer's keys sort lexically in write order; writer ids are random per
 process, restart and fork, so keys never collide and nothing is overwritten.
 
-Memory is bounded by `max_buffer_bytes` (record bytes of the current batch
-plus sealed batches not yet stored or spooled; each batch is one bytearray, so
-there is no per-record overhead). When it is full, `when_full` applies:
+Memory is bounded by `max_buffer_bytes`: record bytes of the current batch
+plus sealed batches not yet stored or spooled, each record charged
+`RECORD_OVERHEAD` bytes more for the list slot and object header that hold it
+(a batch is a list of the records as given, so ``write`` copies nothing; the
+uploader joins them once). When it is full, `when_full` applies:
 ``"block"`` waits up to `block_timeout` for room, ``"drop"`` drops the new
 record; both count drops in `stats`. With a `spool_dir`, every sealed batch is
 written to local disk (fsync) before its upload, and full memory makes the
@@ -57,6 +59,7 @@ from objlog.errors import ConfigError, SyncTimeout, WriterClosedError
 from objlog.typing import ObjectStore
 
 __all__ = [
+    "RECORD_OVERHEAD",
     "ObjectStoreWriter",
     "WriterStats",
     "in_objlog_thread",
@@ -72,6 +75,9 @@ STDERR_INTERVAL = _report.STDERR_INTERVAL
 #: under way on another thread before calling its batch neither stored nor spooled.
 SPOOL_GRACE = 5.0
 _WHEN_FULL = ("block", "drop")
+#: Memory charged per record on top of its bytes (``sys.getsizeof(b"")`` is
+#: 33, plus its list slot and allocator rounding).
+RECORD_OVERHEAD = 48
 #: Records `writelines` accepts per lock acquisition (bounds other threads' wait).
 _WRITELINES_CHUNK = 256
 
@@ -118,6 +124,7 @@ class _Batch:
         "in_mem",
         "index",
         "key",
+        "mem_bytes",
         "raw_bytes",
         "records",
         "spool_entry",
@@ -128,7 +135,7 @@ class _Batch:
     def __init__(
         self,
         key: str,
-        data: bytearray | None,
+        data: list[bytes] | bytes | None,
         *,
         records: int,
         raw_bytes: int,
@@ -141,6 +148,8 @@ class _Batch:
         self.data = data
         self.records = records
         self.raw_bytes = raw_bytes
+        # What the batch counts against max_buffer_bytes while in memory.
+        self.mem_bytes = raw_bytes + RECORD_OVERHEAD * records
         self.index = index
         self.compression = compression
         self.compresslevel = compresslevel
@@ -180,8 +189,9 @@ class ObjectStoreWriter:
         max_age: Seal a batch when its first record is this many seconds old
             (default 5.0).
         max_buffer_bytes: Memory bound for the current batch plus sealed
-            batches neither stored nor spooled (default 64 MiB; at least
-            `max_size_bytes`).
+            batches neither stored nor spooled: their record bytes plus
+            `RECORD_OVERHEAD` (48 bytes) per record (default 64 MiB; at
+            least `max_size_bytes`).
         when_full: ``"block"`` (default): wait up to `block_timeout` for room,
             then drop the record; after such a timeout, later records are
             dropped at once until an upload makes room, so a long outage
@@ -307,16 +317,18 @@ class ObjectStoreWriter:
         self._namer = BatchNamer(self._prefix, self._writer_id, self._encoding.suffix)
         self._spool = Spool(self._spool_root, self._writer_id) if self._spool_root else None
         self._pid = os.getpid()
-        # One bytearray per batch: no per-record object overhead in memory.
-        self._cur = bytearray()
-        self._cur_records = 0
+        # The current batch: the records as given (an append per write, no
+        # copy; a growing bytearray cost page faults and reallocation copies
+        # on every record) and their total size.
+        self._cur: list[bytes] = []
+        self._cur_bytes = 0
         self._cur_started = 0.0
         # Fast-path state of `write` (see `_accept`): 0 sends every write the slow way.
         self._cur_deadline = 0.0
         self._room = 0
         self._queue: collections.deque[_Batch] = collections.deque()
-        # Record bytes of sealed batches held in memory; with len(self._cur)
-        # the figure max_buffer_bytes bounds. `_n_records`/`_n_bytes_in` count
+        # Memory charged for sealed batches held in memory (`_Batch.mem_bytes`);
+        # with `_cur_mem()` the figure max_buffer_bytes bounds. `_n_records`/`_n_bytes_in` count
         # sealed batches too: `write` only touches the current batch's own
         # counters, and `stats` adds them.
         self._mem_bytes = 0
@@ -381,8 +393,8 @@ class ObjectStoreWriter:
         """A consistent snapshot of the counters (see `WriterStats`)."""
         with self._lock:
             return WriterStats(
-                records=self._n_records + self._cur_records,
-                bytes_in=self._n_bytes_in + len(self._cur),
+                records=self._n_records + len(self._cur),
+                bytes_in=self._n_bytes_in + self._cur_bytes,
                 bytes_stored=self._n_bytes_stored,
                 objects=self._n_objects,
                 retries=self._n_retries,
@@ -447,9 +459,9 @@ class ObjectStoreWriter:
                     and not _shutdown._paused
                     and self._clock() < self._cur_deadline
                 ):
-                    self._room -= size
-                    self._cur += record
-                    self._cur_records += 1
+                    self._room -= size + RECORD_OVERHEAD
+                    self._cur.append(record)
+                    self._cur_bytes += size
                     return len(data)
                 accepted = self._accept(record)
             if accepted is not None:
@@ -510,7 +522,7 @@ class ObjectStoreWriter:
         size = len(record)
         now = self._clock()
         if self._cur and (
-            len(self._cur) + size > self.max_size_bytes or now - self._cur_started >= self.max_age
+            self._cur_bytes + size > self.max_size_bytes or now - self._cur_started >= self.max_age
         ):
             self._seal()
         room = self._fits(size) or self._make_room(size)
@@ -522,7 +534,7 @@ class ObjectStoreWriter:
             return False
         if self._closed:  # closed while this call waited for room
             raise WriterClosedError(f"write to a closed writer ({self._prefix})")
-        if self._cur and len(self._cur) + size > self.max_size_bytes:
+        if self._cur and self._cur_bytes + size > self.max_size_bytes:
             self._seal()
         if not self._cur:
             self._cur_started = now
@@ -531,25 +543,31 @@ class ObjectStoreWriter:
             # it a batch started and its age trigger runs (max_age holds with
             # no further write).
             self._cond.notify_all()
-        self._cur += record
-        self._cur_records += 1
-        if len(self._cur) >= self.max_size_bytes:
+        self._cur.append(record)
+        self._cur_bytes += size
+        if self._cur_bytes >= self.max_size_bytes:
             self._seal()
         elif self._thread is not None and not _shutdown._paused:
-            # What the fast path in `write` may take without asking: strictly
-            # less than this many bytes keeps the batch under max_size_bytes
-            # (no seal due) and memory within max_buffer_bytes. Any change
-            # that could shrink the real room (seal, close, fork) resets it
-            # to 0; memory freed by uploads only makes it conservative.
+            # What the fast path in `write` may take without asking: a record
+            # of strictly fewer bytes keeps the batch under max_size_bytes
+            # (no seal due) and memory within max_buffer_bytes; each one takes
+            # its size plus RECORD_OVERHEAD off (conservative for the size
+            # bound). Any change that could shrink the real room (seal, close,
+            # fork) resets it to 0; memory freed by uploads only makes it
+            # conservative.
             self._room = min(
-                self.max_size_bytes - len(self._cur),
-                self.max_buffer_bytes - self._mem_bytes - len(self._cur) + 1,
+                self.max_size_bytes - self._cur_bytes,
+                self.max_buffer_bytes - self._mem_bytes - self._cur_mem() + 1 - RECORD_OVERHEAD,
             )
         return True
 
+    def _cur_mem(self) -> int:
+        """Lock held: memory charged for the current batch."""
+        return self._cur_bytes + RECORD_OVERHEAD * len(self._cur)
+
     def _fits(self, size: int) -> bool:
-        used = self._mem_bytes + len(self._cur)
-        return used == 0 or used + size <= self.max_buffer_bytes
+        used = self._mem_bytes + self._cur_mem()
+        return used == 0 or used + size + RECORD_OVERHEAD <= self.max_buffer_bytes
 
     def _make_room(self, size: int) -> bool:
         """Lock held: spool, wait or give up so that `size` more bytes fit."""
@@ -576,8 +594,8 @@ class ObjectStoreWriter:
         batch = _Batch(
             self._namer.next_key(),
             self._cur,
-            records=self._cur_records,
-            raw_bytes=len(self._cur),
+            records=len(self._cur),
+            raw_bytes=self._cur_bytes,
             index=self._sealed,
             compression=self._encoding.name,
             compresslevel=self.compresslevel,
@@ -585,11 +603,11 @@ class ObjectStoreWriter:
         self._sealed += 1
         self._queue.append(batch)
         # The current batch's records count once sealed (see `_reset_state`).
-        self._n_records += self._cur_records
-        self._n_bytes_in += len(self._cur)
-        self._mem_bytes += len(self._cur)
-        self._cur = bytearray()
-        self._cur_records = 0
+        self._n_records += batch.records
+        self._n_bytes_in += batch.raw_bytes
+        self._mem_bytes += batch.mem_bytes
+        self._cur = []
+        self._cur_bytes = 0
         self._room = 0
         self._cond.notify_all()
 
@@ -784,7 +802,7 @@ class ObjectStoreWriter:
                 try:
                     entry = spool.put(
                         b.key,
-                        [data],
+                        [_joined(data)],
                         compression=b.compression,
                         compresslevel=b.compresslevel,
                         records=b.records,
@@ -804,7 +822,7 @@ class ObjectStoreWriter:
             b.data = None
             if b.in_mem:
                 b.in_mem = False
-                self._mem_bytes -= b.raw_bytes
+                self._mem_bytes -= b.mem_bytes
             self._n_spooled += 1
         if done:
             self._blocked_out = False
@@ -932,7 +950,7 @@ class ObjectStoreWriter:
             data = batch.data
             entry = batch.spool_entry
         try:
-            raw = bytes(data) if data is not None else Spool.read(entry.path)  # type: ignore[union-attr]
+            raw = _joined(data) if data is not None else Spool.read(entry.path)  # type: ignore[union-attr]
         except SpoolCorruptError as exc:
             self._report(exc, f"spooled batch {batch.key}")
             with self._lock:
@@ -990,7 +1008,7 @@ class ObjectStoreWriter:
             self._queue.remove(batch)
         if batch.in_mem:
             batch.in_mem = False
-            self._mem_bytes -= batch.raw_bytes
+            self._mem_bytes -= batch.mem_bytes
         batch.data = None
         self._blocked_out = False
         self._cond.notify_all()
@@ -1042,3 +1060,8 @@ class ObjectStoreWriter:
             self._stderr(f"objlog: {self._prefix}: {message}")
         except Exception:  # noqa: BLE001, S110 - reporting must never take the writer down
             pass
+
+
+def _joined(data: list[bytes] | bytes) -> bytes:
+    """The bytes of a sealed batch's records (joined once; bytes as they are)."""
+    return b"".join(data) if isinstance(data, list) else data

@@ -27,7 +27,10 @@ from objlog.errors import (
     WriterClosedError,
 )
 from objlog.stores.memory import MemoryStore
-from objlog.writer import ObjectStoreWriter, WriterStats, in_objlog_thread
+from objlog.writer import RECORD_OVERHEAD, ObjectStoreWriter, WriterStats, in_objlog_thread
+
+#: Memory a 10-byte record (9 characters and the newline) counts against max_buffer_bytes.
+REC10 = 10 + RECORD_OVERHEAD
 
 MakeWriter = Callable[..., ObjectStoreWriter]
 NO_WAIT = RetryPolicy(max_attempts=4, initial_backoff=0.0, max_backoff=0.0)
@@ -223,7 +226,8 @@ def test_drop_policy_counts_and_bounds(store: MemoryStore, make_writer: MakeWrit
     """With the store stuck, "drop" keeps at most max_buffer_bytes and counts the rest."""
     gate = Gate()
     store.fault = gate
-    writer = make_writer(max_size_bytes=100, max_buffer_bytes=300, when_full="drop")
+    # Room for 30 records (bytes plus RECORD_OVERHEAD each), 10 to a batch.
+    writer = make_writer(max_size_bytes=100, max_buffer_bytes=30 * REC10, when_full="drop")
     accepted = sum(1 for _ in range(100) if writer.write("x" * 9))  # 10-byte records
     stats = writer.stats
     assert (30, 70, 700) == (accepted, stats.dropped_records, stats.dropped_bytes)
@@ -238,7 +242,7 @@ def test_block_policy_waits_then_drops_then_recovers(
     """ "block" waits block_timeout once, then drops at once until an upload makes room."""
     gate = Gate()
     store.fault = gate
-    writer = make_writer(max_size_bytes=10, max_buffer_bytes=20, block_timeout=0.05)
+    writer = make_writer(max_size_bytes=10, max_buffer_bytes=2 * REC10, block_timeout=0.05)
     assert [9, 9, 0, 0] == [writer.write("y" * 9) for _ in range(4)]
     assert 2 == writer.stats.dropped_records
     gate.open()
@@ -254,7 +258,7 @@ def test_block_policy_unblocks_when_room_appears(
     """A blocked write proceeds as soon as an upload frees memory."""
     gate = Gate()
     store.fault = gate
-    writer = make_writer(max_size_bytes=10, max_buffer_bytes=20, block_timeout=60)
+    writer = make_writer(max_size_bytes=10, max_buffer_bytes=2 * REC10, block_timeout=60)
     writer.write("a" * 9)
     writer.write("b" * 9)
     result: list[int] = []
