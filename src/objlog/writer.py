@@ -5,7 +5,10 @@ The buffered writer: records batched into objects, uploaded off the caller's thr
 is sealed when it reaches `max_size_bytes`, when its first record is
 `max_age` seconds old, on `flush`, `sync` and `close`; a sealed batch gets its
 key at once and is handed to one uploader thread, which compresses it and
-PUTs it with retries. ``write()`` never touches the network.
+PUTs it with retries; while sealed batches wait, a second thread encodes
+(joins and compresses) up to `ENCODE_AHEAD` of them, so compression runs
+beside the uploads (zlib releases the GIL). ``write()`` never touches the
+network.
 
 Keys (see `objlog._keys`)::
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import os
 import threading
 import time
@@ -59,6 +63,7 @@ from objlog.errors import ConfigError, SyncTimeout, WriterClosedError
 from objlog.typing import ObjectStore
 
 __all__ = [
+    "ENCODE_AHEAD",
     "RECORD_OVERHEAD",
     "ObjectStoreWriter",
     "WriterStats",
@@ -78,6 +83,10 @@ _WHEN_FULL = ("block", "drop")
 #: Memory charged per record on top of its bytes (``sys.getsizeof(b"")`` is
 #: 33, plus its list slot and allocator rounding).
 RECORD_OVERHEAD = 48
+#: Sealed batches the encoder thread may encode ahead of the uploader: it
+#: overlaps compression with uploads, at the cost of holding that many
+#: encoded bodies (compressed: a fraction of their records) in memory too.
+ENCODE_AHEAD = 2
 #: Records `writelines` accepts per lock acquisition (bounds other threads' wait).
 _WRITELINES_CHUNK = 256
 
@@ -118,6 +127,8 @@ class _Batch:
     """A sealed batch on its way to the store."""
 
     __slots__ = (
+        "body",
+        "busy",
         "compression",
         "compresslevel",
         "data",
@@ -157,6 +168,10 @@ class _Batch:
         self.spool_entry = spool_entry
         self.spooling = False
         self.stored = False
+        # The encoded object body once a thread encoded it (kept across retries).
+        self.body: bytes | None = None
+        # A thread (uploader or encoder) is encoding or uploading this batch.
+        self.busy = False
 
 
 class _Abort(Exception):
@@ -334,6 +349,7 @@ class ObjectStoreWriter:
         self._mem_bytes = 0
         self._sealed = 0
         self._thread: threading.Thread | None = None
+        self._encoder: threading.Thread | None = None
         self._stop = False
         self._abort = False
         self._retry_at = 0.0
@@ -609,6 +625,8 @@ class ObjectStoreWriter:
         self._cur = []
         self._cur_bytes = 0
         self._room = 0
+        if len(self._queue) > 1 and self._encoder is None and self._thread is not None:
+            self._start_encoder()  # a backlog: encode ahead of the uploader
         self._cond.notify_all()
 
     def flush(self) -> None:
@@ -887,20 +905,78 @@ class ObjectStoreWriter:
                 if self._cur and now - self._cur_started >= self.max_age:
                     self._seal()
                 if self._queue and now >= self._retry_at:
-                    batch = self._queue[0]
-                    break
+                    # The oldest batch the encoder is not working on.
+                    batch = next((b for b in self._queue if not b.busy), None)
+                    if batch is not None:
+                        batch.busy = True
+                        break
                 if self._stop and not self._queue:
                     return False
                 waits = []
                 if self._cur:
                     waits.append(self._cur_started + self.max_age - now)
-                if self._queue:
+                if self._queue and now < self._retry_at:
                     waits.append(self._retry_at - now)
                 self._cond.wait(max(0.001, min(waits)) if waits else None)
             if self._spool is not None:
                 self._spool_pending()
         self._upload(batch)
         return True
+
+    def _start_encoder(self) -> None:
+        """Lock held: start the encoder thread (once per process, on the first backlog)."""
+        thread = threading.Thread(
+            target=self._encode_ahead, name=f"objlog-encoder-{self._writer_id}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: the uploader encodes alone
+            return
+        self._encoder = thread
+
+    def _encode_ahead(self) -> None:
+        """Encoder thread: encode sealed in-memory batches before the uploader gets to them."""
+        _shutdown.mark_objlog_thread()
+        me = threading.current_thread()
+        try:
+            while True:
+                with self._lock:
+                    while True:
+                        if self._abort or self._encoder is not me:
+                            return  # closed for good, or a forked child's reset
+                        batch = next(
+                            (
+                                b
+                                for b in itertools.islice(self._queue, ENCODE_AHEAD + 1)
+                                if b.body is None and not b.busy and b.data is not None
+                            ),
+                            None,
+                        )
+                        if batch is not None:
+                            break
+                        if self._stop and not self._queue:
+                            return
+                        self._cond.wait(1.0)
+                    batch.busy = True
+                    data = batch.data
+                    assert data is not None
+                try:
+                    body: bytes | None = encode_batch(
+                        _joined(data), batch.compression, batch.compresslevel
+                    )
+                except Exception as exc:  # noqa: BLE001 - the uploader encodes it instead
+                    self._report(exc, f"encode of {batch.key}")
+                    body = None
+                del data
+                with self._lock:
+                    batch.busy = False
+                    if body is not None and not batch.stored:
+                        batch.body = body
+                    self._cond.notify_all()
+        finally:
+            with self._lock:
+                if self._encoder is me:
+                    self._encoder = None
 
     def _recover(self) -> None:
         """Claim dead writers' spooled batches and queue them first."""
@@ -946,23 +1022,38 @@ class ObjectStoreWriter:
         return self._store
 
     def _upload(self, batch: _Batch) -> None:
+        """Encode (unless the encoder did) and PUT `batch`, which `_step` marked busy."""
+        try:
+            self._upload_busy(batch)
+        finally:
+            with self._lock:
+                batch.busy = False
+                self._cond.notify_all()
+
+    def _upload_busy(self, batch: _Batch) -> None:
         with self._lock:
+            body = batch.body
             data = batch.data
             entry = batch.spool_entry
-        try:
-            raw = _joined(data) if data is not None else Spool.read(entry.path)  # type: ignore[union-attr]
-        except SpoolCorruptError as exc:
-            self._report(exc, f"spooled batch {batch.key}")
+        if body is None:
+            try:
+                raw = _joined(data) if data is not None else Spool.read(entry.path)  # type: ignore[union-attr]
+            except SpoolCorruptError as exc:
+                self._report(exc, f"spooled batch {batch.key}")
+                with self._lock:
+                    self._remove(batch)
+                    if self._spool is not None and entry is not None:
+                        with contextlib.suppress(OSError):
+                            self._spool.quarantine(entry.path)
+                return
+            except OSError as exc:
+                self._failed(exc, batch)
+                return
+            body = encode_batch(raw, batch.compression, batch.compresslevel)
+            del raw
             with self._lock:
-                self._remove(batch)
-                if self._spool is not None and entry is not None:
-                    with contextlib.suppress(OSError):
-                        self._spool.quarantine(entry.path)
-            return
-        except OSError as exc:
-            self._failed(exc, batch)
-            return
-        body = encode_batch(raw, batch.compression, batch.compresslevel)
+                if not batch.stored:
+                    batch.body = body  # kept for retries
         encoding = encoding_for(batch.compression)
         store = self._store_now()
 
@@ -1010,6 +1101,7 @@ class ObjectStoreWriter:
             batch.in_mem = False
             self._mem_bytes -= batch.mem_bytes
         batch.data = None
+        batch.body = None
         self._blocked_out = False
         self._cond.notify_all()
 

@@ -10,6 +10,7 @@ import abc
 import base64
 import contextlib
 import dataclasses
+import encodings.idna  # noqa: F401 - imported here on purpose, see below
 import hashlib
 import io
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +24,13 @@ from objlog.errors import (
     TransientStoreError,
 )
 from objlog.typing import MAX_PARTS, ObjectRef
+
+# Why `encodings.idna` is imported above: the first connection of an SDK
+# client encodes the host name with the "idna" codec, which imports that
+# module then, on the uploader thread. An ``os.fork()`` during that import
+# leaves the child with the module's import lock held by a thread that does
+# not exist there, and the child's uploader hangs on its first connection.
+# Importing it here does it on the thread that opens the store.
 
 __all__ = [
     "SHA256_META",
