@@ -972,6 +972,7 @@ class ObjectStoreWriter:
                     batch.busy = False
                     if body is not None and not batch.stored:
                         batch.body = body
+                        _share_plain(batch)
                     self._cond.notify_all()
         finally:
             with self._lock:
@@ -1054,6 +1055,7 @@ class ObjectStoreWriter:
             with self._lock:
                 if not batch.stored:
                     batch.body = body  # kept for retries
+                    _share_plain(batch)
         encoding = encoding_for(batch.compression)
         store = self._store_now()
 
@@ -1157,3 +1159,9 @@ class ObjectStoreWriter:
 def _joined(data: list[bytes] | bytes) -> bytes:
     """The bytes of a sealed batch's records (joined once; bytes as they are)."""
     return b"".join(data) if isinstance(data, list) else data
+
+
+def _share_plain(batch: _Batch) -> None:
+    """Lock held: an uncompressed body is the joined records; keep one copy, not two."""
+    if batch.compression == "none" and batch.data is not None:
+        batch.data = batch.body

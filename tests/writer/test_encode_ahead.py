@@ -65,3 +65,30 @@ def test_encoded_batches_store_every_record_once_under_load() -> None:
         writer.write(line)
     writer.close(60)
     assert lines == stored_lines(store)
+
+
+def test_plain_batches_encoded_ahead_keep_one_copy() -> None:
+    """Without compression an encoded-ahead batch holds its bytes once, not as list and copy."""
+    store = MemoryStore()
+    gate = Gate()
+    store.fault = gate
+    writer = ObjectStoreWriter(
+        store,
+        pipelinerun="r",
+        task="plain",
+        compression="none",
+        max_size_bytes=1000,
+        max_buffer_bytes=10**6,
+    )
+    lines = [f"{i:04d}-".encode() + b"y" * 94 + b"\n" for i in range(40)]
+    for line in lines:
+        writer.write(line)
+    writer.flush()
+    gate.waiting.wait(30)
+    wait_until(lambda: sum(_encoded(writer)) == ENCODE_AHEAD + 1)
+    with writer._lock:
+        shared = [b.data is b.body for b in writer._queue if b.body is not None]
+    assert [True] * (ENCODE_AHEAD + 1) == shared
+    gate.open()
+    writer.close()
+    assert lines == stored_lines(store)
