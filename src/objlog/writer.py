@@ -160,7 +160,7 @@ class _Batch:
         self.records = records
         self.raw_bytes = raw_bytes
         # What the batch counts against max_buffer_bytes while in memory.
-        self.mem_bytes = raw_bytes + RECORD_OVERHEAD * records
+        self.mem_bytes = _charged(raw_bytes, records)
         self.index = index
         self.compression = compression
         self.compresslevel = compresslevel
@@ -172,6 +172,14 @@ class _Batch:
         self.body: bytes | None = None
         # A thread (uploader or encoder) is encoding or uploading this batch.
         self.busy = False
+
+    def keep_body(self, body: bytes) -> None:
+        """Writer's lock held: keep the encoded body for the upload and its retries."""
+        if self.stored:
+            return
+        self.body = body
+        if self.compression == "none" and self.data is not None:
+            self.data = body  # the joined records themselves: one copy, not two
 
 
 class _Abort(Exception):
@@ -579,7 +587,7 @@ class ObjectStoreWriter:
 
     def _cur_mem(self) -> int:
         """Lock held: memory charged for the current batch."""
-        return self._cur_bytes + RECORD_OVERHEAD * len(self._cur)
+        return _charged(self._cur_bytes, len(self._cur))
 
     def _fits(self, size: int) -> bool:
         used = self._mem_bytes + self._cur_mem()
@@ -970,9 +978,8 @@ class ObjectStoreWriter:
                 del data
                 with self._lock:
                     batch.busy = False
-                    if body is not None and not batch.stored:
-                        batch.body = body
-                        _share_plain(batch)
+                    if body is not None:
+                        batch.keep_body(body)
                     self._cond.notify_all()
         finally:
             with self._lock:
@@ -1053,9 +1060,7 @@ class ObjectStoreWriter:
             body = encode_batch(raw, batch.compression, batch.compresslevel)
             del raw
             with self._lock:
-                if not batch.stored:
-                    batch.body = body  # kept for retries
-                    _share_plain(batch)
+                batch.keep_body(body)
         encoding = encoding_for(batch.compression)
         store = self._store_now()
 
@@ -1161,7 +1166,6 @@ def _joined(data: list[bytes] | bytes) -> bytes:
     return b"".join(data) if isinstance(data, list) else data
 
 
-def _share_plain(batch: _Batch) -> None:
-    """Lock held: an uncompressed body is the joined records; keep one copy, not two."""
-    if batch.compression == "none" and batch.data is not None:
-        batch.data = batch.body
+def _charged(raw_bytes: int, records: int) -> int:
+    """Memory counted against max_buffer_bytes for `records` records of `raw_bytes` in all."""
+    return raw_bytes + RECORD_OVERHEAD * records
