@@ -9,12 +9,15 @@ directory, memory) implements it, and the contract suite in
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 __all__ = [
+    "BodyDigests",
     "Clock",
     "ObjectInfo",
     "ObjectRef",
@@ -28,6 +31,31 @@ MAX_PART_BYTES = 5 * 1024**3
 MAX_PARTS = 10_000
 MAX_OBJECT_BYTES = 5 * 1024**4
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BodyDigests:
+    """
+    Digests of an object body, computed once by whoever holds the body.
+
+    Passed to `ObjectStore.put_object` so that a store need not hash the
+    body again on the uploading thread (the writer's encoder thread
+    computes them beside the uploads).
+
+    Attributes:
+        md5: Base64 MD5 of the body, as sent in the ``Content-MD5`` header
+            (RFC 1864; S3 rejects a body that does not match with BadDigest).
+        sha256: Hex SHA-256 of the body, kept as ``objlog-sha256`` metadata.
+    """
+
+    md5: str
+    sha256: str
+
+    @classmethod
+    def of(cls, body: bytes | memoryview) -> BodyDigests:
+        """Hash `body` (both digests; hashlib releases the GIL for large bodies)."""
+        md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest())
+        return cls(md5=md5.decode("ascii"), sha256=hashlib.sha256(body).hexdigest())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +146,7 @@ class ObjectStore(Protocol):
         content_type: str = "application/octet-stream",
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        digests: BodyDigests | None = None,
     ) -> ObjectRef:
         """
         Store `body` under `key`, replacing any object there.
@@ -125,6 +154,12 @@ class ObjectStore(Protocol):
         Sends Content-MD5 and keeps objlog's own SHA-256 in the metadata
         (``objlog-sha256``). Uses a multipart upload above the store's
         multipart threshold. Never leaves a partial object visible.
+
+        `digests`, when given, are the body's MD5 and SHA-256 computed by the
+        caller; the store uses them instead of hashing the body again, and
+        refuses the body (PermanentStoreError, reason ``BadDigest``) when the
+        MD5 does not match, as S3 does. A store written before this keyword
+        existed still works: the writer passes it only to stores that accept it.
         """
         ...
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import inspect
 import itertools
 import os
 import threading
@@ -60,7 +61,7 @@ from objlog._retry import RetryPolicy, retry_call
 from objlog._spool import Spool, SpoolCorruptError, SpoolEntry
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError, SyncTimeout, WriterClosedError
-from objlog.typing import ObjectStore
+from objlog.typing import BodyDigests, ObjectStore
 
 __all__ = [
     "ENCODE_AHEAD",
@@ -132,6 +133,7 @@ class _Batch:
         "compression",
         "compresslevel",
         "data",
+        "digests",
         "in_mem",
         "index",
         "key",
@@ -168,16 +170,19 @@ class _Batch:
         self.spool_entry = spool_entry
         self.spooling = False
         self.stored = False
-        # The encoded object body once a thread encoded it (kept across retries).
+        # The encoded object body once a thread encoded it (kept across retries),
+        # and its digests when the encoder computed them too.
         self.body: bytes | None = None
+        self.digests: BodyDigests | None = None
         # A thread (uploader or encoder) is encoding or uploading this batch.
         self.busy = False
 
-    def keep_body(self, body: bytes) -> None:
-        """Writer's lock held: keep the encoded body for the upload and its retries."""
+    def keep_body(self, body: bytes, digests: BodyDigests | None = None) -> None:
+        """Writer's lock held: keep the encoded body and digests for the upload and retries."""
         if self.stored:
             return
         self.body = body
+        self.digests = digests
         if self.compression == "none" and self.data is not None:
             self.data = body  # the joined records themselves: one copy, not two
 
@@ -968,18 +973,20 @@ class ObjectStoreWriter:
                     batch.busy = True
                     data = batch.data
                     assert data is not None
+                encoded: tuple[bytes, BodyDigests] | None = None
                 try:
-                    body: bytes | None = encode_batch(
-                        _joined(data), batch.compression, batch.compresslevel
-                    )
+                    body = encode_batch(_joined(data), batch.compression, batch.compresslevel)
+                    # Hashed here rather than by the store on the uploader's
+                    # thread: the next PUT need not wait for it (hashlib
+                    # releases the GIL, so it runs beside the current PUT).
+                    encoded = (body, BodyDigests.of(body))
                 except Exception as exc:  # noqa: BLE001 - the uploader encodes it instead
                     self._report(exc, f"encode of {batch.key}")
-                    body = None
                 del data
                 with self._lock:
                     batch.busy = False
-                    if body is not None:
-                        batch.keep_body(body)
+                    if encoded is not None:
+                        batch.keep_body(*encoded)
                     self._cond.notify_all()
         finally:
             with self._lock:
@@ -1041,6 +1048,7 @@ class ObjectStoreWriter:
     def _upload_busy(self, batch: _Batch) -> None:
         with self._lock:
             body = batch.body
+            digests = batch.digests
             data = batch.data
             entry = batch.spool_entry
         if body is None:
@@ -1063,6 +1071,8 @@ class ObjectStoreWriter:
                 batch.keep_body(body)
         encoding = encoding_for(batch.compression)
         store = self._store_now()
+        # Only to a store that takes them: one written before the keyword hashes alone.
+        extra = {"digests": digests} if digests is not None and _takes_digests(store) else {}
 
         def put() -> object:
             if self._abort:
@@ -1073,6 +1083,7 @@ class ObjectStoreWriter:
                 content_type=encoding.content_type,
                 content_encoding=encoding.content_encoding,
                 metadata={"objlog-records": str(batch.records)},
+                **extra,
             )
 
         try:
@@ -1109,6 +1120,7 @@ class ObjectStoreWriter:
             self._mem_bytes -= batch.mem_bytes
         batch.data = None
         batch.body = None
+        batch.digests = None
         self._blocked_out = False
         self._cond.notify_all()
 
@@ -1159,6 +1171,19 @@ class ObjectStoreWriter:
             self._stderr(f"objlog: {self._prefix}: {message}")
         except Exception:  # noqa: BLE001, S110 - reporting must never take the writer down
             pass
+
+
+def _takes_digests(store: ObjectStore) -> bool:
+    """Whether ``store.put_object`` accepts ``digests=`` (by name or ``**kwargs``)."""
+    try:
+        params = inspect.signature(store.put_object).parameters.values()
+    except (TypeError, ValueError):  # a builtin or an odd callable: do not guess
+        return False
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        or (p.name == "digests" and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+        for p in params
+    )
 
 
 def _joined(data: list[bytes] | bytes) -> bytes:

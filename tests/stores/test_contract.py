@@ -31,7 +31,7 @@ from objlog.stores.boto3 import Boto3Store
 from objlog.stores.local import LocalStore
 from objlog.stores.memory import MemoryStore
 from objlog.stores.minio import MinioStore
-from objlog.typing import ObjectStore
+from objlog.typing import BodyDigests, ObjectStore
 
 MIB = 1024**2
 
@@ -103,6 +103,24 @@ class ContractSuite:
         assert body == store.get_object("a/one.txt")
         assert hashlib.sha256(body).hexdigest() == ref.sha256
         assert (len(body), "a/one.txt", store.bucket) == (ref.size, ref.key, ref.bucket)
+
+    def test_put_with_digests_given(self, store: ObjectStore) -> None:
+        """Digests given by the caller are the object's: same metadata as when the store hashes."""
+        body = payload(70_000, seed=5)
+        ref = store.put_object("dg/given", body, digests=BodyDigests.of(body))
+        assert (hashlib.sha256(body).hexdigest(), len(body)) == (ref.sha256, ref.size)
+        assert body == store.get_object("dg/given")
+        assert ref.sha256 == store.head_object("dg/given").metadata["objlog-sha256"]
+
+    def test_put_with_wrong_digests_is_refused(self, store: ObjectStore) -> None:
+        """A body that does not match its Content-MD5 is refused (BadDigest) and not stored."""
+        body = payload(70_000, seed=6)
+        wrong = BodyDigests.of(body[:-1] + b"x")
+        with pytest.raises(PermanentStoreError) as info:
+            store.put_object("dg/wrong", body, digests=wrong)
+        assert "BadDigest" == info.value.reason
+        with pytest.raises(ObjectNotFoundError):
+            store.head_object("dg/wrong")
 
     def test_put_replaces(self, store: ObjectStore) -> None:
         """A second put to the same key replaces the object."""
@@ -332,6 +350,14 @@ class TestS3Stores(ContractSuite):
             for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
                 client.delete_object(Bucket=bucket, Key=obj["Key"])
             client.delete_bucket(Bucket=bucket)
+
+    def test_put_with_wrong_digests_is_refused(  # type: ignore[override]
+        self, store: ObjectStore, s3_target: Any
+    ) -> None:
+        """The server checks the Content-MD5 sent from the given digests (S3 BadDigest)."""
+        if s3_target.name == "moto":
+            pytest.skip("moto does not check Content-MD5; checked against Ceph RGW in CI")
+        super().test_put_with_wrong_digests_is_refused(store)
 
     def test_failed_stream_aborts_the_upload(
         self, store: ObjectStore, s3_target: Any, s3_bucket: str

@@ -1,13 +1,17 @@
-"""The encoder thread: sealed batches are encoded ahead of the uploader, a bounded number."""
+"""The encoder thread: sealed batches are encoded and hashed ahead of the uploader (bounded)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import pytest
 from writer_helpers import Gate, stored_lines, wait_until
 
 from objlog.stores.memory import MemoryStore
-from objlog.writer import ENCODE_AHEAD, ObjectStoreWriter
+from objlog.typing import BodyDigests, ObjectRef
+from objlog.writer import ENCODE_AHEAD, ObjectStoreWriter, _takes_digests
 
 
 def _encoders() -> list[threading.Thread]:
@@ -92,3 +96,102 @@ def test_plain_batches_encoded_ahead_keep_one_copy() -> None:
     gate.open()
     writer.close()
     assert lines == stored_lines(store)
+
+
+class _RecordingStore(MemoryStore):
+    """A memory store that notes the digests each put was given (it checks them itself)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: list[tuple[bytes, BodyDigests | None]] = []
+
+    def put_object(self, key: str, body: bytes, **kwargs: Any) -> ObjectRef:
+        self.given.append((bytes(body), kwargs.get("digests")))
+        return super().put_object(key, body, **kwargs)
+
+
+class _LegacyStore(MemoryStore):
+    """A store written before ``digests=`` existed: its put_object takes no such keyword."""
+
+    def put_object(  # type: ignore[override]
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        content_encoding: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectRef:
+        return super().put_object(
+            key,
+            body,
+            content_type=content_type,
+            content_encoding=content_encoding,
+            metadata=metadata,
+        )
+
+
+def _backlog(store: MemoryStore, compression: str) -> tuple[ObjectStoreWriter, list[bytes]]:
+    gate = Gate()
+    store.fault = gate
+    writer = ObjectStoreWriter(
+        store,
+        pipelinerun="r",
+        task="dg",
+        compression=compression,  # type: ignore[arg-type]
+        max_size_bytes=1000,
+        max_buffer_bytes=10**6,
+    )
+    lines = [f"{i:04d}-".encode() + b"z" * 94 + b"\n" for i in range(60)]
+    for line in lines:
+        writer.write(line)
+    writer.flush()
+    gate.waiting.wait(30)
+    wait_until(lambda: sum(_encoded(writer)) == ENCODE_AHEAD + 1)
+    gate.open()
+    writer.close(30)
+    return writer, lines
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_encoder_hands_its_digests_to_the_store(compression: str) -> None:
+    """Batches encoded ahead reach the store with the MD5 and SHA-256 of the very body sent."""
+    store = _RecordingStore()
+    _, lines = _backlog(store, compression)
+    assert lines == stored_lines(store)
+    with_digests = [(body, d) for body, d in store.given if d is not None]
+    # The first batch was taken by the uploader before any backlog: it has none.
+    assert len(with_digests) >= ENCODE_AHEAD
+    assert [BodyDigests.of(body) for body, _ in with_digests] == [d for _, d in with_digests]
+
+
+def test_store_without_digests_keyword_still_gets_every_batch() -> None:
+    """A store whose put_object predates ``digests=`` is never passed it, and loses nothing."""
+    store = _LegacyStore()
+    writer, lines = _backlog(store, "gzip")
+    assert lines == stored_lines(store)
+    assert 0 == writer.stats.failures
+
+
+def _plain(key: str, body: bytes) -> None: ...
+
+
+def _kw(key: str, body: bytes, **kwargs: object) -> None: ...
+
+
+def _named(key: str, body: bytes, *, digests: object = None) -> None: ...
+
+
+def _positional(key: str, body: bytes, digests: object = None, /) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("put", "takes"), [(_plain, False), (_kw, True), (_named, True), (_positional, False)]
+)
+def test_takes_digests_reads_the_signature(put: Callable[..., None], takes: bool) -> None:
+    """Only a put_object that can take ``digests=`` by keyword is given it."""
+
+    class Store:
+        put_object = staticmethod(put)
+
+    assert takes == _takes_digests(Store())  # type: ignore[arg-type]

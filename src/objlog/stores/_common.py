@@ -23,7 +23,7 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.typing import MAX_PARTS, ObjectRef
+from objlog.typing import MAX_PARTS, BodyDigests, ObjectRef
 
 # Why `encodings.idna` is imported above: the first connection of an SDK
 # client encodes the host name with the "idna" codec, which imports that
@@ -51,6 +51,29 @@ __all__ = [
 
 #: User-metadata key holding objlog's own checksum (hex SHA-256 of the body).
 SHA256_META = "objlog-sha256"
+
+
+def check_digests(
+    digests: BodyDigests | None, md5: bytes, sha256: str, *, bucket: str, key: str
+) -> None:
+    """
+    Refuse a body whose MD5 or SHA-256 is not what the caller's `digests` say.
+
+    For stores that hash the body themselves (local, memory), so that a
+    wrong `digests` fails there as it does on S3 (which checks Content-MD5).
+
+    Raises:
+        PermanentStoreError: Reason ``BadDigest``.
+    """
+    if digests is None:
+        return
+    if digests.md5 != base64.b64encode(md5).decode("ascii") or digests.sha256 != sha256:
+        raise PermanentStoreError(
+            "put_object: the body does not match the digests given (BadDigest)",
+            bucket=bucket,
+            key=key,
+            reason="BadDigest",
+        )
 
 
 def content_md5(data: bytes | memoryview) -> str:
@@ -367,10 +390,16 @@ def _headers(
 
 
 def _single_put(
-    calls: UploadCalls, bucket: str, key: str, body: bytes, headers: ObjectHeaders, sha256: str
+    calls: UploadCalls,
+    bucket: str,
+    key: str,
+    body: bytes,
+    headers: ObjectHeaders,
+    sha256: str,
+    md5: str | None = None,
 ) -> ObjectRef:
     try:
-        etag = calls.put(key, body, content_md5(body), headers)
+        etag = calls.put(key, body, md5 or content_md5(body), headers)
     except Exception as exc:
         raise calls.map_error(exc, "put_object", key) from exc
     return ObjectRef(bucket=bucket, key=key, size=len(body), sha256=sha256, etag=etag.strip('"'))
@@ -441,17 +470,25 @@ def upload_body(
     metadata: Mapping[str, str] | None,
     multipart_threshold_bytes: int,
     part_size_bytes: int,
+    digests: BodyDigests | None = None,
 ) -> ObjectRef:
     """
     Upload `body`: one PUT up to the threshold, else a multipart upload.
 
     The SHA-256 is known first, so it goes into ``objlog-sha256`` either
     way. Parts are cut from `body` by offset: memory beyond `body` is one part.
+    A single PUT takes both digests from `digests` when given (the server
+    checks the MD5); a multipart upload hashes `body` itself, since each
+    part needs its own MD5 anyway.
 
     Raises:
         TransientStoreError: As mapped by ``calls.map_error``.
-        PermanentStoreError: As mapped, or more than 10,000 parts.
+        PermanentStoreError: As mapped (``BadDigest`` when `digests` is not
+            the body's), or more than 10,000 parts.
     """
+    if digests is not None and len(body) <= multipart_threshold_bytes:
+        headers = _headers(content_type, content_encoding, metadata, digests.sha256)
+        return _single_put(calls, bucket, key, body, headers, digests.sha256, digests.md5)
     digest = hashlib.sha256(body).hexdigest()
     headers = _headers(content_type, content_encoding, metadata, digest)
     if len(body) <= multipart_threshold_bytes:
@@ -587,6 +624,7 @@ class S3StoreBase(abc.ABC):
         content_type: str = "application/octet-stream",
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        digests: BodyDigests | None = None,
     ) -> ObjectRef:
         """
         Store `body` under `key` with Content-MD5 and ``objlog-sha256`` metadata.
@@ -601,13 +639,17 @@ class S3StoreBase(abc.ABC):
             content_type: Content-Type (default application/octet-stream).
             content_encoding: Content-Encoding, e.g. ``"gzip"`` (default None).
             metadata: User metadata (``x-amz-meta-*``); keys lower-cased.
+            digests: The body's MD5 and SHA-256 if the caller has them
+                (default None: hashed here); a single PUT sends them as they
+                are, and the server checks the MD5.
 
         Returns:
             An `ObjectRef` with size, SHA-256 and the returned ETag.
 
         Raises:
             TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket, ...
+            PermanentStoreError: Denied, bad credentials, no such bucket,
+                ``BadDigest`` (`digests` not the body's), ...
 
         Thread safety: safe from any thread.
         """
@@ -621,6 +663,7 @@ class S3StoreBase(abc.ABC):
             metadata=metadata,
             multipart_threshold_bytes=self._config.multipart_threshold_bytes,
             part_size_bytes=self._config.part_size_bytes,
+            digests=digests,
         )
 
     def put_stream(

@@ -43,8 +43,8 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import user_metadata
-from objlog.typing import ObjectInfo, ObjectRef
+from objlog.stores._common import check_digests, user_metadata
+from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 __all__ = ["InvalidKeyError", "LocalStore"]
 
@@ -174,6 +174,7 @@ class LocalStore:
         content_type: str = "application/octet-stream",
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        digests: BodyDigests | None = None,
     ) -> ObjectRef:
         """
         Store `body` under `key` atomically (temp file, fsync, `os.replace`).
@@ -184,23 +185,28 @@ class LocalStore:
             content_type: Kept in the sidecar (default application/octet-stream).
             content_encoding: Kept in the sidecar, e.g. ``"gzip"`` (default None).
             metadata: User metadata; keys are lower-cased; ``objlog-sha256`` added.
+            digests: The body's MD5 and SHA-256 if the caller has them
+                (default None); the body is hashed while written either way
+                and refused when they do not match, as S3 checks Content-MD5.
 
         Returns:
             An `ObjectRef` with size, SHA-256 and an MD5 ETag.
 
         Raises:
             InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied or a key conflict.
+            PermanentStoreError: Permission denied, a key conflict, or
+                ``BadDigest`` (`digests` not the body's; nothing is stored).
             TransientStoreError: Disk full or an I/O error.
 
         Thread safety: safe from any thread.
         """
-        return self.put_stream(
+        return self._write(
             key,
             io.BytesIO(body),
             content_type=content_type,
             content_encoding=content_encoding,
             metadata=metadata,
+            digests=digests,
         )
 
     def put_stream(
@@ -222,6 +228,25 @@ class LocalStore:
 
         Thread safety: safe from any thread.
         """
+        return self._write(
+            key,
+            stream,
+            content_type=content_type,
+            content_encoding=content_encoding,
+            metadata=metadata,
+            digests=None,
+        )
+
+    def _write(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        content_type: str,
+        content_encoding: str | None,
+        metadata: Mapping[str, str] | None,
+        digests: BodyDigests | None,
+    ) -> ObjectRef:
         data_path = self._data_path(key)
         meta_path = self._meta_path(key)
         tmp_dir = self._root / _RESERVED / "tmp"
@@ -242,6 +267,7 @@ class LocalStore:
                 os.fsync(out.fileno())
                 inode = os.fstat(out.fileno()).st_ino
             digest = sha.hexdigest()
+            check_digests(digests, md5.digest(), digest, bucket="", key=key)
             sidecar = {
                 "inode": inode,
                 "size": size,

@@ -19,7 +19,8 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.typing import ObjectInfo, ObjectRef
+from objlog.stores._common import check_digests
+from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 __all__ = ["MemoryStore"]
 
@@ -142,13 +143,21 @@ class MemoryStore:
         content_type: str = "application/octet-stream",
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        digests: BodyDigests | None = None,
     ) -> ObjectRef:
-        """Store `body` under `key` (see `objlog.typing.ObjectStore`)."""
+        """
+        Store `body` under `key` (see `objlog.typing.ObjectStore`).
+
+        Hashes the body itself and refuses it (PermanentStoreError,
+        ``BadDigest``) when `digests` is given and does not match.
+        """
         self._check_key(key)
         self._enter("put", key)
         data = bytes(body)
         digest = hashlib.sha256(data).hexdigest()
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        md5 = hashlib.md5(data, usedforsecurity=False)
+        check_digests(digests, md5.digest(), digest, bucket=self._bucket, key=key)
+        etag = md5.hexdigest()
         meta = {k.lower(): v for k, v in (metadata or {}).items()}
         meta["objlog-sha256"] = digest
         info = ObjectInfo(
