@@ -163,7 +163,7 @@ class Spool:
     def put(
         self,
         key: str,
-        chunks: Sequence[bytes | bytearray],
+        chunks: Sequence[bytes | bytearray | memoryview],
         *,
         compression: str,
         compresslevel: int,

@@ -19,9 +19,9 @@ process, restart and fork, so keys never collide and nothing is overwritten.
 
 Memory is bounded by `max_buffer_bytes`: record bytes of the current batch
 plus sealed batches not yet stored or spooled, each record charged
-`RECORD_OVERHEAD` bytes more for the list slot and object header that hold it
-(a batch is a list of the records as given, so ``write`` copies nothing; the
-uploader joins them once). When it is full, `when_full` applies:
+`RECORD_OVERHEAD` bytes more (the figure the bound has always used; ``write``
+copies each record into the batch's reusable buffer and drops it, see
+`_Buffer`, so gzip reads the batch in place with no join). When it is full, `when_full` applies:
 ``"block"`` waits up to `block_timeout` for room, ``"drop"`` drops the new
 record; both count drops in `stats`. With a `spool_dir`, every sealed batch is
 written to local disk (fsync) before its upload, and full memory makes the
@@ -41,6 +41,7 @@ import collections
 import contextlib
 import inspect
 import itertools
+import mmap
 import os
 import threading
 import time
@@ -90,6 +91,73 @@ RECORD_OVERHEAD = 48
 ENCODE_AHEAD = 2
 #: Records `writelines` accepts per lock acquisition (bounds other threads' wait).
 _WRITELINES_CHUNK = 256
+#: Idle batch buffers kept per capacity, process-wide, for the next batch of any
+#: writer: their pages are already touched, so filling them costs no page faults.
+_POOL_IDLE = 2
+_PAGE = mmap.PAGESIZE
+_pool: dict[int, list[_Buffer]] = {}
+
+
+class _Buffer:
+    """
+    The records of one batch, copied into one reusable buffer of `cap` bytes.
+
+    ``write`` copies each record in and drops it, so the allocator reuses the
+    record's (hot) memory at once; a batch of kept records instead grows the
+    heap by fresh pages, one first-touch fault per 4 KiB. The buffer is an
+    anonymous private mapping touched lazily, so a small batch costs only the
+    pages it fills; a sealed batch gives back pages past its end (`seal`), so
+    its memory is its bytes, as charged. Once no thread reads it (encoded,
+    stored or spooled, `readers` 0) it goes back to `_pool`.
+    """
+
+    __slots__ = ("cap", "detached", "mm", "readers", "touched", "used", "view")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        try:
+            self.mm: mmap.mmap | bytearray = mmap.mmap(-1, cap, flags=mmap.MAP_PRIVATE)
+        except (AttributeError, TypeError, OSError):  # no MAP_PRIVATE (Windows)
+            self.mm = bytearray(cap)
+        self.view = memoryview(self.mm)
+        self.touched = 0  # bytes from the start whose pages may be resident
+        self.used = 0  # bytes of records (set when sealed)
+        self.readers = 0  # threads reading `records()` (writer's lock)
+        self.detached = False  # its batch no longer needs it (writer's lock)
+
+    def records(self) -> memoryview:
+        return self.view[: self.used]
+
+    def seal(self, used: int) -> None:
+        """Owner's lock held: the batch ends at `used`; give back the pages past it."""
+        self.used = used
+        end = -(-used // _PAGE) * _PAGE
+        if self.touched > end and hasattr(self.mm, "madvise"):
+            with contextlib.suppress(OSError, ValueError):
+                self.mm.madvise(mmap.MADV_DONTNEED, end, self.touched - end)
+            self.touched = end
+        else:
+            self.touched = max(self.touched, used)
+
+
+def _take_buffer(cap: int) -> _Buffer:
+    """A buffer of `cap` bytes from the pool, else a new one (list ops are atomic)."""
+    idle = _pool.get(cap)
+    if idle:
+        with contextlib.suppress(IndexError):
+            buf = idle.pop()
+            buf.readers = 0
+            buf.detached = False
+            buf.used = 0
+            return buf
+    return _Buffer(cap)
+
+
+def _recycle(buf: _Buffer) -> None:
+    """Give an unused buffer back to the pool (or to the allocator when the pool is full)."""
+    idle = _pool.setdefault(buf.cap, [])
+    if len(idle) < _POOL_IDLE:
+        idle.append(buf)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,7 +216,7 @@ class _Batch:
     def __init__(
         self,
         key: str,
-        data: list[bytes] | bytes | None,
+        data: _Buffer | list[bytes] | bytes | None,
         *,
         records: int,
         raw_bytes: int,
@@ -177,14 +245,30 @@ class _Batch:
         # A thread (uploader or encoder) is encoding or uploading this batch.
         self.busy = False
 
-    def keep_body(self, body: bytes, digests: BodyDigests | None = None) -> None:
-        """Writer's lock held: keep the encoded body and digests for the upload and retries."""
+    def keep_body(
+        self, body: bytes, digests: BodyDigests | None, *, keep_data: bool
+    ) -> _Buffer | None:
+        """
+        Writer's lock held: keep the encoded body and digests for the upload and retries.
+
+        Returns a buffer the batch no longer needs (see `_let_go`).
+        """
         if self.stored:
-            return
+            return None
         self.body = body
         self.digests = digests
-        if self.compression == "none" and self.data is not None:
-            self.data = body  # the joined records themselves: one copy, not two
+        if self.data is None:
+            return None
+        if self.compression == "none":
+            return self.set_data(body)  # the records themselves: one copy, not two
+        if not keep_data:  # no spool will want the records: the body is all we need
+            return self.set_data(None)
+        return None
+
+    def set_data(self, data: bytes | None) -> _Buffer | None:
+        """Writer's lock held: replace the records; returns the buffer they were in, if any."""
+        old, self.data = self.data, data
+        return old if isinstance(old, _Buffer) else None
 
 
 class _Abort(Exception):
@@ -345,10 +429,12 @@ class ObjectStoreWriter:
         self._namer = BatchNamer(self._prefix, self._writer_id, self._encoding.suffix)
         self._spool = Spool(self._spool_root, self._writer_id) if self._spool_root else None
         self._pid = os.getpid()
-        # The current batch: the records as given (an append per write, no
-        # copy; a growing bytearray cost page faults and reallocation copies
-        # on every record) and their total size.
-        self._cur: list[bytes] = []
+        # The current batch: its records copied into a buffer of
+        # max_size_bytes taken from the pool when the batch starts (see
+        # `_Buffer`; None before), its record count and its size.
+        self._buf: _Buffer | None = None
+        self._view: memoryview | None = None
+        self._cur_n = 0
         self._cur_bytes = 0
         self._cur_started = 0.0
         # Fast-path state of `write` (see `_accept`): 0 sends every write the slow way.
@@ -422,7 +508,7 @@ class ObjectStoreWriter:
         """A consistent snapshot of the counters (see `WriterStats`)."""
         with self._lock:
             return WriterStats(
-                records=self._n_records + len(self._cur),
+                records=self._n_records + self._cur_n,
                 bytes_in=self._n_bytes_in + self._cur_bytes,
                 bytes_stored=self._n_bytes_stored,
                 objects=self._n_objects,
@@ -489,8 +575,10 @@ class ObjectStoreWriter:
                     and self._clock() < self._cur_deadline
                 ):
                     self._room -= size + RECORD_OVERHEAD
-                    self._cur.append(record)
-                    self._cur_bytes += size
+                    pos = self._cur_bytes
+                    self._cur_bytes = end = pos + size
+                    self._view[pos:end] = record  # type: ignore[index]
+                    self._cur_n += 1
                     return len(data)
                 accepted = self._accept(record)
             if accepted is not None:
@@ -550,7 +638,7 @@ class ObjectStoreWriter:
             self._ensure_thread()
         size = len(record)
         now = self._clock()
-        if self._cur and (
+        if self._cur_n and (
             self._cur_bytes + size > self.max_size_bytes or now - self._cur_started >= self.max_age
         ):
             self._seal()
@@ -563,17 +651,25 @@ class ObjectStoreWriter:
             return False
         if self._closed:  # closed while this call waited for room
             raise WriterClosedError(f"write to a closed writer ({self._prefix})")
-        if self._cur and self._cur_bytes + size > self.max_size_bytes:
+        if self._cur_n and self._cur_bytes + size > self.max_size_bytes:
             self._seal()
-        if not self._cur:
+        if not self._cur_n:
+            if size >= self.max_size_bytes:  # an object of its own, kept as given
+                self._seal(record)
+                return True
             self._cur_started = now
             self._cur_deadline = now + self.max_age
             # Once per batch: an idle uploader waits without a timeout, so tell
             # it a batch started and its age trigger runs (max_age holds with
             # no further write).
             self._cond.notify_all()
-        self._cur.append(record)
-        self._cur_bytes += size
+            if self._buf is None:
+                self._buf = _take_buffer(self.max_size_bytes)
+                self._view = self._buf.view
+        pos = self._cur_bytes
+        self._cur_bytes = end = pos + size
+        self._view[pos:end] = record  # type: ignore[index]
+        self._cur_n += 1
         if self._cur_bytes >= self.max_size_bytes:
             self._seal()
         elif self._thread is not None and not _shutdown._paused:
@@ -592,7 +688,7 @@ class ObjectStoreWriter:
 
     def _cur_mem(self) -> int:
         """Lock held: memory charged for the current batch."""
-        return _charged(self._cur_bytes, len(self._cur))
+        return _charged(self._cur_bytes, self._cur_n)
 
     def _fits(self, size: int) -> bool:
         used = self._mem_bytes + self._cur_mem()
@@ -616,15 +712,28 @@ class ObjectStoreWriter:
             self._cond.wait(remaining)
         return True
 
-    def _seal(self) -> None:
-        """Lock held: turn the current batch into a sealed batch with its key."""
-        if not self._cur:
-            return
+    def _seal(self, lone: bytes | None = None) -> None:
+        """
+        Lock held: turn the current batch into a sealed batch with its key.
+
+        `lone`: instead, seal this record (at least max_size_bytes, the
+        current batch empty) as a batch of its own, without copying it.
+        """
+        data: _Buffer | bytes
+        if lone is not None:
+            data, records, raw_bytes = lone, 1, len(lone)
+        else:
+            if not self._cur_n:
+                return
+            assert self._buf is not None
+            data, records, raw_bytes = self._buf, self._cur_n, self._cur_bytes
+            self._buf.seal(raw_bytes)
+            self._buf = self._view = None
         batch = _Batch(
             self._namer.next_key(),
-            self._cur,
-            records=len(self._cur),
-            raw_bytes=self._cur_bytes,
+            data,
+            records=records,
+            raw_bytes=raw_bytes,
             index=self._sealed,
             compression=self._encoding.name,
             compresslevel=self.compresslevel,
@@ -635,7 +744,7 @@ class ObjectStoreWriter:
         self._n_records += batch.records
         self._n_bytes_in += batch.raw_bytes
         self._mem_bytes += batch.mem_bytes
-        self._cur = []
+        self._cur_n = 0
         self._cur_bytes = 0
         self._room = 0
         if len(self._queue) > 1 and self._encoder is None and self._thread is not None:
@@ -821,13 +930,13 @@ class ObjectStoreWriter:
         ]
         if not todo:
             return
+        reading = [(b, self._borrow(b)) for b in todo]
         for b in todo:
             b.spooling = True
         failed: BaseException | None = None
         done: list[tuple[_Batch, SpoolEntry]] = []
         with self._unlocked():
-            for b in todo:
-                data = b.data
+            for b, data in reading:
                 if failed is not None or data is None:
                     continue
                 try:
@@ -843,14 +952,15 @@ class ObjectStoreWriter:
                     continue
                 done.append((b, entry))
         stale: list[Path] = []
-        for b in todo:
+        for b, data in reading:
             b.spooling = False
+            self._give_back(data)
         for b, entry in done:
             if b.stored:
                 stale.append(entry.path)
                 continue
             b.spool_entry = entry
-            b.data = None
+            self._let_go(b.set_data(None))
             if b.in_mem:
                 b.in_mem = False
                 self._mem_bytes -= b.mem_bytes
@@ -915,7 +1025,7 @@ class ObjectStoreWriter:
                 if self._abort:
                     return False
                 now = self._clock()
-                if self._cur and now - self._cur_started >= self.max_age:
+                if self._cur_n and now - self._cur_started >= self.max_age:
                     self._seal()
                 if self._queue and now >= self._retry_at:
                     # The oldest batch the encoder is not working on.
@@ -926,7 +1036,7 @@ class ObjectStoreWriter:
                 if self._stop and not self._queue:
                     return False
                 waits = []
-                if self._cur:
+                if self._cur_n:
                     waits.append(self._cur_started + self.max_age - now)
                 if self._queue and now < self._retry_at:
                     waits.append(self._retry_at - now)
@@ -971,22 +1081,23 @@ class ObjectStoreWriter:
                             return
                         self._cond.wait(1.0)
                     batch.busy = True
-                    data = batch.data
+                    data = self._borrow(batch)
                     assert data is not None
                 encoded: tuple[bytes, BodyDigests] | None = None
                 try:
-                    body = encode_batch(_joined(data), batch.compression, batch.compresslevel)
+                    body = _encode(data, batch.compression, batch.compresslevel)
                     # Hashed here rather than by the store on the uploader's
                     # thread: the next PUT need not wait for it (hashlib
                     # releases the GIL, so it runs beside the current PUT).
                     encoded = (body, BodyDigests.of(body))
                 except Exception as exc:  # noqa: BLE001 - the uploader encodes it instead
                     self._report(exc, f"encode of {batch.key}")
-                del data
                 with self._lock:
+                    self._give_back(data)
+                    del data
                     batch.busy = False
                     if encoded is not None:
-                        batch.keep_body(*encoded)
+                        self._keep_body(batch, *encoded)
                     self._cond.notify_all()
         finally:
             with self._lock:
@@ -1049,11 +1160,11 @@ class ObjectStoreWriter:
         with self._lock:
             body = batch.body
             digests = batch.digests
-            data = batch.data
+            data = self._borrow(batch) if body is None else None
             entry = batch.spool_entry
         if body is None:
             try:
-                raw = _joined(data) if data is not None else Spool.read(entry.path)  # type: ignore[union-attr]
+                body = self._encode_for_upload(batch, data, entry)
             except SpoolCorruptError as exc:
                 self._report(exc, f"spooled batch {batch.key}")
                 with self._lock:
@@ -1065,10 +1176,8 @@ class ObjectStoreWriter:
             except OSError as exc:
                 self._failed(exc, batch)
                 return
-            body = encode_batch(raw, batch.compression, batch.compresslevel)
-            del raw
             with self._lock:
-                batch.keep_body(body)
+                self._keep_body(batch, body)
         encoding = encoding_for(batch.compression)
         store = self._store_now()
         # Only to a store that takes them: one written before the keyword hashes alone.
@@ -1111,6 +1220,44 @@ class ObjectStoreWriter:
             except OSError as exc:
                 self._report(exc, f"spool clean-up of {entry.path.name}")
 
+    def _encode_for_upload(
+        self, batch: _Batch, data: _Buffer | list[bytes] | bytes | None, entry: SpoolEntry | None
+    ) -> bytes:
+        """The body of `batch` from its records `data` (borrowed) or its spool entry."""
+        try:
+            if data is None:
+                assert entry is not None
+                return encode_batch(Spool.read(entry.path), batch.compression, batch.compresslevel)
+            return _encode(data, batch.compression, batch.compresslevel)
+        finally:
+            with self._lock:
+                self._give_back(data)
+
+    def _borrow(self, batch: _Batch) -> _Buffer | list[bytes] | bytes | None:
+        """Lock held: the records of `batch` for reading unlocked; `_give_back` them after."""
+        data = batch.data
+        if isinstance(data, _Buffer):
+            data.readers += 1
+        return data
+
+    def _give_back(self, data: object) -> None:
+        """Lock held: a thread is done reading `data` (from `_borrow`)."""
+        if isinstance(data, _Buffer):
+            data.readers -= 1
+            if data.detached and not data.readers:
+                _recycle(data)
+
+    def _let_go(self, buf: _Buffer | None) -> None:
+        """Lock held: no batch needs `buf` any more; recycle it once no thread reads it."""
+        if buf is not None:
+            buf.detached = True
+            if not buf.readers:
+                _recycle(buf)
+
+    def _keep_body(self, batch: _Batch, body: bytes, digests: BodyDigests | None = None) -> None:
+        """Lock held: keep the encoded body; the records go once nothing needs them."""
+        self._let_go(batch.keep_body(body, digests, keep_data=self._spool is not None))
+
     def _remove(self, batch: _Batch) -> None:
         """Lock held: drop a finished batch from the queue and free its memory."""
         with contextlib.suppress(ValueError):
@@ -1118,7 +1265,7 @@ class ObjectStoreWriter:
         if batch.in_mem:
             batch.in_mem = False
             self._mem_bytes -= batch.mem_bytes
-        batch.data = None
+        self._let_go(batch.set_data(None))
         batch.body = None
         batch.digests = None
         self._blocked_out = False
@@ -1186,9 +1333,17 @@ def _takes_digests(store: ObjectStore) -> bool:
     )
 
 
-def _joined(data: list[bytes] | bytes) -> bytes:
-    """The bytes of a sealed batch's records (joined once; bytes as they are)."""
+def _joined(data: _Buffer | list[bytes] | bytes) -> bytes | memoryview:
+    """The bytes of a sealed batch's records (a view of its buffer; bytes as they are)."""
+    if isinstance(data, _Buffer):
+        return data.records()
     return b"".join(data) if isinstance(data, list) else data
+
+
+def _encode(data: _Buffer | list[bytes] | bytes, compression: str, compresslevel: int) -> bytes:
+    """The object body of a sealed batch's records (gzip reads its buffer in place)."""
+    body = encode_batch(_joined(data), compression, compresslevel)  # type: ignore[arg-type]
+    return body if type(body) is bytes else bytes(body)
 
 
 def _charged(raw_bytes: int, records: int) -> int:

@@ -11,7 +11,16 @@ from writer_helpers import Gate, stored_lines, wait_until
 
 from objlog.stores.memory import MemoryStore
 from objlog.typing import BodyDigests, ObjectRef
-from objlog.writer import ENCODE_AHEAD, ObjectStoreWriter, _takes_digests
+from objlog.writer import (
+    _POOL_IDLE,
+    ENCODE_AHEAD,
+    ObjectStoreWriter,
+    _joined,
+    _pool,
+    _recycle,
+    _take_buffer,
+    _takes_digests,
+)
 
 
 def _encoders() -> list[threading.Thread]:
@@ -195,3 +204,32 @@ def test_takes_digests_reads_the_signature(put: Callable[..., None], takes: bool
         put_object = staticmethod(put)
 
     assert takes == _takes_digests(Store())  # type: ignore[arg-type]
+
+
+def test_batch_buffer_is_reused_only_after_its_last_reader() -> None:
+    """A batch's buffer returns to the pool once no batch needs it and no thread reads it."""
+    store = MemoryStore()
+    writer = ObjectStoreWriter(store, pipelinerun="r", task="pool", max_size_bytes=4096)
+    writer.write(b"a" * 100 + b"\n")
+    with writer._lock:
+        buf = writer._buf
+        assert buf is not None
+        writer._seal()
+        batch = writer._queue[-1]
+        data = writer._borrow(batch)  # a thread starts reading the records
+        writer._let_go(batch.set_data(None))  # the batch no longer needs them
+        assert all(b is not buf for b in _pool.get(4096, []))  # still being read
+        assert b"a" * 100 + b"\n" == bytes(_joined(data))  # type: ignore[arg-type]
+        writer._give_back(data)
+        assert any(b is buf for b in _pool.get(4096, []))  # now free for the next batch
+        writer._queue.clear()
+        writer._mem_bytes = 0
+    writer.close()
+
+
+def test_idle_buffers_kept_are_bounded() -> None:
+    """The process keeps at most _POOL_IDLE idle buffers per size; the rest are unmapped."""
+    size = 12_288
+    for buf in [_take_buffer(size) for _ in range(_POOL_IDLE + 3)]:
+        _recycle(buf)
+    assert _POOL_IDLE == len(_pool[size])
