@@ -89,6 +89,10 @@ RECORD_OVERHEAD = 48
 #: overlaps compression with uploads, at the cost of holding that many
 #: encoded bodies (compressed: a fraction of their records) in memory too.
 ENCODE_AHEAD = 2
+
+#: Threads (the encoding one included) that compress the gzip members of one
+#: batch longer than `objlog._codec.GZIP_MEMBER_BYTES` at once.
+GZIP_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Records `writelines` accepts per lock acquisition (bounds other threads' wait).
 _WRITELINES_CHUNK = 256
 #: Idle batch buffers kept per capacity, process-wide, for the next batch of any
@@ -1227,7 +1231,7 @@ class ObjectStoreWriter:
         try:
             if data is None:
                 assert entry is not None
-                return encode_batch(Spool.read(entry.path), batch.compression, batch.compresslevel)
+                data = Spool.read(entry.path)
             return _encode(data, batch.compression, batch.compresslevel)
         finally:
             with self._lock:
@@ -1341,8 +1345,14 @@ def _joined(data: _Buffer | list[bytes] | bytes) -> bytes | memoryview:
 
 
 def _encode(data: _Buffer | list[bytes] | bytes, compression: str, compresslevel: int) -> bytes:
-    """The object body of a sealed batch's records (gzip reads its buffer in place)."""
-    body = encode_batch(_joined(data), compression, compresslevel)  # type: ignore[arg-type]
+    """
+    The object body of a sealed batch's records (gzip reads its buffer in place).
+
+    A batch of several gzip members (longer than GZIP_MEMBER_BYTES) is
+    compressed on up to GZIP_THREADS threads: the sync of a large buffered
+    batch at shutdown does not wait for one core's zlib alone.
+    """
+    body = encode_batch(_joined(data), compression, compresslevel, threads=GZIP_THREADS)
     return body if type(body) is bytes else bytes(body)
 
 

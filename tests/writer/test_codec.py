@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import threading
+import time
+import zlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from objlog import _codec
 from objlog._codec import (
     GZIP_MAGIC,
     decode_batch,
@@ -91,3 +95,50 @@ def test_decode_corrupt_gzip() -> None:
         decode_batch(data, "logs/a/b/x.jsonl.gz")
     assert "CorruptBatch" == info.value.reason
     assert "logs/a/b/x.jsonl.gz" == info.value.key
+
+
+@given(st.binary(max_size=3000), st.integers(1, 4), st.integers(1, 512))
+def test_members_on_threads_round_trip_and_match(raw: bytes, threads: int, member: int) -> None:
+    """A batch cut into gzip members decodes to its records, byte-identical for any thread count."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_codec, "GZIP_MEMBER_BYTES", member)
+        body = encode_batch(raw, "gzip", 1, threads=threads)
+        alone = encode_batch(raw, "gzip", 1, threads=1)
+    assert alone == body  # deterministic: a re-encoded batch is the same object
+    assert raw == decode_batch(bytes(body), "x.jsonl.gz")
+    assert raw == gzip.decompress(body)  # what any gzip reader sees
+    # One member per GZIP_MEMBER_BYTES of records (an empty batch is one empty member).
+    assert max(1, -(-len(raw) // member)) == _members(bytes(body))
+
+
+def _members(body: bytes) -> int:
+    n = 0
+    while body:
+        d = zlib.decompressobj(wbits=31)
+        d.decompress(body)
+        body = d.unused_data
+        n += 1
+    return n
+
+
+def test_member_compressed_by_a_helper_thread_that_failed_is_redone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A member a helper thread could not compress is compressed (or fails) on the caller's."""
+    real = gzip.compress
+    calls = {"helper": 0}
+
+    def flaky(data: bytes, *args: object, **kwargs: object) -> bytes:
+        if threading.current_thread().name != "objlog-gzip":
+            time.sleep(0.01)  # leave members to the helper
+        elif not calls["helper"]:
+            calls["helper"] += 1
+            raise MemoryError("simulated")
+        return real(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_codec, "GZIP_MEMBER_BYTES", 1000)
+    monkeypatch.setattr(gzip, "compress", flaky)
+    raw = bytes(range(256)) * 40
+    body = encode_batch(raw, "gzip", 1, threads=2)
+    assert 1 == calls["helper"]
+    assert raw == gzip.decompress(body)
