@@ -25,8 +25,8 @@ copies each record into the batch's reusable buffer and drops it, see
 `when_full` applies: ``"block"`` waits up to `block_timeout` for room,
 ``"drop"`` drops the new record; both count drops in `stats`. A small record
 whose ``write`` finds another thread inside the writer is left in an inbox
-for that thread instead of waiting (see `_INBOX_RECORDS`): up to about 1 MiB
-of such records are counted only once moved into the batch, and one that then
+for that thread instead of waiting (see `_INBOX_RECORDS`): up to
+max_buffer_bytes / 16 of such records are counted only once moved into the batch, and one that then
 finds memory full is taken anyway (``"block"``, or a spool) or dropped and
 counted (``"drop"``; its ``write`` already returned its length).
 
@@ -107,16 +107,17 @@ _WRITELINES_CHUNK = 256
 _POOL_IDLE = 2
 #: Contended writes: a `write` that finds the writer's lock held appends its
 #: record to an inbox (a deque: append is atomic under the GIL) and returns
-#: without waiting, when the record is shorter than `_INBOX_RECORD_BYTES` (and
-#: max_buffer_bytes / 512), the inbox holds fewer than `_INBOX_RECORDS` and the
-#: fast path's room (read unlocked) would take it. The next holder of the lock
-#: moves the inbox into the batch, in order, before anything else (`_drain_inbox`).
+#: without waiting, when the record is shorter than `_INBOX_RECORD_BYTES` and
+#: than max_buffer_bytes / (16 x _INBOX_RECORDS), the inbox holds fewer than
+#: `_INBOX_RECORDS` and the fast path's room (read unlocked) would take it.
+#: The next holder of the lock moves the inbox into the batch, in order,
+#: before anything else (`_drain_inbox`).
 #: Queuing on the lock instead made 4 threads of small records 2-3x slower than
 #: one (each release hands the lock to a waiter that must then get the GIL).
-#: Uncounted until drained, the inbox may exceed max_buffer_bytes by at most
-#: 256 x (4 KiB + RECORD_OVERHEAD), about 1 MiB.
+#: Uncounted until drained, the inbox may exceed max_buffer_bytes by at most a
+#: sixteenth of it (4 MiB of the default 64 MiB), plus RECORD_OVERHEAD a record.
 _INBOX_RECORDS = 256
-_INBOX_RECORD_BYTES = 4096
+_INBOX_RECORD_BYTES = 16 * 1024
 _PAGE = mmap.PAGESIZE
 _pool: dict[int, list[_Buffer]] = {}
 
@@ -455,7 +456,7 @@ class ObjectStoreWriter:
         # Records of contended writes not yet in the batch (see `_INBOX_RECORDS`):
         # uncounted until drained; a forked child starts with an empty one.
         self._inbox: collections.deque[bytes] = collections.deque()
-        self._inbox_max = min(_INBOX_RECORD_BYTES, self.max_buffer_bytes // 512)
+        self._inbox_max = min(_INBOX_RECORD_BYTES, self.max_buffer_bytes // (16 * _INBOX_RECORDS))
         # The current batch: its records copied into a buffer of
         # max_size_bytes taken from the pool when the batch starts (see
         # `_Buffer`; None before), its record count and its size.

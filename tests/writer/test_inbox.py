@@ -155,12 +155,20 @@ def test_forked_state_starts_with_an_empty_inbox(make_writer: MakeWriter) -> Non
     assert not writer._inbox
 
 
-@pytest.mark.parametrize("size", [_INBOX_RECORD_BYTES, 64 * 1024 + 1])
+@pytest.mark.parametrize(
+    ("buffer", "size"),
+    [
+        (64 * 1024**2, _INBOX_RECORD_BYTES),
+        (64 * 1024**2, 64 * 1024 + 1),
+        # A small bound: at most a sixteenth of it may wait uncounted (256 x 1 KiB).
+        (4 * 1024**2, 4 * 1024**2 // 16 // 256),
+    ],
+)
 def test_large_records_never_use_the_inbox(
-    store: MemoryStore, make_writer: MakeWriter, size: int
+    store: MemoryStore, make_writer: MakeWriter, buffer: int, size: int
 ) -> None:
     """A record over the inbox's size limit waits for the lock as before."""
-    writer = make_writer()
+    writer = make_writer(max_buffer_bytes=buffer, max_size_bytes=min(buffer, 8 * 1024**2))
     _prime(writer)
     with writer._lock:
         th = threading.Thread(target=writer.write, args=("y" * size,))
