@@ -6,7 +6,7 @@ is sealed when it reaches `max_size_bytes`, when its first record is
 `max_age` seconds old, on `flush`, `sync` and `close`; a sealed batch gets its
 key at once and is handed to one uploader thread, which compresses it and
 PUTs it with retries; while sealed batches wait, a second thread encodes
-(joins and compresses) up to `ENCODE_AHEAD` of them, so compression runs
+(compresses and hashes) up to `ENCODE_AHEAD` of them, so compression runs
 beside the uploads (zlib releases the GIL). ``write()`` never touches the
 network.
 
@@ -240,7 +240,7 @@ class _Batch:
     def __init__(
         self,
         key: str,
-        data: _Buffer | list[bytes] | bytes | None,
+        data: _Buffer | bytes | None,
         *,
         records: int,
         raw_bytes: int,
@@ -1323,7 +1323,7 @@ class ObjectStoreWriter:
                 self._report(exc, f"spool clean-up of {entry.path.name}")
 
     def _encode_for_upload(
-        self, batch: _Batch, data: _Buffer | list[bytes] | bytes | None, entry: SpoolEntry | None
+        self, batch: _Batch, data: _Buffer | bytes | None, entry: SpoolEntry | None
     ) -> bytes:
         """The body of `batch` from its records `data` (borrowed) or its spool entry."""
         try:
@@ -1335,7 +1335,7 @@ class ObjectStoreWriter:
             with self._lock:
                 self._give_back(data)
 
-    def _borrow(self, batch: _Batch) -> _Buffer | list[bytes] | bytes | None:
+    def _borrow(self, batch: _Batch) -> _Buffer | bytes | None:
         """Lock held: the records of `batch` for reading unlocked; `_give_back` them after."""
         data = batch.data
         if isinstance(data, _Buffer):
@@ -1435,14 +1435,12 @@ def _takes_digests(store: ObjectStore) -> bool:
     )
 
 
-def _joined(data: _Buffer | list[bytes] | bytes) -> bytes | memoryview:
+def _joined(data: _Buffer | bytes) -> bytes | memoryview:
     """The bytes of a sealed batch's records (a view of its buffer; bytes as they are)."""
-    if isinstance(data, _Buffer):
-        return data.records()
-    return b"".join(data) if isinstance(data, list) else data
+    return data.records() if isinstance(data, _Buffer) else data
 
 
-def _encode(data: _Buffer | list[bytes] | bytes, compression: str, compresslevel: int) -> bytes:
+def _encode(data: _Buffer | bytes, compression: str, compresslevel: int) -> bytes:
     """
     The object body of a sealed batch's records (gzip reads its buffer in place).
 

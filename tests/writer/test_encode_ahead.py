@@ -33,20 +33,33 @@ def _encoded(writer: ObjectStoreWriter) -> list[bool]:
         return [b.body is not None for b in writer._queue]
 
 
-def test_backlog_is_encoded_ahead_and_bounded() -> None:
-    """With the store stuck, the uploader's batch and ENCODE_AHEAD more are encoded, no more."""
-    store = MemoryStore()
+def _stuck_backlog(
+    store: MemoryStore, compression: str, n: int
+) -> tuple[ObjectStoreWriter, Gate, list[bytes]]:
+    """`n` 100-byte records in batches of ten, the store stuck until the gate opens."""
     gate = Gate()
     store.fault = gate
     writer = ObjectStoreWriter(
-        store, pipelinerun="r", task="t", max_size_bytes=1000, max_buffer_bytes=10**6
+        store,
+        pipelinerun="r",
+        task=f"backlog-{compression}",
+        compression=compression,  # type: ignore[arg-type]
+        max_size_bytes=1000,
+        max_buffer_bytes=10**6,
     )
-    lines = [f"{i:04d}-".encode() + b"x" * 94 + b"\n" for i in range(60)]  # 100 bytes each
+    lines = [f"{i:04d}-".encode() + b"x" * 94 + b"\n" for i in range(n)]
     for line in lines:
         writer.write(line)
-    writer.flush()  # six sealed batches of ten records
+    writer.flush()
     gate.waiting.wait(30)
     wait_until(lambda: sum(_encoded(writer)) == ENCODE_AHEAD + 1)
+    return writer, gate, lines
+
+
+def test_backlog_is_encoded_ahead_and_bounded() -> None:
+    """With the store stuck, the uploader's batch and ENCODE_AHEAD more are encoded, no more."""
+    store = MemoryStore()
+    writer, gate, lines = _stuck_backlog(store, "gzip", 60)  # six sealed batches
     assert [True] * (ENCODE_AHEAD + 1) + [False] * (6 - ENCODE_AHEAD - 1) == _encoded(writer)
     gate.open()
     writer.close()
@@ -83,22 +96,7 @@ def test_encoded_batches_store_every_record_once_under_load() -> None:
 def test_plain_batches_encoded_ahead_keep_one_copy() -> None:
     """Without compression an encoded-ahead batch holds its bytes once, not as list and copy."""
     store = MemoryStore()
-    gate = Gate()
-    store.fault = gate
-    writer = ObjectStoreWriter(
-        store,
-        pipelinerun="r",
-        task="plain",
-        compression="none",
-        max_size_bytes=1000,
-        max_buffer_bytes=10**6,
-    )
-    lines = [f"{i:04d}-".encode() + b"y" * 94 + b"\n" for i in range(40)]
-    for line in lines:
-        writer.write(line)
-    writer.flush()
-    gate.waiting.wait(30)
-    wait_until(lambda: sum(_encoded(writer)) == ENCODE_AHEAD + 1)
+    writer, gate, lines = _stuck_backlog(store, "none", 40)
     with writer._lock:
         shared = [b.data is b.body for b in writer._queue if b.body is not None]
     assert [True] * (ENCODE_AHEAD + 1) == shared
@@ -141,22 +139,7 @@ class _LegacyStore(MemoryStore):
 
 
 def _backlog(store: MemoryStore, compression: str) -> tuple[ObjectStoreWriter, list[bytes]]:
-    gate = Gate()
-    store.fault = gate
-    writer = ObjectStoreWriter(
-        store,
-        pipelinerun="r",
-        task="dg",
-        compression=compression,  # type: ignore[arg-type]
-        max_size_bytes=1000,
-        max_buffer_bytes=10**6,
-    )
-    lines = [f"{i:04d}-".encode() + b"z" * 94 + b"\n" for i in range(60)]
-    for line in lines:
-        writer.write(line)
-    writer.flush()
-    gate.waiting.wait(30)
-    wait_until(lambda: sum(_encoded(writer)) == ENCODE_AHEAD + 1)
+    writer, gate, lines = _stuck_backlog(store, compression, 60)
     gate.open()
     writer.close(30)
     return writer, lines
