@@ -1,4 +1,4 @@
-"""objlog._retry: which errors are retried, how long, and with what waits."""
+"""objlog.retry: which errors are retried, how long, and with what waits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog._retry import RetryPolicy, retry_call
+from objlog.retry import RetryPolicy, retry_call
 from objlog.errors import ConfigError, PermanentStoreError, TransientStoreError
 
 

@@ -17,7 +17,7 @@ load on first use.
 
 from __future__ import annotations
 
-from objlog._retry import RetryPolicy
+from objlog.retry import RetryPolicy
 from objlog.config import StoreConfig
 from objlog.errors import (
     ConfigError,

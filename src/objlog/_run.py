@@ -58,7 +58,7 @@ try:
 except ImportError:  # not on Windows
     fcntl = None  # type: ignore[assignment]
 
-from objlog._retry import RetryPolicy
+from objlog.retry import RetryPolicy
 from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
 
 __all__ = [

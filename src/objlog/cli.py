@@ -167,7 +167,7 @@ def _parse_result(value: str) -> tuple[str, str]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from objlog import _keys
+    from objlog import _layout
     from objlog._run import RunOptions, default_spool_dir, generate_run_id, run_step
 
     command = list(args.command)
@@ -183,10 +183,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if generated:
         pipelinerun = generate_run_id()
     task = task or "main"
-    _keys.validate_segment(pipelinerun, "pipelinerun")
-    _keys.validate_segment(task, "task")
+    _layout.validate_segment(pipelinerun, "pipelinerun")
+    _layout.validate_segment(task, "task")
     for name, _ in args.result:
-        _keys.validate_segment(name, "result name")
+        _layout.validate_segment(name, "result name")
 
     store = _open_store(args.store)
     if args.no_spool:
@@ -221,7 +221,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for failure in report.failures:
         _say(f"error: {failure}")
     if not args.quiet:
-        where = _keys.logs_prefix(store.prefix, pipelinerun, task)
+        where = _layout.logs_prefix(store.prefix, pipelinerun, task)
         stored = (
             f"stored in {report.objects} object(s)"
             if report.synced

@@ -3,11 +3,11 @@ Read logs and results back from a store: runs, tasks, objects and records.
 
 The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
 ``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
-(see `objlog._keys`); `read_records` decodes every batch under a task and
+(see `objlog._layout`); `read_records` decodes every batch under a task and
 merges the records of several writers by their ``timestamp`` field, keeping
 each writer's own order.
 
-Every function only reads; store calls are retried per `objlog._retry`.
+Every function only reads; store calls are retried per `objlog.retry`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from objlog import _keys
-from objlog._retry import RetryPolicy, retry_call
+from objlog import _layout
+from objlog.retry import RetryPolicy, retry_call
 from objlog.errors import ObjectNotFoundError, PermanentStoreError
 from objlog.typing import ObjectInfo, ObjectStore
 
@@ -102,8 +102,8 @@ def list_runs(store: ObjectStore) -> list[str]:
 
     Thread safety: safe to call from any thread.
     """
-    runs = set(_names_below(store, _keys.logs_prefix(store.prefix)))
-    runs.update(_names_below(store, _keys.artifacts_prefix(store.prefix)))
+    runs = set(_names_below(store, _layout.logs_prefix(store.prefix)))
+    runs.update(_names_below(store, _layout.artifacts_prefix(store.prefix)))
     return sorted(r for r in runs if r)
 
 
@@ -124,8 +124,8 @@ def list_tasks(store: ObjectStore, pipelinerun: str) -> list[str]:
 
     Thread safety: safe to call from any thread.
     """
-    tasks = set(_names_below(store, _keys.logs_prefix(store.prefix, pipelinerun)))
-    tasks.update(_names_below(store, _keys.artifacts_prefix(store.prefix, pipelinerun)))
+    tasks = set(_names_below(store, _layout.logs_prefix(store.prefix, pipelinerun)))
+    tasks.update(_names_below(store, _layout.artifacts_prefix(store.prefix, pipelinerun)))
     return sorted(t for t in tasks if t)
 
 
@@ -161,8 +161,8 @@ def list_task_objects(store: ObjectStore, pipelinerun: str, task: str) -> TaskOb
 
     Thread safety: safe to call from any thread.
     """
-    logs = _keys.logs_prefix(store.prefix, pipelinerun, task)
-    arts = _keys.artifacts_prefix(store.prefix, pipelinerun, task)
+    logs = _layout.logs_prefix(store.prefix, pipelinerun, task)
+    arts = _layout.artifacts_prefix(store.prefix, pipelinerun, task)
     return TaskObjects(
         logs=_retried(lambda: list(store.list_objects(logs))),
         artifacts=_retried(lambda: list(store.list_objects(arts))),
@@ -437,7 +437,7 @@ def read_records(
 
     Thread safety: the iterator belongs to one thread; the store may be shared.
     """
-    prefix = _keys.logs_prefix(store.prefix, pipelinerun, task)
+    prefix = _layout.logs_prefix(store.prefix, pipelinerun, task)
     since_ts: float | None = None
     if since is not None:
         if since.tzinfo is None:

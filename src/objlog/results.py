@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal, cast
 
-from objlog._keys import artifact_key
-from objlog._retry import RetryPolicy, retry_call
+from objlog._layout import artifact_key
+from objlog.retry import RetryPolicy, retry_call
 from objlog.errors import ConfigError, PermanentStoreError
 from objlog.typing import ObjectRef, ObjectStore
 

@@ -115,7 +115,7 @@ class ObjectStore(Protocol):
 
     Keys passed to and returned by every method are full keys within
     `bucket`; callers that lay out keys (the writer, the result writer)
-    prepend `prefix` themselves via ``objlog._keys``.
+    prepend `prefix` themselves via ``objlog._layout``.
 
     Every method may raise `TransientStoreError` (retry may help) or
     `PermanentStoreError` (it will not); `get_object`, `open_object` and

@@ -10,7 +10,7 @@ PUTs it with retries; while sealed batches wait, a second thread encodes
 beside the uploads (zlib releases the GIL). ``write()`` never touches the
 network.
 
-Keys (see `objlog._keys`)::
+Keys (see `objlog._layout`)::
 
     [PREFIX/]logs/<pipelinerun>/<task>/<UTC seal time>-<writer id>-<seq>.jsonl[.gz]
 
@@ -58,14 +58,14 @@ from pathlib import Path
 
 from objlog import _report, _shutdown
 from objlog._codec import encode_batch, encoding_for, normalize_record
-from objlog._keys import (
+from objlog._layout import (
     BatchNamer,
     child_writer_id,
     logs_prefix,
     new_writer_id,
     validate_writer_id,
 )
-from objlog._retry import RetryPolicy, retry_call
+from objlog.retry import RetryPolicy, retry_call
 from objlog._spool import Spool, SpoolCorruptError, SpoolEntry
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError, SyncTimeout, WriterClosedError
@@ -1377,7 +1377,7 @@ class ObjectStoreWriter:
         """An upload gave up: keep the batch, try again after a pause."""
         with self._lock:
             self._n_failures += 1
-            pause = max(1.0, min(self._retry.max_backoff, 30.0))
+            pause = self._retry.cooldown_seconds()
             self._retry_at = self._clock() + pause
         self._report(exc, f"upload of {batch.key}")
 

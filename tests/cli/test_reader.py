@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objlog import _keys, reader
+from objlog import _layout, reader
 from objlog.errors import ObjectNotFoundError
 from objlog.stores.memory import MemoryStore
 
@@ -39,7 +39,7 @@ def _put_batch(
     lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
     body = ("\n".join(lines) + "\n").encode()
     suffix = ".jsonl.gz" if gz else ".jsonl"
-    key = _keys.logs_prefix(store.prefix, pr, task) + f"{stamp}-{writer}-{seq:08d}{suffix}"
+    key = _layout.logs_prefix(store.prefix, pr, task) + f"{stamp}-{writer}-{seq:08d}{suffix}"
     store.put_object(key, gzip.compress(body) if gz else body)
     return key
 
@@ -48,8 +48,8 @@ def test_list_runs_tasks_and_objects() -> None:
     """Runs and tasks come from both logs/ and artifacts/, objects are split by area."""
     store = MemoryStore(prefix="team")
     _put_batch(store, "pr1", "train", "w1", 0, [{"message": "a"}])
-    store.put_object(_keys.artifact_key("team", "pr2", "eval", "metrics"), b"x")
-    store.put_object(_keys.artifact_key("team", "pr1", "train", "model"), b"y")
+    store.put_object(_layout.artifact_key("team", "pr2", "eval", "metrics"), b"x")
+    store.put_object(_layout.artifact_key("team", "pr1", "train", "model"), b"y")
     assert ["pr1", "pr2"] == reader.list_runs(store)
     assert ["train"] == reader.list_tasks(store, "pr1")
     assert [] == reader.list_tasks(store, "nope")

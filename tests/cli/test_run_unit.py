@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objlog import _keys, cli
+from objlog import _layout, cli
 from objlog._run import LineSink, RunOptions, generate_run_id, split_lines
 from objlog.errors import ConfigError
 
@@ -86,7 +86,7 @@ def test_generated_run_id_is_a_valid_segment() -> None:
     rid = generate_run_id(dt.datetime(2026, 11, 21, 11, 40, 30, tzinfo=dt.timezone.utc))
     assert rid.startswith("run-20261121-114030-")
     assert 26 == len(rid)
-    assert rid == _keys.validate_segment(rid, "pipelinerun")
+    assert rid == _layout.validate_segment(rid, "pipelinerun")
 
 
 def test_run_options_reject_empty_command() -> None:

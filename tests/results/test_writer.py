@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objlog._retry import RetryPolicy
+from objlog.retry import RetryPolicy
 from objlog.errors import (
     ConfigError,
     ObjectNotFoundError,

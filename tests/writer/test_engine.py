@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from writer_helpers import FakeClock, Gate, stored_lines, wait_until
 
 from objlog._codec import decode_batch
-from objlog._keys import parse_batch_key
-from objlog._retry import RetryPolicy
+from objlog._layout import parse_batch_key
+from objlog.retry import RetryPolicy
 from objlog.errors import (
     ConfigError,
     PermanentStoreError,

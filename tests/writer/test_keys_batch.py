@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog._keys import (
+from objlog._layout import (
     SEQ_DIGITS,
     BatchNamer,
     batch_key,

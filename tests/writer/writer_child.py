@@ -19,7 +19,7 @@ import struct
 import sys
 import time
 
-from objlog._retry import RetryPolicy
+from objlog.retry import RetryPolicy
 from objlog.writer import ObjectStoreWriter, install_signal_handlers
 
 RUN, TASK = "proc-run", "proc-task"

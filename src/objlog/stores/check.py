@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from objlog._keys import join_key
+from objlog._layout import join_key
 from objlog.errors import (
     ConfigError,
     MissingBackendError,

@@ -3,8 +3,13 @@ Retry policy for store requests; the only module that imports tenacity.
 
 Only `TransientStoreError` is retried, with exponential backoff and full
 jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"), bounded in
-attempts and in total time. Sleep and clock are injectable so tests never
-really wait.
+attempts and in total time. Once a request gives up, a writer keeps its batch
+and waits `RetryPolicy.cooldown` seconds before the next round. Sleep and
+clock are injectable so tests never really wait.
+
+The SDKs' own retries are kept to one documented constant per store
+(``SDK_MAX_ATTEMPTS`` in `objlog.stores.boto3` and `objlog.stores.minio`):
+the real retrying is done here.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class RetryPolicy:
         max_backoff: Cap of any one wait, seconds (default 10.0).
         total_timeout: Give up when the next wait would end later than this
             many seconds after the first attempt started (default 60.0).
+        cooldown: Seconds a writer waits after a request gave up before it
+            tries that batch again (default None: `max_backoff` clamped to
+            1-30 s, 10 s with the defaults).
 
     Raises:
         ConfigError: A value is out of range.
@@ -46,6 +54,7 @@ class RetryPolicy:
     initial_backoff: float = 0.2
     max_backoff: float = 10.0
     total_timeout: float = 60.0
+    cooldown: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -54,6 +63,14 @@ class RetryPolicy:
             raise ConfigError("initial_backoff and max_backoff must be >= 0 seconds")
         if self.total_timeout <= 0:
             raise ConfigError(f"total_timeout must be > 0 seconds, got {self.total_timeout}")
+        if self.cooldown is not None and not self.cooldown >= 0:
+            raise ConfigError(f"cooldown must be >= 0 seconds, got {self.cooldown}")
+
+    def cooldown_seconds(self) -> float:
+        """Seconds to wait after a request gave up (see `cooldown`)."""
+        if self.cooldown is not None:
+            return self.cooldown
+        return max(1.0, min(self.max_backoff, 30.0))
 
 
 def retry_call(

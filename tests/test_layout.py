@@ -1,4 +1,4 @@
-"""objlog._keys: name validation and the logs/artifacts key layout."""
+"""objlog._layout: name validation and the logs/artifacts key layout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog._keys import artifact_key, artifacts_prefix, join_key, logs_prefix, validate_segment
+from objlog._layout import artifact_key, artifacts_prefix, join_key, logs_prefix, validate_segment
 from objlog.errors import ConfigError
 
 names = st.text(
