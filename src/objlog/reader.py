@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from objlog import _layout
-from objlog.retry import RetryPolicy, retry_call
 from objlog.errors import ObjectNotFoundError, PermanentStoreError
+from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectInfo, ObjectStore
 
 __all__ = [
@@ -68,7 +68,6 @@ _FETCH_THREADS = 4
 # A batch uploaded late (retries, spool recovery) may carry a key that sorts
 # before keys already seen; `follow` re-lists this far behind the newest key.
 _FOLLOW_LAG = _dt.timedelta(seconds=120)
-_KEY_TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TEXT_LEVEL = re.compile(
     r"(?<![A-Za-z])(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)(?![A-Za-z])"
     r"|\[(debug|info|warning|warn|error|critical)\s*\]"
@@ -301,30 +300,6 @@ def _parse_lines(payload: bytes) -> Iterator[dict[str, Any]]:
 # -- batches and merging -----------------------------------------------------------
 
 
-def _writer_of(key: str) -> str:
-    """Return the writer id of a batch key, or the whole key when it has another shape."""
-    name = key.rsplit("/", 1)[-1]
-    stem = name
-    # ``<ts>-<writer id>-<seq>``; the writer id may itself hold dashes (host names).
-    for suffix in (".jsonl.gz", ".jsonl", ".gz", ".json"):
-        if name.endswith(suffix):
-            stem = name[: -len(suffix)]
-            break
-    parts = stem.split("-", 1)
-    if len(parts) != 2 or "-" not in parts[1]:
-        return key
-    return parts[1].rsplit("-", 1)[0]
-
-
-def _key_time(key: str) -> _dt.datetime | None:
-    name = key.rsplit("/", 1)[-1]
-    token = name.split("-", 1)[0]
-    try:
-        return _dt.datetime.strptime(token, _KEY_TS_FORMAT).replace(tzinfo=_dt.timezone.utc)
-    except ValueError:
-        return None
-
-
 def _batch_records(
     store: ObjectStore,
     keys: Iterable[str],
@@ -381,7 +356,7 @@ def _merged(
 ) -> Iterator[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     for info in infos:
-        groups.setdefault(_writer_of(info.key), []).append(info.key)
+        groups.setdefault(_layout.batch_writer(info.key), []).append(info.key)
     streams = [
         _keyed(_batch_records(store, sorted(keys), on_bad, pool), index)
         for index, (_, keys) in enumerate(sorted(groups.items(), key=lambda kv: min(kv[1])))
@@ -495,7 +470,7 @@ def _sealed_before(key: str, since_ts: float) -> bool:
     """True when a batch was sealed (its key time) before `since_ts`, with 1 s to spare."""
     # A batch holds records written before it was sealed, on the same clock, so
     # a batch sealed before `since` holds nothing `since` keeps.
-    when = _key_time(key)
+    when = _layout.batch_sealed_at(key)
     return when is not None and when.timestamp() < since_ts - 1.0
 
 
@@ -503,7 +478,7 @@ def _follow_start(prefix: str, seen: set[str]) -> str | None:
     if not seen:
         return None
     newest = max(seen)
-    when = _key_time(newest)
+    when = _layout.batch_sealed_at(newest)
     if when is None:
         return None  # unknown key shape: list everything, `seen` removes repeats
-    return prefix + (when - _FOLLOW_LAG).strftime(_KEY_TS_FORMAT)
+    return _layout.batch_listing_start(prefix, when - _FOLLOW_LAG)
