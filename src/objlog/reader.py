@@ -3,7 +3,8 @@ Read logs and results back from a store: runs, tasks, objects and records.
 
 The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
 ``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
-(see `objlog._layout`); `read_records` decodes every batch under a task and
+(see `objlog._layout`); `read_records` decodes every batch under a task
+(`decode_batch`, from `objlog._codec`: gzip or plain, told by magic bytes) and
 merges the records of several writers by their ``timestamp`` field, keeping
 each writer's own order.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import functools
-import gzip
 import heapq
 import json
 import re
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from objlog import _layout
-from objlog.errors import ObjectNotFoundError, PermanentStoreError
+from objlog._codec import decode_batch
+from objlog.errors import ObjectNotFoundError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectInfo, ObjectStore
 
@@ -169,46 +170,6 @@ def list_task_objects(store: ObjectStore, pipelinerun: str, task: str) -> TaskOb
 
 
 # -- decoding ------------------------------------------------------------------
-
-
-def decode_batch(data: bytes, key: str) -> bytes:
-    """
-    Return the JSON Lines payload of a stored batch, decompressed if needed.
-
-    Uses the writer's codec when it knows the key's encoding, and otherwise
-    recognises gzip by its magic bytes (RFC 1952), so plain and gzip batches
-    of any writer version read back.
-
-    Args:
-        data: The object's bytes.
-        key: The object's key (its suffix names the encoding).
-
-    Returns:
-        The decoded bytes.
-
-    Raises:
-        ValueError: Corrupt compressed data (not an objlog error: the caller
-            reports the key and moves on).
-
-    Thread safety: pure function.
-    """
-    try:
-        from objlog._codec import (  # type: ignore[import-not-found,unused-ignore]
-            decode_batch as codec_decode,
-        )
-    except ImportError:  # the writer's codec is optional for reading
-        pass
-    else:
-        try:
-            return bytes(codec_decode(data, key))
-        except (OSError, EOFError, ValueError, PermanentStoreError) as exc:
-            raise ValueError(f"cannot decode batch {key}: {exc}") from exc
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"corrupt gzip batch {key}: {exc}") from exc
-    return data
 
 
 def parse_timestamp(value: object) -> float | None:

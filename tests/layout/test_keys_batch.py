@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from objlog._codec import CODECS
 from objlog._layout import (
     SEQ_DIGITS,
     BatchKey,
@@ -32,7 +33,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 epochs_us = st.integers(min_value=0, max_value=_MAX_US)
 writer_ids = st.text(alphabet="abcXYZ019_", min_size=1, max_size=80)
 seqs = st.integers(min_value=0, max_value=10**SEQ_DIGITS - 1)
-suffixes = st.sampled_from([".jsonl", ".jsonl.gz"])
+suffixes = st.sampled_from(sorted(kind.suffix for kind in CODECS.values()))
 
 
 def test_timestamp_is_fixed_width_utc() -> None:
