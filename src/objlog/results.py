@@ -44,8 +44,10 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal, cast
 
 from objlog._layout import artifact_key
-from objlog.retry import RetryPolicy, retry_call
+from objlog._streams import PrependReader as _Chain
+from objlog._streams import read_exact as _read_up_to
 from objlog.errors import ConfigError, PermanentStoreError
+from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectRef, ObjectStore
 
 __all__ = [
@@ -328,34 +330,6 @@ class _PipeReader(io.RawIOBase):
 
 
 # -- reading back -----------------------------------------------------------------
-
-
-class _Chain:
-    """A reader that returns `head` first, then the rest of `rest`."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size is None or size < 0:
-                data, self._head = self._head + self._rest.read(), b""
-                return data
-            data, self._head = self._head[:size], self._head[size:]
-            return data
-        return self._rest.read(size)
-
-
-def _read_up_to(stream: _Chain | BinaryIO | gzip.GzipFile, n: int) -> bytes:
-    """Read until `n` bytes or EOF (streams may return short reads)."""
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = stream.read(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return bytes(buf)
 
 
 class _Payload(io.RawIOBase):
