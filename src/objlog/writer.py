@@ -18,6 +18,10 @@ Keys (see `objlog._layout`)::
 
 One writer's keys sort lexically in write order; writer ids are random per
 process, restart and fork, so keys never collide and nothing is overwritten.
+Gzip batches are ``.jsonl.gz`` with ``Content-Type: application/gzip`` and no
+``Content-Encoding``, so browsers and ``aws s3 cp`` keep the bytes compressed
+under the ``.gz`` name; plain batches are ``.jsonl`` with ``Content-Type:
+application/x-ndjson``. User metadata ``objlog-records`` gives the record count.
 
 Memory is bounded by `max_buffer_bytes` (`objlog._engine.budget`): record
 bytes of the current batch plus sealed batches not yet stored or spooled,
@@ -48,6 +52,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from objlog import _report, _shutdown
@@ -55,9 +60,9 @@ from objlog._codec import encoding_for, normalize_record
 from objlog._engine.batch import RECORD_OVERHEAD
 from objlog._engine.budget import MemoryBudget, WhenFull
 from objlog._engine.buffer import WRITELINES_CHUNK, BatchBuffer, WriterState
-from objlog._engine.encoder import ENCODE_AHEAD
-from objlog._engine.pipeline import SPOOL_GRACE, UploadPipeline
+from objlog._engine.pipeline import UploadPipeline
 from objlog._engine.policy import FlushPolicy
+from objlog._engine.queue import ENCODE_AHEAD, SPOOL_GRACE
 from objlog._engine.stats import Counters, Reporter, WriterStats
 from objlog._layout import (
     BatchNamer,
@@ -97,11 +102,7 @@ class ObjectStoreWriter:
     PUT per 8 MiB of logs (PUTs are billed per request and cost 5-8 ms each
     on loopback), and a 5 s age bound makes logs visible within seconds.
 
-    Objects: gzip batches are ``.jsonl.gz`` with ``Content-Type:
-    application/gzip`` and no ``Content-Encoding``, so browsers and ``aws s3
-    cp`` keep the bytes compressed under the ``.gz`` name; plain batches are
-    ``.jsonl`` with ``Content-Type: application/x-ndjson``. User metadata
-    ``objlog-records`` gives the record count.
+    Objects: see the module docstring (``.jsonl.gz``, no ``Content-Encoding``).
 
     Args:
         store: A store object, a store URL (``s3://bucket/prefix``), or None
@@ -180,29 +181,15 @@ class ObjectStoreWriter:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        self._policy = FlushPolicy(max_size_bytes=max_size_bytes, max_age=max_age)
-        if max_buffer_bytes < max_size_bytes:
-            raise ConfigError(
-                f"max_buffer_bytes ({max_buffer_bytes}) must be >= max_size_bytes"
-                f" ({max_size_bytes})"
-            )
-        self._when_full = WhenFull.parse(when_full)
-        if block_timeout < 0 or sync_timeout < 0:
-            raise ConfigError("block_timeout and sync_timeout must be >= 0 seconds")
+        policy = FlushPolicy(max_size_bytes=max_size_bytes, max_age=max_age)
+        parsed_when_full = WhenFull.parse(when_full)
+        _check_options(max_buffer_bytes, max_size_bytes, block_timeout, sync_timeout, on_error)
         if not 0 <= compresslevel <= 9:
             raise ConfigError(f"compresslevel must be 0..9, got {compresslevel}")
-        if on_error is not None and not callable(on_error):
-            raise ConfigError("on_error must be callable")
-        self._encoding = encoding_for(compression)
+        encoding = encoding_for(compression)
         self._base_id = validate_writer_id(writer_id) if writer_id is not None else None
         logs_prefix("", pipelinerun, task)  # refuse bad names before opening a store
-        self._store_spec: str | StoreConfig | None = None
-        self._own_store = isinstance(store, str) or store is None
-        if isinstance(store, str) or store is None:
-            from objlog.stores import open_store
-
-            self._store_spec = store
-            store = open_store(store)
+        self._source, store = _StoreSource.open(store)
         self._prefix = logs_prefix(store.prefix, pipelinerun, task)
         self.pipelinerun = pipelinerun
         self.task = task
@@ -212,12 +199,18 @@ class ObjectStoreWriter:
         self.when_full = when_full
         self.block_timeout = float(block_timeout)
         self.compresslevel = compresslevel
-        self._spool_root = Path(spool_dir) if spool_dir is not None else None
-        self._retry = retry if retry is not None else RetryPolicy()
         self._sync_timeout = float(sync_timeout)
-        self._on_error = on_error
-        self._clock = clock or time.monotonic
-        self._sleep = sleep
+        self._wiring = _Wiring(
+            prefix=self._prefix,
+            policy=policy,
+            budget=(max_buffer_bytes, parsed_when_full, float(block_timeout)),
+            compression=(encoding.name, encoding.suffix, compresslevel),
+            spool_root=Path(spool_dir) if spool_dir is not None else None,
+            retry=retry if retry is not None else RetryPolicy(),
+            on_error=on_error,
+            clock=clock or time.monotonic,
+            sleep=sleep,
+        )
         self._build(self._base_id, store)
         _shutdown.register(self)
         if self._spool is not None:
@@ -226,64 +219,22 @@ class ObjectStoreWriter:
     def _build(self, writer_id: str | None, store: ObjectStore | None) -> None:
         """(Re)build the parts that belong to one process (see `objlog._engine`)."""
         self._writer_id = writer_id or new_writer_id()
-        self._spool = Spool(self._spool_root, self._writer_id) if self._spool_root else None
-        counters = Counters()
-        budget = MemoryBudget(self.max_buffer_bytes, self._when_full, self.block_timeout)
-        self._pipeline = UploadPipeline(
-            prefix=self._prefix,
-            store=store,
-            open_store=self._open_store,
-            owns_store=self._own_store,
-            spool=self._spool,
-            retry=self._retry,
-            budget=budget,
-            counters=counters,
-            report=Reporter(counters, self._prefix, self._on_error, STDERR_INTERVAL),
-            clock=self._clock,
-            sleep=self._sleep,
-            thread_name=self._writer_id,
+        self._spool, self._pipeline, self._buffer = self._wiring.build(
+            self._writer_id, store, self._source
         )
-        self._buffer = BatchBuffer(
-            policy=self._policy,
-            budget=budget,
-            pipeline=self._pipeline,
-            counters=counters,
-            namer=BatchNamer(self._prefix, self._writer_id, self._encoding.suffix),
-            compression=self._encoding.name,
-            compresslevel=self.compresslevel,
-            clock=self._clock,
-            timer_name=f"objlog-timer-{self._writer_id}",
-        )
-
-    def _open_store(self) -> ObjectStore:
-        """Open the store from its URL or config (the first upload in a forked child)."""
-        from objlog.stores import open_store, store_from_config
-
-        spec = self._store_spec
-        # A config taken over after fork: its bucket exists, create nothing.
-        return store_from_config(spec) if isinstance(spec, StoreConfig) else open_store(spec)
 
     def _after_fork_in_child(self) -> None:
         """Give the child a fresh, empty writer; the parent's batches stay the parent's."""
         if self._spool is not None:
             self._spool.forget_after_fork()
-        store = self._pipeline.store
-        if not self._own_store:
-            # A store passed in has the parent's connection pool (SDK clients
-            # have no at-fork hook): build our own from its config, and own it.
-            config = getattr(store, "config", None)
-            if isinstance(config, StoreConfig):
-                self._store_spec = config
-                self._own_store = True
         closed = self.closed
         self._build(
             child_writer_id(self._base_id) if self._base_id else None,
-            None if self._own_store else store,
+            self._source.for_child(self._pipeline.store),
         )
         if closed:
             self._buffer.close()
 
-    # -- properties -------------------------------------------------------------------
     @property
     def closed(self) -> bool:
         """True once `close` was called."""
@@ -309,22 +260,13 @@ class ObjectStoreWriter:
         """A consistent snapshot of the counters (see `WriterStats`)."""
         return self._buffer.stats()
 
-    @property
-    def _store(self) -> ObjectStore | None:
-        """The store in use; None in a forked child until its first upload re-opens it."""
-        return self._pipeline.store
-
     def __repr__(self) -> str:
-        store, spec = self._pipeline.store, self._store_spec
-        url = (
-            store.url if store is not None else spec.url if isinstance(spec, StoreConfig) else spec
-        )
+        url = self._source.url(self._pipeline.store)
         return (
             f"ObjectStoreWriter(store={url!r}, prefix={self._prefix!r},"
             f" writer_id={self._writer_id!r}, closed={self.closed})"
         )
 
-    # -- writing ------------------------------------------------------------------------
     def write(self, data: str | bytes) -> int:
         """
         Append one record; a missing trailing newline is added.
@@ -392,7 +334,7 @@ class ObjectStoreWriter:
         if self.closed:
             return
         self._buffer.seal()
-        self._pipeline.wake()  # also wakes the uploader to re-check its timers
+        self._pipeline.queue.wake()  # also wakes the uploader to re-check its timers
 
     def sync(self, timeout: float | None = None) -> None:
         """
@@ -414,8 +356,8 @@ class ObjectStoreWriter:
         limit = self._sync_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + limit
         target = self._buffer.seal()
-        self._pipeline.expedite()
-        self._pipeline.wait_done(target, deadline, "sync")
+        self._pipeline.queue.expedite()
+        self._pipeline.queue.wait_done(target, deadline, "sync")
 
     def close(self, timeout: float | None = None) -> None:
         """
@@ -449,3 +391,118 @@ class ObjectStoreWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Wiring:
+    """The settings a writer's parts are built from, in each process (again after fork)."""
+
+    prefix: str
+    policy: FlushPolicy
+    budget: tuple[int, WhenFull, float]  # max_buffer_bytes, when_full, block_timeout
+    compression: tuple[str, str, int]  # codec name, key suffix, level
+    spool_root: Path | None
+    retry: RetryPolicy
+    on_error: Callable[[BaseException], None] | None
+    clock: Callable[[], float]
+    sleep: Callable[[float], None] | None
+
+    def build(
+        self, writer_id: str, store: ObjectStore | None, source: _StoreSource
+    ) -> tuple[Spool | None, UploadPipeline, BatchBuffer]:
+        """Return a new spool, pipeline and batch buffer wired together (see `objlog._engine`)."""
+        spool = Spool(self.spool_root, writer_id) if self.spool_root is not None else None
+        counters = Counters()
+        budget = MemoryBudget(*self.budget)
+        pipeline = UploadPipeline(
+            prefix=self.prefix,
+            store=store,
+            open_store=source.reopen,
+            owns_store=source.owned,
+            spool=spool,
+            retry=self.retry,
+            budget=budget,
+            counters=counters,
+            report=Reporter(counters, self.prefix, self.on_error, STDERR_INTERVAL),
+            clock=self.clock,
+            sleep=self.sleep,
+            thread_name=writer_id,
+        )
+        name, suffix, level = self.compression
+        buffer = BatchBuffer(
+            policy=self.policy,
+            budget=budget,
+            pipeline=pipeline,
+            counters=counters,
+            namer=BatchNamer(self.prefix, writer_id, suffix),
+            compression=name,
+            compresslevel=level,
+            clock=self.clock,
+            timer_name=f"objlog-timer-{writer_id}",
+        )
+        return spool, pipeline, buffer
+
+
+def _check_options(
+    max_buffer_bytes: int,
+    max_size_bytes: int,
+    block_timeout: float,
+    sync_timeout: float,
+    on_error: object,
+) -> None:
+    """Raise `ConfigError` for writer options no part of the engine checks itself."""
+    if max_buffer_bytes < max_size_bytes:
+        raise ConfigError(
+            f"max_buffer_bytes ({max_buffer_bytes}) must be >= max_size_bytes ({max_size_bytes})"
+        )
+    if block_timeout < 0 or sync_timeout < 0:
+        raise ConfigError("block_timeout and sync_timeout must be >= 0 seconds")
+    if on_error is not None and not callable(on_error):
+        raise ConfigError("on_error must be callable")
+
+
+class _StoreSource:
+    """
+    Where a writer's store comes from, and who closes it.
+
+    A URL or None is opened here and owned by the writer. A store passed in
+    is the caller's, except in a forked child: it has the parent's
+    connection pool (SDK clients have no at-fork hook), so when it carries a
+    `StoreConfig` the child builds its own from it, and owns that.
+    """
+
+    __slots__ = ("owned", "spec")
+
+    def __init__(self, spec: str | StoreConfig | None, *, owned: bool) -> None:
+        self.spec = spec
+        self.owned = owned
+
+    @classmethod
+    def open(cls, store: str | ObjectStore | None) -> tuple[_StoreSource, ObjectStore]:
+        """Return the source of `store` and the store itself (opened if a URL or None)."""
+        if isinstance(store, str) or store is None:
+            from objlog.stores import open_store
+
+            return cls(store, owned=True), open_store(store)
+        return cls(None, owned=False), store
+
+    def reopen(self) -> ObjectStore:
+        """Open the store again (a forked child's first upload)."""
+        from objlog.stores import open_store, store_from_config
+
+        spec = self.spec
+        # A config taken over after fork: its bucket exists, create nothing.
+        return store_from_config(spec) if isinstance(spec, StoreConfig) else open_store(spec)
+
+    def for_child(self, store: ObjectStore | None) -> ObjectStore | None:
+        """In a forked child: the store to keep using, or None to re-open one lazily."""
+        config = getattr(store, "config", None)
+        if not self.owned and isinstance(config, StoreConfig):
+            self.spec, self.owned = config, True
+        return None if self.owned else store
+
+    def url(self, store: ObjectStore | None) -> str | None:
+        """The store's URL for reprs (never credentials)."""
+        if store is not None:
+            return store.url
+        return self.spec.url if isinstance(self.spec, StoreConfig) else self.spec

@@ -9,7 +9,7 @@ import pytest
 from writer_helpers import Gate, stored_lines, wait_until
 
 from objlog._engine.batch import SealedBatch, give_back
-from objlog._engine.pipeline import ENCODE_AHEAD
+from objlog._engine.queue import ENCODE_AHEAD
 from objlog._engine.records import POOL_IDLE, RecordBuffer, _pool, recycle, take
 from objlog.stores.memory import MemoryStore
 from objlog.typing import BodyDigests, ObjectRef
@@ -22,8 +22,8 @@ def _encoders() -> list[threading.Thread]:
 
 def _encoded(writer: ObjectStoreWriter) -> list[bool]:
     # The engine's queue is what this test observes.
-    with writer._pipeline._cond:
-        return [b.body is not None for b in writer._pipeline._queue]
+    with writer._pipeline.queue.cond:
+        return [b.body is not None for b in writer._pipeline.queue._batches]
 
 
 def _stuck_backlog(
@@ -90,8 +90,8 @@ def test_plain_batches_encoded_ahead_keep_one_copy() -> None:
     """Without compression an encoded-ahead batch holds its bytes once, not as list and copy."""
     store = MemoryStore()
     writer, gate, lines = _stuck_backlog(store, "none", 40)
-    with writer._pipeline._cond:
-        shared = [b.data is b.body for b in writer._pipeline._queue if b.body is not None]
+    with writer._pipeline.queue.cond:
+        shared = [b.data is b.body for b in writer._pipeline.queue._batches if b.body is not None]
     assert [True] * (ENCODE_AHEAD + 1) == shared
     gate.open()
     writer.close()

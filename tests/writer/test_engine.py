@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from writer_helpers import FakeClock, Gate, stored_lines, wait_until
 
 from objlog._codec import decode_batch
-from objlog._engine.pipeline import PipelineState
+from objlog._engine.queue import PipelineState
 from objlog._layout import parse_batch_key
 from objlog.errors import (
     ConfigError,

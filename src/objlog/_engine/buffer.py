@@ -345,7 +345,7 @@ class BatchBuffer:
         while True:
             if spool_first:
                 spool_first = False
-                self._pipeline.spool_pending()
+                self._pipeline.queue.spool_pending()
             elif (
                 budget.when_full is WhenFull.DROP
                 or budget.blocked_out
@@ -429,7 +429,7 @@ class BatchBuffer:
             return self._counters.snapshot(
                 current_records=self.nrecords,
                 current_bytes=self.nbytes,
-                queue_depth=self._pipeline.depth,
+                queue_depth=len(self._pipeline.queue),
             )
 
     def abandon(self) -> None:

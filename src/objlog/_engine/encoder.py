@@ -7,32 +7,26 @@ store sends): zlib and hashlib release the GIL, so this runs beside the
 uploader's PUTs. Started on the first backlog; exits when the pipeline
 drains or aborts.
 
-Thread safety: the thread asks the pipeline for work and hands results back
-through its methods (`UploadPipeline.next_to_encode`, `UploadPipeline.encoded`),
-holding no lock of its own.
+Thread safety: the thread takes work from the queue and hands results back
+(`BatchQueue.take_for_encoding`, `BatchQueue.encoded`), holding no lock of
+its own.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
 
 from objlog import _shutdown
 from objlog._codec import encode_batch
+from objlog._engine.queue import BatchQueue
 from objlog._engine.records import RecordBuffer
 from objlog._engine.spooler import records_of
+from objlog._engine.stats import Reporter
 from objlog.typing import BodyDigests
 
-if TYPE_CHECKING:
-    from objlog._engine.pipeline import UploadPipeline
+__all__ = ["GZIP_THREADS", "Encoder", "encode"]
 
-__all__ = ["ENCODE_AHEAD", "GZIP_THREADS", "Encoder", "encode"]
-
-#: Sealed batches the encoder thread may encode ahead of the uploader: it
-#: overlaps compression with uploads, at the cost of holding that many
-#: encoded bodies (compressed: a fraction of their records) in memory too.
-ENCODE_AHEAD = 2
 #: Threads (the encoding one included) that compress the gzip members of one
 #: batch longer than `objlog._codec.GZIP_MEMBER_BYTES` at once.
 GZIP_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -55,14 +49,16 @@ class Encoder:
     The encoder thread of one pipeline.
 
     Args:
-        pipeline: The pipeline whose queued batches it encodes.
+        queue: The queue whose batches it encodes.
+        report: Records a failure (never raises).
         name: Thread name.
     """
 
-    __slots__ = ("_pipeline", "thread")
+    __slots__ = ("_queue", "_report", "thread")
 
-    def __init__(self, pipeline: UploadPipeline, name: str) -> None:
-        self._pipeline = pipeline
+    def __init__(self, queue: BatchQueue, report: Reporter, name: str) -> None:
+        self._queue = queue
+        self._report = report
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> bool:
@@ -75,23 +71,20 @@ class Encoder:
 
     def _run(self) -> None:
         _shutdown.mark_objlog_thread()
-        pipeline = self._pipeline
-        try:
-            while True:
-                taken = pipeline.next_to_encode()
-                if taken is None:
-                    return
-                batch, data = taken
-                encoded: tuple[bytes, BodyDigests] | None = None
-                try:
-                    assert data is not None
-                    body = encode(data, batch.compression, batch.compresslevel)
-                    # Hashed here rather than by the store on the uploader's
-                    # thread: the next PUT need not wait for it.
-                    encoded = (body, BodyDigests.of(body))
-                except Exception as exc:  # noqa: BLE001 - the uploader encodes it instead
-                    pipeline.report(exc, f"encode of {batch.key}")
-                pipeline.encoded(batch, data, encoded)
-                del data
-        finally:
-            pipeline.encoder_exited(self)
+        queue = self._queue
+        while True:
+            taken = queue.take_for_encoding()
+            if taken is None:
+                return
+            batch, data = taken
+            encoded: tuple[bytes, BodyDigests] | None = None
+            try:
+                assert data is not None
+                body = encode(data, batch.compression, batch.compresslevel)
+                # Hashed here rather than by the store on the uploader's
+                # thread: the next PUT need not wait for it.
+                encoded = (body, BodyDigests.of(body))
+            except Exception as exc:  # noqa: BLE001 - the uploader encodes it instead
+                self._report(exc, f"encode of {batch.key}")
+            queue.encoded(batch, data, encoded)
+            del data
