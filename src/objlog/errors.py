@@ -9,7 +9,8 @@ Every error objlog raises derives from `ObjlogError`::
     ├── StoreError                         a request failed: .bucket, .key, .reason
     │   ├── TransientStoreError            throttling, SlowDown, 5xx, timeouts, resets: retried
     │   └── PermanentStoreError            denied, bad credentials, no such bucket, bad name
-    │       └── ObjectNotFoundError        the key does not exist (404, NoSuchKey)
+    │       ├── ObjectNotFoundError        the key does not exist (404, NoSuchKey)
+    │       └── InvalidKeyError (ValueError)  a key a store cannot hold (``..``, absolute, ...)
     ├── SyncTimeout (TimeoutError)         sync()/close() ran out of time: .pending_batches
     └── WriterClosedError (RuntimeError)   write() after close()
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "InvalidKeyError",
     "MissingBackendError",
     "ObjectNotFoundError",
     "ObjlogError",
@@ -103,6 +105,17 @@ class PermanentStoreError(StoreError):
 class ObjectNotFoundError(PermanentStoreError):
     """
     The key does not exist in the bucket (S3 ``NoSuchKey`` / HTTP 404).
+    """
+
+
+class InvalidKeyError(PermanentStoreError, ValueError):
+    """
+    The key cannot name an object in this store.
+
+    Raised by `objlog.stores.local.LocalStore` for a key that would leave or
+    alias its directory (``..``, ``.``, an empty segment, a leading ``/``,
+    a NUL byte, the reserved ``.objlog/``) or break a filesystem limit
+    (255 bytes a segment, 1024 bytes a key as S3).
     """
 
 

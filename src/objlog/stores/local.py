@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from objlog.errors import (
+    InvalidKeyError,
     ObjectNotFoundError,
     PermanentStoreError,
     StoreError,
@@ -53,12 +54,6 @@ _CHUNK = 1024 * 1024
 _STALE_TEMP_AGE = 3600.0
 _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EAGAIN, errno.EINTR, errno.EDQUOT}
 _DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
-
-
-class InvalidKeyError(PermanentStoreError, ValueError):
-    """
-    The key cannot name a file inside the store directory (``..``, absolute, ...).
-    """
 
 
 class LocalStore:
