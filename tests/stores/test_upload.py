@@ -1,4 +1,4 @@
-"""Pure store machinery: part splitting, the upload routine, the part limit, error mapping."""
+"""The shared upload routine: part splitting, single PUT or multipart, the part limit, memory."""
 
 from __future__ import annotations
 
@@ -11,22 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog.errors import (
-    ObjectNotFoundError,
-    PermanentStoreError,
-    StoreError,
-    TransientStoreError,
-)
-from objlog.stores._common import (
-    SHA256_META,
+from objlog.errors import PermanentStoreError, StoreError, TransientStoreError
+from objlog.stores._common import SHA256_META, content_md5
+from objlog.stores._upload import (
     ObjectHeaders,
     UploadCalls,
     check_part_count,
-    classify_s3_error,
-    content_md5,
     iter_parts,
     read_exact,
-    scrub,
     upload_body,
     upload_stream,
 )
@@ -81,49 +73,6 @@ def test_part_limit() -> None:
     with pytest.raises(PermanentStoreError) as info:
         check_part_count(10_001, bucket="b", key="k", part_size_bytes=5)
     assert "TooManyParts" == info.value.reason
-
-
-def test_content_md5_is_base64_of_the_digest() -> None:
-    """Content-MD5 is the base64 of the binary MD5 (RFC 1864)."""
-    assert "XUFAKrxLKna5cZ2REBfFkg==" == content_md5(b"hello")
-
-
-def test_scrub_removes_secrets() -> None:
-    """scrub replaces every secret occurrence and ignores empty ones."""
-    assert "a *** b *** c" == scrub("a S b T c", ("S", None, "", "T"))
-
-
-@pytest.mark.parametrize(
-    ("code", "status", "key", "kind", "reason"),
-    [
-        ("NoSuchKey", 404, "k", ObjectNotFoundError, "NoSuchKey"),
-        ("", 404, "k", ObjectNotFoundError, "NoSuchKey"),
-        ("404", 404, "k", ObjectNotFoundError, "NoSuchKey"),
-        ("NoSuchBucket", 404, "k", PermanentStoreError, "NoSuchBucket"),
-        ("", 404, None, PermanentStoreError, "NoSuchBucket"),
-        ("AccessDenied", 403, "k", PermanentStoreError, "AccessDenied"),
-        ("", 403, "k", PermanentStoreError, "AccessDenied"),
-        ("InvalidAccessKeyId", 403, "k", PermanentStoreError, "InvalidCredentials"),
-        ("SignatureDoesNotMatch", 403, "k", PermanentStoreError, "InvalidCredentials"),
-        ("ExpiredToken", 400, "k", PermanentStoreError, "ExpiredToken"),
-        ("InvalidBucketName", 400, None, PermanentStoreError, "InvalidBucketName"),
-        ("SlowDown", 503, "k", TransientStoreError, "SlowDown"),
-        ("", 503, "k", TransientStoreError, "SlowDown"),
-        ("TooManyRequests", 429, "k", TransientStoreError, "SlowDown"),
-        ("RequestTimeout", 400, "k", TransientStoreError, "Timeout"),
-        ("InternalError", 500, "k", TransientStoreError, "ServerError"),
-        ("", 502, "k", TransientStoreError, "ServerError"),
-        ("", 504, "k", TransientStoreError, "ServerError"),
-        ("InvalidRange", 416, "k", PermanentStoreError, "InvalidRange"),
-    ],
-)
-def test_classify_s3_error(
-    code: str, status: int, key: str | None, kind: type, reason: str
-) -> None:
-    """S3 error codes and statuses map to the right error class and reason."""
-    error = classify_s3_error(code, status, "server says no", verb="op", bucket="b", key=key)
-    assert (kind, reason) == (type(error), error.reason)
-    assert ("b", key) == (error.bucket, error.key)
 
 
 # -- the shared upload routine, driven by function-backed fake SDK calls ------------

@@ -1,0 +1,64 @@
+"""What every store does alike: Content-MD5, digest checks, user metadata, scrubbing secrets."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from objlog.errors import PermanentStoreError
+from objlog.stores._common import (
+    SHA256_META,
+    check_digests,
+    content_md5,
+    scrub,
+    user_metadata,
+)
+from objlog.typing import BodyDigests
+
+
+def test_content_md5_is_base64_of_the_digest() -> None:
+    """Content-MD5 is the base64 of the binary MD5 (RFC 1864)."""
+    assert "XUFAKrxLKna5cZ2REBfFkg==" == content_md5(b"hello")
+
+
+def test_scrub_removes_secrets() -> None:
+    """scrub replaces every secret occurrence and ignores empty ones."""
+    assert "a *** b *** c" == scrub("a S b T c", ("S", None, "", "T"))
+
+
+@given(body=st.binary(max_size=2048))
+def test_check_digests_accepts_the_bodys_own(body: bytes) -> None:
+    """The digests BodyDigests.of computes pass the check, and so does no digests at all."""
+    md5 = hashlib.md5(body, usedforsecurity=False).digest()
+    sha256 = hashlib.sha256(body).hexdigest()
+    assert content_md5(body) == BodyDigests.of(body).md5
+    assert None is check_digests(BodyDigests.of(body), md5, sha256, bucket="b", key="k")
+    assert None is check_digests(None, md5, sha256, bucket="b", key="k")
+
+
+@given(body=st.binary(max_size=512), other=st.binary(max_size=512))
+def test_check_digests_refuses_another_bodys(body: bytes, other: bytes) -> None:
+    """Digests of another body are refused with reason BadDigest, as S3 refuses a wrong MD5."""
+    assume(body != other)
+    md5 = hashlib.md5(body, usedforsecurity=False).digest()
+    sha256 = hashlib.sha256(body).hexdigest()
+    with pytest.raises(PermanentStoreError) as info:
+        check_digests(BodyDigests.of(other), md5, sha256, bucket="b", key="k")
+    assert ("BadDigest", "b", "k") == (info.value.reason, info.value.bucket, info.value.key)
+
+
+@given(
+    metadata=st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=8), max_size=5),
+    sha256=st.one_of(st.none(), st.text(min_size=64, max_size=64)),
+)
+def test_user_metadata_lowers_keys_and_adds_the_sha(
+    metadata: dict[str, str], sha256: str | None
+) -> None:
+    """Keys are lower-cased; objlog-sha256 is set exactly when the SHA-256 is known."""
+    expected = {k.lower(): v for k, v in metadata.items()}
+    if sha256 is not None:
+        expected[SHA256_META] = sha256
+    assert expected == user_metadata(metadata, sha256)
