@@ -37,7 +37,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from objlog.config import StoreConfig
 from objlog.errors import (
+    ConfigError,
     InvalidKeyError,
     ObjectNotFoundError,
     PermanentStoreError,
@@ -75,6 +77,18 @@ class LocalStore:
         self._root = Path(directory).expanduser().absolute()
         self._prefix = prefix.strip("/")
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: StoreConfig) -> LocalStore:
+        """
+        Build the store a ``file`` `StoreConfig` describes (its directory and prefix).
+
+        Raises:
+            ConfigError: `config` is not a ``file`` config.
+        """
+        if config.kind != "file":
+            raise ConfigError("LocalStore needs a file:// store config")
+        return cls(config.directory, prefix=config.prefix)
 
     # -- ObjectStore properties -----------------------------------------------
     @property
