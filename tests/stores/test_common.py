@@ -12,6 +12,7 @@ from objlog.errors import PermanentStoreError
 from objlog.stores._common import (
     SHA256_META,
     check_digests,
+    common_prefixes,
     content_md5,
     scrub,
     user_metadata,
@@ -62,3 +63,20 @@ def test_user_metadata_lowers_keys_and_adds_the_sha(
     if sha256 is not None:
         expected[SHA256_META] = sha256
     assert expected == user_metadata(metadata, sha256)
+
+
+@given(
+    keys=st.lists(st.text(alphabet="ab/-", max_size=8), max_size=20),
+    prefix=st.text(alphabet="ab/", max_size=3),
+    delimiter=st.sampled_from(["/", "-", "b/"]),
+)
+def test_common_prefixes_are_what_s3_lists(keys: list[str], prefix: str, delimiter: str) -> None:
+    """Sorted, unique, each the prefix plus one step to a delimiter, covering every deeper key."""
+    found = common_prefixes(keys, prefix, delimiter)
+    assert sorted(set(found)) == found
+    for common in found:
+        rest = common[len(prefix) :]
+        assert common.startswith(prefix) and rest.endswith(delimiter)
+        assert delimiter not in rest[: -len(delimiter)]
+    deeper = [k for k in keys if k.startswith(prefix) and delimiter in k[len(prefix) :]]
+    assert all(any(k.startswith(c) for c in found) for k in deeper)

@@ -264,25 +264,17 @@ def test_failed_stream_propagates_unchanged_and_aborts() -> None:
     assert (["up-0"], {}, {}) == (sdk.aborted, sdk.uploads, sdk.objects)
 
 
-def _peak_bytes(action: Callable[[], object]) -> int:
+PART = 256 * 1024
+
+
+def _upload_peak(routine: Callable[..., object], source: object) -> tuple[int, int]:
+    """Upload `source` with `routine` in 256 KiB parts; return (parts sent, peak bytes held)."""
+    sdk = FakeSDK(keep=False)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        action()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-
-
-def test_streamed_multipart_holds_about_two_parts() -> None:
-    """Streaming 40 parts holds at most ~2 parts at once (head plus probe), never the object."""
-    part = 256 * 1024
-    source = io.BytesIO(bytes(40 * part + 17))
-    sdk = FakeSDK(keep=False)
-
-    def upload() -> object:
-        return upload_stream(
+        routine(
             sdk.calls(),
             "k",
             source,
@@ -290,32 +282,22 @@ def test_streamed_multipart_holds_about_two_parts() -> None:
             content_type="",
             content_encoding=None,
             metadata=None,
-            **_sizes(part, part),
+            **_sizes(PART, PART),
         )
+        return len(sdk.part_sizes), tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
 
-    peak = _peak_bytes(upload)
-    assert 41 == len(sdk.part_sizes)
-    assert peak < 2.5 * part, peak
+
+def test_streamed_multipart_holds_about_two_parts() -> None:
+    """Streaming 40 parts holds at most ~2 parts at once (head plus probe), never the object."""
+    parts, peak = _upload_peak(upload_stream, io.BytesIO(bytes(40 * PART + 17)))
+    assert 41 == parts
+    assert peak < 2.5 * PART, peak
 
 
 def test_multipart_put_object_copies_one_part_at_a_time() -> None:
     """put_object of a 40-part body holds at most about one extra part (no quadratic re-slicing)."""
-    part = 256 * 1024
-    body = bytes(40 * part)
-    sdk = FakeSDK(keep=False)
-
-    def upload() -> object:
-        return upload_body(
-            sdk.calls(),
-            "k",
-            body,
-            bucket="b",
-            content_type="",
-            content_encoding=None,
-            metadata=None,
-            **_sizes(part, part),
-        )
-
-    peak = _peak_bytes(upload)
-    assert 40 == len(sdk.part_sizes)
-    assert peak < 1.5 * part, peak
+    parts, peak = _upload_peak(upload_body, bytes(40 * PART))
+    assert 40 == parts
+    assert peak < 1.5 * PART, peak

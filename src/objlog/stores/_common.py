@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from objlog.errors import PermanentStoreError
 from objlog.typing import BodyDigests
@@ -18,6 +18,7 @@ from objlog.typing import BodyDigests
 __all__ = [
     "SHA256_META",
     "check_digests",
+    "common_prefixes",
     "content_md5",
     "scrub",
     "user_metadata",
@@ -71,3 +72,19 @@ def scrub(text: str, secrets: tuple[str | None, ...]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def common_prefixes(keys: Iterable[str], prefix: str, delimiter: str) -> list[str]:
+    """
+    Return S3's ``CommonPrefixes`` of `keys` below `prefix`, sorted and unique.
+
+    Each is `prefix` plus the rest of a key up to and including the first
+    `delimiter` after `prefix`; keys not starting with `prefix` or without
+    `delimiter` after it yield none (for stores that list without one).
+    """
+    found = {
+        prefix + key[len(prefix) :].split(delimiter, 1)[0] + delimiter
+        for key in keys
+        if key.startswith(prefix) and delimiter in key[len(prefix) :]
+    }
+    return sorted(found)

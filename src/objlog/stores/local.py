@@ -46,7 +46,7 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import check_digests, user_metadata
+from objlog.stores._common import check_digests, common_prefixes, user_metadata
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 __all__ = ["InvalidKeyError", "LocalStore"]
@@ -64,6 +64,12 @@ class LocalStore:
 
     The directory is created on the first write; reading or listing a store
     whose directory does not exist yet finds nothing.
+
+    Methods behave as `ObjectStore` says; their docstrings add what is
+    local. Besides the protocol's errors, any method taking a key raises
+    `InvalidKeyError` for a key that cannot be a file in the directory;
+    permission denied is a `PermanentStoreError` (``AccessDenied``), a full
+    disk or an I/O error a `TransientStoreError` (``LocalIOError``).
 
     Args:
         directory: The store directory (made absolute).
@@ -186,28 +192,12 @@ class LocalStore:
         digests: BodyDigests | None = None,
     ) -> ObjectRef:
         """
-        Store `body` under `key` atomically (temp file, fsync, `os.replace`).
+        Store `body` atomically (temp file, fsync, `os.replace`); see `ObjectStore.put_object`.
 
-        Args:
-            key: Full key (see the module docstring for what a key may hold).
-            body: The bytes.
-            content_type: Kept in the sidecar (default application/octet-stream).
-            content_encoding: Kept in the sidecar, e.g. ``"gzip"`` (default None).
-            metadata: User metadata; keys are lower-cased; ``objlog-sha256`` added.
-            digests: The body's MD5 and SHA-256 if the caller has them
-                (default None); the body is hashed while written either way
-                and refused when they do not match, as S3 checks Content-MD5.
-
-        Returns:
-            An `ObjectRef` with size, SHA-256 and an MD5 ETag.
-
-        Raises:
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied, a key conflict, or
-                ``BadDigest`` (`digests` not the body's; nothing is stored).
-            TransientStoreError: Disk full or an I/O error.
-
-        Thread safety: safe from any thread.
+        Content headers and metadata go to the sidecar; the ETag is the MD5.
+        The body is hashed while written, `digests` or not. A key beside a
+        longer key below it (``a`` and ``a/b``) is a `PermanentStoreError`
+        with reason ``KeyConflict``.
         """
         return self._write(
             key,
@@ -227,16 +217,7 @@ class LocalStore:
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectRef:
-        """
-        Copy `stream` to EOF into `key` atomically, 1 MiB at a time.
-
-        Args and Raises: as `put_object`.
-
-        Returns:
-            An `ObjectRef` (``parts`` is 1).
-
-        Thread safety: safe from any thread.
-        """
+        """Copy `stream` to EOF into `key` 1 MiB at a time; as `put_object` otherwise."""
         return self._write(
             key,
             stream,
@@ -330,17 +311,7 @@ class LocalStore:
         return ObjectNotFoundError("no such key", key=key, reason="NoSuchKey")
 
     def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
-        """
-        Return the object's bytes, or the inclusive ``(first, last)`` byte range.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied, or an invalid range.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
-        """
+        """Return the bytes or an inclusive byte range; see `ObjectStore.get_object`."""
         if byte_range is not None:
             first, last = byte_range
             if first < 0 or last < first:
@@ -371,31 +342,11 @@ class LocalStore:
         return f
 
     def open_object(self, key: str) -> BinaryIO:
-        """
-        Return the object's file opened for binary reading; the caller closes it.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
-        """
+        """Return the object's file opened for binary reading; see `ObjectStore.open_object`."""
         return self._open(key)
 
     def head_object(self, key: str) -> ObjectInfo:
-        """
-        Return size, time, ETag, content headers and user metadata of `key`.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
-        """
+        """Return the object's info from its stat and sidecar; see `ObjectStore.head_object`."""
         path = self._data_path(key)
         try:
             st = path.stat()
@@ -435,18 +386,11 @@ class LocalStore:
         self, prefix: str = "", *, start_after: str | None = None
     ) -> Iterator[ObjectInfo]:
         """
-        Yield every object whose key starts with `prefix`, in lexical key order.
+        Yield the objects under `prefix`; see `ObjectStore.list_objects`.
 
-        Listings carry key, size and time; ETag, metadata and content headers
-        are "" / empty (use `head_object`). Temp and sidecar files are never
-        listed.
-
-        Raises:
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread; objects written during the
-        listing may or may not appear.
+        Listings carry key, size and time only (ETag and the rest: `head_object`);
+        temp and sidecar files are never listed, and objects written during
+        the listing may or may not appear.
         """
         for key, st in self._scan(prefix):
             if start_after is not None and key <= start_after:
@@ -493,25 +437,15 @@ class LocalStore:
 
     def list_prefixes(self, prefix: str = "", *, delimiter: str = "/") -> Iterator[str]:
         """
-        Yield the common prefixes directly below `prefix`, each ending in `delimiter`.
+        Yield the common prefixes below `prefix`; see `ObjectStore.list_prefixes`.
 
-        Only prefixes that hold at least one object are yielded (as in S3).
-
-        Raises:
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
+        Only prefixes that hold at least one object are yielded (as in S3);
+        with "/" only the directory below `prefix` is looked at.
         """
         if delimiter == "/":
             yield from self._child_prefixes(prefix)
             return
-        found: set[str] = set()
-        for key, _ in self._scan(prefix):
-            rest = key[len(prefix) :]
-            if delimiter in rest:
-                found.add(prefix + rest.split(delimiter, 1)[0] + delimiter)
-        yield from sorted(found)
+        yield from common_prefixes((key for key, _ in self._scan(prefix)), prefix, delimiter)
 
     def _child_prefixes(self, prefix: str) -> Iterator[str]:
         """The "/" case without walking whole subtrees: look one level down."""
@@ -557,16 +491,9 @@ class LocalStore:
     # -- deleting -------------------------------------------------------------------
     def delete_object(self, key: str) -> None:
         """
-        Delete `key` and its sidecar; a missing key is not an error (S3 semantics).
+        Delete `key` and its sidecar; see `ObjectStore.delete_object`.
 
         Emptied directories are removed so they do not linger as prefixes.
-
-        Raises:
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
         """
         data_path = self._data_path(key)
         meta_path = self._meta_path(key)
@@ -591,15 +518,10 @@ class LocalStore:
 
     def ensure_bucket(self) -> None:
         """
-        Create the store directory if it does not exist.
+        Create the store directory if it does not exist; see `ObjectStore.ensure_bucket`.
 
         Also removes temp files older than an hour (left by crashed writers).
-
-        Raises:
-            PermanentStoreError: Permission denied or the path is a file.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
+        A path that is a file is a `PermanentStoreError`.
         """
         try:
             self._root.mkdir(parents=True, exist_ok=True)
@@ -617,8 +539,4 @@ class LocalStore:
                         Path(entry.path).unlink()
 
     def close(self) -> None:
-        """
-        Nothing to release (no connections); the store stays usable.
-
-        Thread safety: safe from any thread.
-        """
+        """Nothing to release (no connections); the store stays usable."""

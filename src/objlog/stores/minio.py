@@ -26,7 +26,7 @@ from typing import Any
 
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError, MissingBackendError, PermanentStoreError, StoreError
-from objlog.stores._common import scrub
+from objlog.stores._common import common_prefixes, scrub
 from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrors, map_sdk_error
 from objlog.stores._upload import ObjectHeaders
 from objlog.typing import ObjectInfo
@@ -94,17 +94,11 @@ def map_minio_error(
     """
     Turn a minio/urllib3 exception into a `StoreError`.
 
-    Args:
-        exc: The SDK's exception.
-        verb: What objlog was doing (``"put_object"``, ...), for the message.
-        bucket: The bucket of the request.
-        key: The key, or None for bucket-level requests.
-        secrets: Values that must never appear in the message (scrubbed).
-
-    Returns:
-        `TransientStoreError`, `PermanentStoreError` or `ObjectNotFoundError`
-        with ``reason`` as in `objlog.stores.boto3.map_boto3_error`. The
-        caller raises it ``from exc``.
+    Takes the arguments of `objlog.stores.boto3.map_boto3_error` and returns
+    what it does for the same failure: `TransientStoreError`,
+    `PermanentStoreError` or `ObjectNotFoundError` with the same ``reason``
+    (``tests/stores/test_s3.py`` holds the two to it). The caller raises it
+    ``from exc``. A urllib3 ``MaxRetryError`` is judged by its reason.
 
     Thread safety: pure function.
     """
@@ -296,12 +290,9 @@ class MinioStore(S3StoreBase):
                 if item.is_dir:
                     yield str(item.object_name)
             return
-        found: set[str] = set()
-        for info in self._list(prefix, None):
-            rest = info.key[len(prefix) :]
-            if delimiter in rest:
-                found.add(prefix + rest.split(delimiter, 1)[0] + delimiter)
-        yield from sorted(found)
+        yield from common_prefixes(
+            (info.key for info in self._list(prefix, None)), prefix, delimiter
+        )
 
     def _delete(self, key: str) -> None:
         self._client.remove_object(self.bucket, key)
