@@ -58,6 +58,106 @@ _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EAGAIN, errno.EINTR, errno.E
 _DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
+def _split_key(key: str) -> list[str]:
+    """
+    Return the path segments of `key`, or raise if a local store cannot hold it.
+
+    Raises:
+        InvalidKeyError: Empty, over 1024 bytes (S3 limit), a NUL byte, a
+            leading "/", an empty, "." or ".." segment, a segment over 255
+            bytes (filesystem limit), or the reserved first segment ``.objlog``.
+    """
+    if not isinstance(key, str) or not key:
+        raise InvalidKeyError("invalid key: must be a non-empty string", key=str(key))
+    if len(key.encode("utf-8", "surrogatepass")) > 1024:
+        raise InvalidKeyError(
+            "invalid key: longer than 1024 bytes (S3 limit)", key=key, reason="InvalidKey"
+        )
+    if "\x00" in key:
+        raise InvalidKeyError("invalid key: contains a NUL byte", key=key, reason="InvalidKey")
+    if key.startswith("/"):
+        raise InvalidKeyError(
+            "invalid key for a local store: keys are relative (no leading '/')",
+            key=key,
+            reason="InvalidKey",
+        )
+    segments = key.split("/")
+    for segment in segments:
+        if segment in {"", ".", ".."}:
+            raise InvalidKeyError(
+                "invalid key for a local store: empty, '.' or '..' segments "
+                "would leave or alias the store directory",
+                key=key,
+                reason="InvalidKey",
+            )
+        if len(segment.encode("utf-8", "surrogatepass")) > 255:
+            raise InvalidKeyError(
+                "invalid key for a local store: a segment is longer than 255 bytes",
+                key=key,
+                reason="InvalidKey",
+            )
+    if segments[0] == _RESERVED:
+        raise InvalidKeyError(
+            f"invalid key: {_RESERVED}/ is reserved for the store's own files",
+            key=key,
+            reason="InvalidKey",
+        )
+    return segments
+
+
+def _os_error(exc: OSError, message: str, key: str | None) -> StoreError:
+    """Map a filesystem error to objlog's tree (denied, transient, key conflict)."""
+    code = exc.errno
+    detail = os.strerror(code) if code is not None else type(exc).__name__
+    if code in _DENIED_ERRNOS:
+        return PermanentStoreError(f"{message}: {detail}", key=key, reason="AccessDenied")
+    if code in _TRANSIENT_ERRNOS:
+        return TransientStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
+    if code in {errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY}:
+        return PermanentStoreError(
+            f"{message}: a key and a longer key below it cannot both exist in a local store",
+            key=key,
+            reason="KeyConflict",
+        )
+    return PermanentStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename in `path` (best effort: not every filesystem allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _holds_object(directory: Path) -> bool:
+    """Whether any file lies below `directory` (S3 lists no empty prefixes)."""
+    stack = [directory]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                return True
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+    return False
+
+
+def _prune(directory: Path, top: Path) -> None:
+    """Remove `directory` and its parents below `top` while they are empty."""
+    while directory != top and top in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
 class LocalStore:
     """
     Keep objects as files in a directory (see the module docstring for the layout).
@@ -121,64 +221,12 @@ class LocalStore:
         return f"LocalStore(url={self.url!r}, prefix={self._prefix!r})"
 
     # -- paths ------------------------------------------------------------------
-    def _segments(self, key: str) -> list[str]:
-        if not isinstance(key, str) or not key:
-            raise InvalidKeyError("invalid key: must be a non-empty string", key=str(key))
-        if len(key.encode("utf-8", "surrogatepass")) > 1024:
-            raise InvalidKeyError(
-                "invalid key: longer than 1024 bytes (S3 limit)", key=key, reason="InvalidKey"
-            )
-        if "\x00" in key:
-            raise InvalidKeyError("invalid key: contains a NUL byte", key=key, reason="InvalidKey")
-        if key.startswith("/"):
-            raise InvalidKeyError(
-                "invalid key for a local store: keys are relative (no leading '/')",
-                key=key,
-                reason="InvalidKey",
-            )
-        segments = key.split("/")
-        for segment in segments:
-            if segment in {"", ".", ".."}:
-                raise InvalidKeyError(
-                    "invalid key for a local store: empty, '.' or '..' segments "
-                    "would leave or alias the store directory",
-                    key=key,
-                    reason="InvalidKey",
-                )
-            if len(segment.encode("utf-8", "surrogatepass")) > 255:
-                raise InvalidKeyError(
-                    "invalid key for a local store: a segment is longer than 255 bytes",
-                    key=key,
-                    reason="InvalidKey",
-                )
-        if segments[0] == _RESERVED:
-            raise InvalidKeyError(
-                f"invalid key: {_RESERVED}/ is reserved for the store's own files",
-                key=key,
-                reason="InvalidKey",
-            )
-        return segments
 
     def _data_path(self, key: str) -> Path:
-        return self._root.joinpath(*self._segments(key))
+        return self._root.joinpath(*_split_key(key))
 
     def _meta_path(self, key: str) -> Path:
-        return self._root.joinpath(_RESERVED, "meta", *self._segments(key))
-
-    def _error(self, exc: OSError, message: str, key: str | None) -> StoreError:
-        code = exc.errno
-        detail = os.strerror(code) if code is not None else type(exc).__name__
-        if code in _DENIED_ERRNOS:
-            return PermanentStoreError(f"{message}: {detail}", key=key, reason="AccessDenied")
-        if code in _TRANSIENT_ERRNOS:
-            return TransientStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
-        if code in {errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY}:
-            return PermanentStoreError(
-                f"{message}: a key and a longer key below it cannot both exist in a local store",
-                key=key,
-                reason="KeyConflict",
-            )
-        return PermanentStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
+        return self._root.joinpath(_RESERVED, "meta", *_split_key(key))
 
     # -- writing ----------------------------------------------------------------
     def put_object(
@@ -275,9 +323,9 @@ class LocalStore:
                 # sidecar; a stale sidecar is detected by its inode (see _sidecar).
                 self._replace(meta_tmp, meta_path)
                 self._replace(tmp, data_path)
-            self._fsync_dir(data_path.parent)
+            _fsync_dir(data_path.parent)
         except OSError as exc:
-            raise self._error(exc, "cannot write object", key) from exc
+            raise _os_error(exc, "cannot write object", key) from exc
         finally:
             for leftover in (tmp, meta_tmp):
                 with contextlib.suppress(OSError):
@@ -296,15 +344,6 @@ class LocalStore:
             except FileNotFoundError:
                 if attempt == 4 or not src.exists():
                     raise
-
-    @staticmethod
-    def _fsync_dir(path: Path) -> None:
-        with contextlib.suppress(OSError):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
     # -- reading ------------------------------------------------------------------
     def _not_found(self, key: str) -> ObjectNotFoundError:
@@ -338,7 +377,7 @@ class LocalStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise self._not_found(key) from None
         except OSError as exc:
-            raise self._error(exc, "cannot read object", key) from exc
+            raise _os_error(exc, "cannot read object", key) from exc
         return f
 
     def open_object(self, key: str) -> BinaryIO:
@@ -353,7 +392,7 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError):
             raise self._not_found(key) from None
         except OSError as exc:
-            raise self._error(exc, "cannot read object", key) from exc
+            raise _os_error(exc, "cannot read object", key) from exc
         if not path.is_file():
             raise self._not_found(key)
         sidecar = self._sidecar(key, st)
@@ -431,7 +470,7 @@ class LocalStore:
                         except FileNotFoundError:
                             continue  # deleted while listing
         except OSError as exc:
-            raise self._error(exc, "cannot list objects", prefix) from exc
+            raise _os_error(exc, "cannot list objects", prefix) from exc
         found.sort(key=lambda item: item[0])
         return found
 
@@ -460,7 +499,7 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise self._error(exc, "cannot list prefixes", prefix or None) from exc
+            raise _os_error(exc, "cannot list prefixes", prefix or None) from exc
         found = []
         for entry in entries:
             if not base and entry.name == _RESERVED:
@@ -468,25 +507,10 @@ class LocalStore:
             if (
                 entry.name.startswith(tail)
                 and entry.is_dir(follow_symlinks=False)
-                and self._holds_object(Path(entry.path))
+                and _holds_object(Path(entry.path))
             ):
                 found.append(base + entry.name + "/")
         yield from sorted(found)
-
-    @staticmethod
-    def _holds_object(directory: Path) -> bool:
-        stack = [directory]
-        while stack:
-            try:
-                entries = list(os.scandir(stack.pop()))
-            except OSError:
-                continue
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    return True
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-        return False
 
     # -- deleting -------------------------------------------------------------------
     def delete_object(self, key: str) -> None:
@@ -504,17 +528,8 @@ class LocalStore:
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     continue
                 except OSError as exc:
-                    raise self._error(exc, "cannot delete object", key) from exc
-                self._prune(path.parent, top)
-
-    @staticmethod
-    def _prune(directory: Path, top: Path) -> None:
-        while directory != top and top in directory.parents:
-            try:
-                directory.rmdir()
-            except OSError:
-                return
-            directory = directory.parent
+                    raise _os_error(exc, "cannot delete object", key) from exc
+                _prune(path.parent, top)
 
     def ensure_bucket(self) -> None:
         """
@@ -526,7 +541,7 @@ class LocalStore:
         try:
             self._root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise self._error(exc, f"cannot create store directory {self._root}", None) from exc
+            raise _os_error(exc, f"cannot create store directory {self._root}", None) from exc
         self._remove_stale_temp_files()
 
     def _remove_stale_temp_files(self) -> None:
