@@ -228,3 +228,29 @@ def test_a_numeric_code_stands_for_the_status() -> None:
     table = _table(lambda exc: ("404", 0, ""))
     error = map_sdk_error(Exception(), table, verb="head_object", bucket="b", key="k")
     assert (ObjectNotFoundError, "NoSuchKey") == (type(error), error.reason)
+
+
+def test_sdk_attempts_come_from_one_constant_per_store() -> None:
+    """botocore's max_attempts and minio's urllib3 Retry both follow SDK_MAX_ATTEMPTS."""
+    from objlog.config import StoreConfig
+    from objlog.stores import boto3 as boto3_store
+    from objlog.stores import minio as minio_store
+
+    config = StoreConfig.resolve(
+        "s3://bucket",
+        environ={},
+        endpoint_url="http://127.0.0.1:9",
+        access_key="a",
+        secret_key=SECRET,
+    )
+    boto3 = boto3_store.Boto3Store(config)
+    minio = minio_store.MinioStore(config)
+    try:
+        retries = (
+            boto3._client.meta.config.retries["total_max_attempts"],
+            minio._http.connection_pool_kw["retries"].total + 1,
+        )
+    finally:
+        boto3.close()
+        minio.close()
+    assert (boto3_store.SDK_MAX_ATTEMPTS, minio_store.SDK_MAX_ATTEMPTS) == retries

@@ -32,9 +32,10 @@ from objlog.typing import ObjectInfo
 __all__ = ["SDK_MAX_ATTEMPTS", "Boto3Store", "map_boto3_error"]
 
 #: Attempts botocore makes per request, the first included ("standard" retry
-#: mode, so one retry of a throttled or reset request); objlog's
-#: `objlog.retry.RetryPolicy` retries on top of these.
-SDK_MAX_ATTEMPTS = 2
+#: mode: up to two retries of a throttled, 5xx or reset request); objlog's
+#: `objlog.retry.RetryPolicy` retries on top of these. Passed as botocore's
+#: ``total_max_attempts``: its ``max_attempts`` counts retries only.
+SDK_MAX_ATTEMPTS = 3
 
 
 def _client_error(exc: BaseException) -> S3Response | None:
@@ -145,7 +146,7 @@ class Boto3Store(S3StoreBase):
             "connect_timeout": config.connect_timeout,
             "read_timeout": config.read_timeout,
             "max_pool_connections": config.max_pool_connections,
-            "retries": {"mode": "standard", "max_attempts": SDK_MAX_ATTEMPTS},
+            "retries": {"mode": "standard", "total_max_attempts": SDK_MAX_ATTEMPTS},
             "user_agent_extra": "objlog",
         }
         if config.endpoint_url is not None:
