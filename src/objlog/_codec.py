@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
 
-from objlog.errors import ConfigError, PermanentStoreError
+from objlog.errors import ConfigError, CorruptBatchError
 
 __all__ = [
     "CODECS",
@@ -56,15 +56,6 @@ GZIP_MEMBER_BYTES = 8 * 1024**2
 
 #: Key suffix of the records before compression (JSON Lines).
 RECORDS_SUFFIX = ".jsonl"
-
-
-class CorruptBatchError(PermanentStoreError, ValueError):
-    """
-    A stored batch looks compressed but cannot be decompressed (reason ``CorruptBatch``).
-
-    Both a `PermanentStoreError` (with ``.key``: retrying the GET cannot
-    help) and a ValueError (what ``objlog.reader.decode_batch`` raised).
-    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,8 +58,8 @@ try:
 except ImportError:  # not on Windows
     fcntl = None  # type: ignore[assignment]
 
-from objlog.retry import RetryPolicy
 from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
+from objlog.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",

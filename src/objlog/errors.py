@@ -10,7 +10,9 @@ Every error objlog raises derives from `ObjlogError`::
     ├── StoreError                         a request failed: .bucket, .key, .reason
     │   ├── TransientStoreError            throttling, SlowDown, 5xx, timeouts, resets: retried
     │   └── PermanentStoreError            denied, bad credentials, no such bucket, bad name
-    │       └── ObjectNotFoundError        the key does not exist (404, NoSuchKey)
+    │       ├── ObjectNotFoundError        the key does not exist (404, NoSuchKey)
+    │       ├── InvalidKeyError (ValueError)  a key a store cannot hold (``..``, absolute, ...)
+    │       └── CorruptBatchError (ValueError)  a stored batch looks compressed but is not
     ├── SyncTimeout (TimeoutError)         sync()/close() ran out of time: .pending_batches
     └── WriterClosedError (RuntimeError)   write() after close()
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "CorruptBatchError",
+    "InvalidKeyError",
     "MissingBackendError",
     "ObjectNotFoundError",
     "ObjlogError",
@@ -117,6 +121,17 @@ class ObjectNotFoundError(PermanentStoreError):
     """
 
 
+class InvalidKeyError(PermanentStoreError, ValueError):
+    """
+    The key cannot name an object in this store.
+
+    Raised by `objlog.stores.local.LocalStore` for a key that would leave or
+    alias its directory (``..``, ``.``, an empty segment, a leading ``/``,
+    a NUL byte, the reserved ``.objlog/``) or break a filesystem limit
+    (255 bytes a segment, 1024 bytes a key as S3).
+    """
+
+
 class SyncTimeout(ObjlogError, TimeoutError):
     """
     `sync()` or `close()` did not finish within its deadline.
@@ -133,4 +148,13 @@ class SyncTimeout(ObjlogError, TimeoutError):
 class WriterClosedError(ObjlogError, RuntimeError):
     """
     The writer was used after `close()`.
+    """
+
+
+class CorruptBatchError(PermanentStoreError, ValueError):
+    """
+    A stored batch looks compressed but cannot be decompressed (reason ``CorruptBatch``).
+
+    Both a `PermanentStoreError` (with ``.key``: retrying the GET cannot
+    help) and a ValueError (what ``objlog.reader.decode_batch`` raised).
     """

@@ -155,11 +155,26 @@ class ObjectStore(Protocol):
         (``objlog-sha256``). Uses a multipart upload above the store's
         multipart threshold. Never leaves a partial object visible.
 
-        `digests`, when given, are the body's MD5 and SHA-256 computed by the
-        caller; the store uses them instead of hashing the body again, and
-        refuses the body (PermanentStoreError, reason ``BadDigest``) when the
-        MD5 does not match, as S3 does. A store written before this keyword
-        existed still works: the writer passes it only to stores that accept it.
+        Args:
+            key: The full key.
+            body: The bytes.
+            content_type: Content-Type (default ``application/octet-stream``).
+            content_encoding: Content-Encoding, e.g. ``"gzip"`` (default None).
+            metadata: User metadata (``x-amz-meta-*``); keys are lower-cased.
+            digests: The body's MD5 and SHA-256 when the caller has them
+                (default None: the store hashes the body). Part of the
+                protocol: every store accepts it, and the writer passes it
+                to any store. A store uses them instead of hashing again and
+                refuses a body they do not match, as S3 does for Content-MD5.
+
+        Returns:
+            An `ObjectRef` with the size, SHA-256 and the store's ETag.
+
+        Raises:
+            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
+            PermanentStoreError: Denied, bad credentials, no such bucket, an
+                invalid key, ``BadDigest`` (`digests` not the body's; nothing
+                is stored).
         """
         ...
 

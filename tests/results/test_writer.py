@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objlog.retry import RetryPolicy
 from objlog.errors import (
     ConfigError,
     ObjectNotFoundError,
@@ -24,6 +23,7 @@ from objlog.errors import (
     TransientStoreError,
 )
 from objlog.results import DIR_MODE, FILE_MODE, RESULT_MTIME, ResultWriter, _Pipe
+from objlog.retry import RetryPolicy
 from objlog.stores.memory import MemoryStore
 from objlog.typing import ObjectRef, ObjectStore
 

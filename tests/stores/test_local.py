@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from objlog import errors
 from objlog.errors import ObjectNotFoundError, PermanentStoreError
 from objlog.stores import open_store
-from objlog.stores.local import InvalidKeyError, LocalStore
+from objlog.stores.local import InvalidKeyError, LocalStore, _split_key
 from objlog.stores.memory import MemoryStore
 
 
@@ -27,6 +28,40 @@ def test_key_escaping_the_directory_is_refused(tmp_path: Path, key: str) -> None
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, PermanentStoreError)
     assert list(tmp_path.parent.glob("escape")) == []
+
+
+def test_invalid_key_error_is_in_the_error_tree() -> None:
+    """InvalidKeyError lives in objlog.errors, drawn and exported there; local re-exports it."""
+    assert errors.InvalidKeyError is InvalidKeyError
+    assert "InvalidKeyError" in errors.__all__
+    assert "InvalidKeyError (ValueError)" in (errors.__doc__ or "")
+    assert issubclass(InvalidKeyError, (errors.PermanentStoreError, ValueError))
+
+
+@given(
+    key=st.text(
+        alphabet=st.sampled_from(["a", "b", ".", "/", "\x00", "\u00e9", "-"]),
+        min_size=0,
+        max_size=20,
+    )
+)
+def test_split_key_accepts_exactly_the_keys_inside_the_directory(key: str) -> None:
+    """An accepted key splits into its own segments, none of which leaves or aliases the root."""
+    try:
+        segments = _split_key(key)
+    except InvalidKeyError:
+        safe = False
+    else:
+        safe = True
+        assert key == "/".join(segments)
+    parts = key.split("/")
+    expected = (
+        bool(key)
+        and "\x00" not in key
+        and all(p not in {"", ".", ".."} for p in parts)
+        and parts[0] != ".objlog"
+    )
+    assert expected == safe
 
 
 def test_objects_are_plain_files(tmp_path: Path) -> None:

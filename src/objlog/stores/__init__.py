@@ -3,13 +3,20 @@ Object store backends behind the `objlog.typing.ObjectStore` seam.
 
 `open_store` turns a store URL (or nothing: the embedded default) into a
 store object; see `objlog.config` for the URL forms and the precedence of
-arguments, ``OBJLOG_*`` and ``AWS_*`` variables. The SDK backends
-(``objlog.stores.boto3``, ``objlog.stores.minio``) are imported only when a
-store needs them.
+arguments, ``OBJLOG_*`` and ``AWS_*`` variables.
+
+Backends are registered by store scheme in ``_STORES``: each entry names the
+module and the callable that builds a store from a `StoreConfig`, and the
+module is imported only when such a store is opened, so ``import objlog``
+loads no SDK. Another backend is one ``stores/<name>.py`` plus one entry.
 """
 
 from __future__ import annotations
 
+import importlib
+import operator
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from objlog.config import StoreConfig
@@ -20,6 +27,39 @@ if TYPE_CHECKING:
 
 __all__ = ["open_store", "store_from_config"]
 
+#: Store scheme -> ``"module:callable"`` building the store from a `StoreConfig`.
+#: The scheme is the config's kind, with the client for S3 (`_store_scheme`).
+_STORES: Mapping[str, str] = MappingProxyType(
+    {
+        "file": "objlog.stores.local:LocalStore.from_config",
+        "s3+boto3": "objlog.stores.boto3:Boto3Store",
+        "s3+minio": "objlog.stores.minio:MinioStore",
+    }
+)
+
+
+def _store_scheme(config: StoreConfig) -> str:
+    """
+    Return the `_STORES` key of `config`: ``"file"``, ``"s3+boto3"`` or ``"s3+minio"``.
+
+    Thread safety: pure function.
+    """
+    return f"s3+{config.client}" if config.kind == "s3" else config.kind
+
+
+def _factory(scheme: str) -> Callable[[StoreConfig], ObjectStore]:
+    try:
+        target = _STORES[scheme]
+    except KeyError:
+        raise ConfigError(
+            f"no store backend for {scheme!r}; known: {', '.join(sorted(_STORES))}"
+        ) from None
+    module, _, name = target.partition(":")
+    return cast(
+        "Callable[[StoreConfig], ObjectStore]",
+        operator.attrgetter(name)(importlib.import_module(module)),
+    )
+
 
 def store_from_config(config: StoreConfig) -> ObjectStore:
     """
@@ -29,25 +69,17 @@ def store_from_config(config: StoreConfig) -> ObjectStore:
         config: A validated configuration.
 
     Returns:
-        A `LocalStore`, `Boto3Store` or `MinioStore`.
+        The store `_STORES` registers for the config's scheme: a `LocalStore`,
+        `Boto3Store` or `MinioStore`.
 
     Raises:
         MissingBackendError: The selected SDK (boto3, minio) is not installed.
-        ConfigError: The SDK rejects a setting.
+        ConfigError: The SDK rejects a setting, or no backend is registered
+            for the config's scheme.
 
     Thread safety: safe from any thread.
     """
-    if config.kind == "file":
-        from objlog.stores.local import LocalStore
-
-        return LocalStore(config.directory, prefix=config.prefix)
-    if config.client == "minio":
-        from objlog.stores.minio import MinioStore
-
-        return MinioStore(config)
-    from objlog.stores.boto3 import Boto3Store
-
-    return Boto3Store(config)
+    return _factory(_store_scheme(config))(config)
 
 
 def open_store(

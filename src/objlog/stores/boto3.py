@@ -5,8 +5,9 @@ botocore is configured for S3-compatible servers: against a custom endpoint,
 request checksums are calculated and validated only "when_required" (boto3
 >= 1.36 otherwise sends aws-chunked CRC trailers that Ceph RGW, MinIO and
 others reject or mangle), addressing is path-style by default, SigV4 is used
-(Ceph would get SigV2 otherwise), and botocore retries at most twice in
-"standard" mode: objlog's own `RetryPolicy` does the real retrying.
+(Ceph would get SigV2 otherwise), and botocore makes at most
+`SDK_MAX_ATTEMPTS` attempts per request in "standard" mode: objlog's own
+`objlog.retry.RetryPolicy` does the real retrying.
 
 Integrity does not rely on ETags: every PUT and every part carries
 Content-MD5, and objlog's SHA-256 is kept in the ``objlog-sha256`` user
@@ -17,33 +18,66 @@ All SDK exceptions are turned into objlog's error tree by `map_boto3_error`.
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from objlog.config import StoreConfig
-from objlog.errors import (
-    ConfigError,
-    MissingBackendError,
-    PermanentStoreError,
-    StoreError,
-    TransientStoreError,
-)
-from objlog.stores._common import (
-    MappedStream,
-    ObjectHeaders,
-    S3StoreBase,
-    UploadCalls,
-    classify_s3_error,
-    scrub,
-)
+from objlog.errors import ConfigError, MissingBackendError, StoreError
+from objlog.stores._common import scrub
+from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrors, map_sdk_error
+from objlog.stores._upload import ObjectHeaders
 from objlog.typing import ObjectInfo
 
-__all__ = ["Boto3Store", "map_boto3_error"]
+__all__ = ["SDK_MAX_ATTEMPTS", "Boto3Store", "map_boto3_error"]
 
-#: botocore's own attempts per request (1 retry); objlog retries on top.
-_SDK_MAX_ATTEMPTS = 2
+#: Attempts botocore makes per request, the first included ("standard" retry
+#: mode: up to two retries of a throttled, 5xx or reset request); objlog's
+#: `objlog.retry.RetryPolicy` retries on top of these. Passed as botocore's
+#: ``total_max_attempts``: its ``max_attempts`` counts retries only.
+SDK_MAX_ATTEMPTS = 3
+
+
+def _client_error(exc: BaseException) -> S3Response | None:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return None
+    error = exc.response.get("Error", {}) or {}
+    meta = exc.response.get("ResponseMetadata", {}) or {}
+    return (
+        str(error.get("Code", "") or ""),
+        int(meta.get("HTTPStatusCode", 0) or 0),
+        str(error.get("Message", "") or ""),
+    )
+
+
+@functools.cache
+def _sdk_errors() -> SDKErrors:
+    """botocore's exceptions (and the urllib3 ones it lets through), in match order."""
+    from botocore import exceptions as bce
+    from urllib3 import exceptions as u3
+
+    resets = (
+        bce.ConnectionClosedError,
+        bce.ResponseStreamingError,
+        bce.IncompleteReadError,
+        bce.HTTPClientError,
+        ConnectionError,
+    )
+    return SDKErrors(
+        response=_client_error,
+        transport=(
+            (bce.SSLError, "TLSError"),
+            ((bce.ConnectTimeoutError, bce.ReadTimeoutError), "Timeout"),
+            ((bce.EndpointConnectionError, bce.ProxyConnectionError), "EndpointUnreachable"),
+            (resets, "ConnectionReset"),
+            ((bce.NoCredentialsError, bce.PartialCredentialsError), "NoCredentials"),
+            (bce.CredentialRetrievalError, "CredentialRetrieval"),
+            ((bce.ParamValidationError, bce.ValidationError), "InvalidRequest"),
+            ((u3.ProtocolError, u3.ReadTimeoutError, OSError), "ConnectionReset"),
+        ),
+    )
 
 
 def map_boto3_error(
@@ -75,77 +109,7 @@ def map_boto3_error(
 
     Thread safety: pure function.
     """
-    from botocore import exceptions as bce
-
-    if isinstance(exc, StoreError):
-        return exc
-    if isinstance(exc, bce.ClientError):
-        error = exc.response.get("Error", {}) or {}
-        meta = exc.response.get("ResponseMetadata", {}) or {}
-        code = str(error.get("Code", "") or "")
-        status = int(meta.get("HTTPStatusCode", 0) or 0)
-        if code.isdigit() and not status:
-            status = int(code)
-        message = scrub(str(error.get("Message", "") or ""), secrets)
-        return classify_s3_error(code, status, message, verb=verb, bucket=bucket, key=key)
-
-    text = scrub(str(exc), secrets)
-    kw: dict[str, Any] = {"bucket": bucket, "key": key}
-    if isinstance(exc, bce.SSLError):
-        return PermanentStoreError(
-            f"{verb} failed: TLS error talking to the endpoint "
-            "(certificate not trusted? set ca_bundle / AWS_CA_BUNDLE, or use http://)",
-            reason="TLSError",
-            **kw,
-        )
-    if isinstance(exc, (bce.ConnectTimeoutError, bce.ReadTimeoutError)):
-        return TransientStoreError(f"{verb} failed: timed out ({text})", reason="Timeout", **kw)
-    if isinstance(exc, (bce.EndpointConnectionError, bce.ProxyConnectionError)):
-        return TransientStoreError(
-            f"{verb} failed: endpoint unreachable ({text})", reason="EndpointUnreachable", **kw
-        )
-    resets = (
-        bce.ConnectionClosedError,
-        bce.ResponseStreamingError,
-        bce.IncompleteReadError,
-        bce.HTTPClientError,
-        ConnectionError,
-    )
-    if isinstance(exc, resets):
-        return TransientStoreError(
-            f"{verb} failed: connection reset ({text})", reason="ConnectionReset", **kw
-        )
-    if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
-        return PermanentStoreError(
-            f"{verb} failed: no credentials found; set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or a profile)",
-            reason="NoCredentials",
-            **kw,
-        )
-    if isinstance(exc, bce.CredentialRetrievalError):
-        return TransientStoreError(
-            f"{verb} failed: could not fetch credentials ({text})",
-            reason="CredentialRetrieval",
-            **kw,
-        )
-    if isinstance(exc, (bce.ParamValidationError, bce.ValidationError)):
-        return PermanentStoreError(
-            f"{verb} failed: invalid request ({text})", reason="InvalidRequest", **kw
-        )
-    try:
-        from urllib3 import exceptions as u3
-    except ImportError:  # pragma: no cover - urllib3 ships with botocore
-        pass
-    else:
-        if isinstance(exc, (u3.ProtocolError, u3.ReadTimeoutError)):
-            return TransientStoreError(
-                f"{verb} failed: connection reset ({text})", reason="ConnectionReset", **kw
-            )
-    if isinstance(exc, OSError):
-        return TransientStoreError(f"{verb} failed: {text}", reason="ConnectionReset", **kw)
-    return PermanentStoreError(
-        f"{verb} failed: {type(exc).__name__}: {text}", reason="SDKError", **kw
-    )
+    return map_sdk_error(exc, _sdk_errors(), verb=verb, bucket=bucket, key=key, secrets=secrets)
 
 
 class Boto3Store(S3StoreBase):
@@ -173,11 +137,8 @@ class Boto3Store(S3StoreBase):
             raise MissingBackendError(
                 "the boto3 client needs boto3: pip install boto3 (or use client=minio)"
             ) from exc
-        if config.kind != "s3":
-            raise ConfigError("Boto3Store needs an s3:// store config")
-        self._config = config
+        super().__init__(config)
         self._page_size = list_page_size
-        self._secrets = (config.secret_key, config.session_token)
         options: dict[str, Any] = {
             "region_name": config.region,
             "signature_version": "s3v4",
@@ -185,7 +146,7 @@ class Boto3Store(S3StoreBase):
             "connect_timeout": config.connect_timeout,
             "read_timeout": config.read_timeout,
             "max_pool_connections": config.max_pool_connections,
-            "retries": {"mode": "standard", "max_attempts": _SDK_MAX_ATTEMPTS},
+            "retries": {"mode": "standard", "total_max_attempts": SDK_MAX_ATTEMPTS},
             "user_agent_extra": "objlog",
         }
         if config.endpoint_url is not None:
@@ -210,18 +171,10 @@ class Boto3Store(S3StoreBase):
             raise ConfigError(
                 f"boto3 rejected the store settings: {scrub(str(exc), self._secrets)}"
             ) from None
-        self._calls = UploadCalls(
-            put=self._put,
-            create=self._create,
-            upload_part=self._upload_part,
-            complete=self._complete,
-            abort=self._abort,
-            map_error=self._map,
-        )
 
     # -- the SDK seams ----------------------------------------------------------------
-    def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
-        return map_boto3_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
+    def _sdk_errors(self) -> SDKErrors:
+        return _sdk_errors()
 
     @staticmethod
     def _content(headers: ObjectHeaders) -> dict[str, Any]:
@@ -268,18 +221,58 @@ class Boto3Store(S3StoreBase):
     def _abort(self, key: str, upload_id: str) -> None:
         self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    def _open(self, key: str, byte_range: tuple[int, int] | None) -> BinaryIO:
+    def _get(
+        self, key: str, byte_range: tuple[int, int] | None
+    ) -> tuple[Callable[[int], bytes], Callable[[], None]]:
         extra: dict[str, str] = {}
         if byte_range is not None:
             first, last = byte_range
             extra["Range"] = f"bytes={first}-{last}"
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=key, **extra)
-        except Exception as exc:
-            raise self._map(exc, "get_object", key) from exc
-        body = response["Body"]
-        raw = MappedStream(body.read, body.close, lambda e: self._map(e, "get_object", key))
-        return io.BufferedReader(raw, buffer_size=1024 * 1024)
+        body = self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+        return body.read, body.close
+
+    def _head(self, key: str) -> ObjectInfo:
+        r = self._client.head_object(Bucket=self.bucket, Key=key)
+        return ObjectInfo(
+            key=key,
+            size=int(r.get("ContentLength", 0)),
+            last_modified=r["LastModified"],
+            etag=str(r.get("ETag") or "").strip('"'),
+            metadata={str(k).lower(): str(v) for k, v in (r.get("Metadata") or {}).items()},
+            content_type=str(r.get("ContentType") or ""),
+            content_encoding=str(r.get("ContentEncoding") or ""),
+        )
+
+    def _pages(self, prefix: str, **params: Any) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            args = dict(Bucket=self.bucket, Prefix=prefix, MaxKeys=self._page_size, **params)
+            if token:
+                args["ContinuationToken"] = token
+                args.pop("StartAfter", None)
+            page = self._client.list_objects_v2(**args)
+            yield page
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
+    def _list(self, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
+        params: dict[str, Any] = {}
+        if start_after is not None:
+            params["StartAfter"] = start_after
+        for page in self._pages(prefix, **params):
+            for item in page.get("Contents", ()) or ():
+                yield ObjectInfo(
+                    key=item["Key"],
+                    size=int(item.get("Size", 0)),
+                    last_modified=item["LastModified"],
+                    etag=str(item.get("ETag") or "").strip('"'),
+                )
+
+    def _list_prefixes(self, prefix: str, delimiter: str) -> Iterator[str]:
+        for page in self._pages(prefix, Delimiter=delimiter):
+            for item in page.get("CommonPrefixes", ()) or ():
+                yield str(item["Prefix"])
 
     def _delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=key)
@@ -299,97 +292,7 @@ class Boto3Store(S3StoreBase):
             params["CreateBucketConfiguration"] = {"LocationConstraint": location}
         self._client.create_bucket(**params)
 
-    # -- reading --------------------------------------------------------------------
-    def head_object(self, key: str) -> ObjectInfo:
-        """
-        Return size, time, ETag, content headers and user metadata of `key`.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread.
-        """
-        try:
-            r = self._client.head_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            raise self._map(exc, "head_object", key) from exc
-        return ObjectInfo(
-            key=key,
-            size=int(r.get("ContentLength", 0)),
-            last_modified=r["LastModified"],
-            etag=str(r.get("ETag") or "").strip('"'),
-            metadata={str(k).lower(): str(v) for k, v in (r.get("Metadata") or {}).items()},
-            content_type=str(r.get("ContentType") or ""),
-            content_encoding=str(r.get("ContentEncoding") or ""),
-        )
-
-    def _pages(self, verb: str, prefix: str, **params: Any) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            args = dict(Bucket=self.bucket, Prefix=prefix, MaxKeys=self._page_size, **params)
-            if token:
-                args["ContinuationToken"] = token
-                args.pop("StartAfter", None)
-            try:
-                page = self._client.list_objects_v2(**args)
-            except Exception as exc:
-                raise self._map(exc, verb, prefix or None) from exc
-            yield page
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return
-
-    def list_objects(
-        self, prefix: str = "", *, start_after: str | None = None
-    ) -> Iterator[ObjectInfo]:
-        """
-        Yield every object whose key starts with `prefix`, in lexical key order.
-
-        Paginates (ListObjectsV2) transparently. Listings carry key, size,
-        time and ETag; metadata and content headers need `head_object`.
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread; each iterator belongs to one thread.
-        """
-        params: dict[str, Any] = {}
-        if start_after is not None:
-            params["StartAfter"] = start_after
-        for page in self._pages("list_objects", prefix, **params):
-            for item in page.get("Contents", ()) or ():
-                yield ObjectInfo(
-                    key=item["Key"],
-                    size=int(item.get("Size", 0)),
-                    last_modified=item["LastModified"],
-                    etag=str(item.get("ETag") or "").strip('"'),
-                )
-
-    def list_prefixes(self, prefix: str = "", *, delimiter: str = "/") -> Iterator[str]:
-        """
-        Yield the common prefixes directly below `prefix` (S3 CommonPrefixes).
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread; each iterator belongs to one thread.
-        """
-        for page in self._pages("list_prefixes", prefix, Delimiter=delimiter):
-            for item in page.get("CommonPrefixes", ()) or ():
-                yield str(item["Prefix"])
-
-    # -- closing --------------------------------------------------------------------
-    def close(self) -> None:
-        """
-        Close the client's connection pool.
-
-        Thread safety: call once, after other threads stopped using the store.
-        """
+    def _close(self) -> None:
         close = getattr(self._client, "close", None)
         if close is not None:
-            with contextlib.suppress(Exception):
-                close()
+            close()

@@ -38,13 +38,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from objlog._streams import fsync_dir
+from objlog.config import StoreConfig
 from objlog.errors import (
+    ConfigError,
+    InvalidKeyError,
     ObjectNotFoundError,
     PermanentStoreError,
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import check_digests, user_metadata
+from objlog.stores._common import check_digests, common_prefixes, user_metadata
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 __all__ = ["InvalidKeyError", "LocalStore"]
@@ -56,10 +59,100 @@ _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EAGAIN, errno.EINTR, errno.E
 _DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
-class InvalidKeyError(PermanentStoreError, ValueError):
+def _split_key(key: str) -> list[str]:
     """
-    The key cannot name a file inside the store directory (``..``, absolute, ...).
+    Return the path segments of `key`, or raise if a local store cannot hold it.
+
+    Raises:
+        InvalidKeyError: Empty, over 1024 bytes (S3 limit), a NUL byte, a
+            leading "/", an empty, "." or ".." segment, a segment over 255
+            bytes (filesystem limit), or the reserved first segment ``.objlog``.
     """
+    if not isinstance(key, str) or not key:
+        raise InvalidKeyError("invalid key: must be a non-empty string", key=str(key))
+    if len(key.encode("utf-8", "surrogatepass")) > 1024:
+        raise InvalidKeyError(
+            "invalid key: longer than 1024 bytes (S3 limit)", key=key, reason="InvalidKey"
+        )
+    if "\x00" in key:
+        raise InvalidKeyError("invalid key: contains a NUL byte", key=key, reason="InvalidKey")
+    if key.startswith("/"):
+        raise InvalidKeyError(
+            "invalid key for a local store: keys are relative (no leading '/')",
+            key=key,
+            reason="InvalidKey",
+        )
+    segments = key.split("/")
+    for segment in segments:
+        if segment in {"", ".", ".."}:
+            raise InvalidKeyError(
+                "invalid key for a local store: empty, '.' or '..' segments "
+                "would leave or alias the store directory",
+                key=key,
+                reason="InvalidKey",
+            )
+        if len(segment.encode("utf-8", "surrogatepass")) > 255:
+            raise InvalidKeyError(
+                "invalid key for a local store: a segment is longer than 255 bytes",
+                key=key,
+                reason="InvalidKey",
+            )
+    if segments[0] == _RESERVED:
+        raise InvalidKeyError(
+            f"invalid key: {_RESERVED}/ is reserved for the store's own files",
+            key=key,
+            reason="InvalidKey",
+        )
+    return segments
+
+
+def _os_error(exc: OSError, message: str, key: str | None) -> StoreError:
+    """Map a filesystem error to objlog's tree (denied, transient, key conflict)."""
+    code = exc.errno
+    detail = os.strerror(code) if code is not None else type(exc).__name__
+    if code in _DENIED_ERRNOS:
+        return PermanentStoreError(f"{message}: {detail}", key=key, reason="AccessDenied")
+    if code in _TRANSIENT_ERRNOS:
+        return TransientStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
+    if code in {errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY}:
+        return PermanentStoreError(
+            f"{message}: a key and a longer key below it cannot both exist in a local store",
+            key=key,
+            reason="KeyConflict",
+        )
+    return PermanentStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename in `path` (best effort: not every filesystem allows it)."""
+    with contextlib.suppress(OSError):
+        fsync_dir(path)
+
+
+def _holds_object(directory: Path) -> bool:
+    """Whether any file lies below `directory` (S3 lists no empty prefixes)."""
+    stack = [directory]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                return True
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+    return False
+
+
+def _prune(directory: Path, top: Path) -> None:
+    """Remove `directory` and its parents below `top` while they are empty."""
+    while directory != top and top in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
 
 
 class LocalStore:
@@ -68,6 +161,12 @@ class LocalStore:
 
     The directory is created on the first write; reading or listing a store
     whose directory does not exist yet finds nothing.
+
+    Methods behave as `ObjectStore` says; their docstrings add what is
+    local. Besides the protocol's errors, any method taking a key raises
+    `InvalidKeyError` for a key that cannot be a file in the directory;
+    permission denied is a `PermanentStoreError` (``AccessDenied``), a full
+    disk or an I/O error a `TransientStoreError` (``LocalIOError``).
 
     Args:
         directory: The store directory (made absolute).
@@ -81,6 +180,18 @@ class LocalStore:
         self._root = Path(directory).expanduser().absolute()
         self._prefix = prefix.strip("/")
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: StoreConfig) -> LocalStore:
+        """
+        Build the store a ``file`` `StoreConfig` describes (its directory and prefix).
+
+        Raises:
+            ConfigError: `config` is not a ``file`` config.
+        """
+        if config.kind != "file":
+            raise ConfigError("LocalStore needs a file:// store config")
+        return cls(config.directory, prefix=config.prefix)
 
     # -- ObjectStore properties -----------------------------------------------
     @property
@@ -107,64 +218,12 @@ class LocalStore:
         return f"LocalStore(url={self.url!r}, prefix={self._prefix!r})"
 
     # -- paths ------------------------------------------------------------------
-    def _segments(self, key: str) -> list[str]:
-        if not isinstance(key, str) or not key:
-            raise InvalidKeyError("invalid key: must be a non-empty string", key=str(key))
-        if len(key.encode("utf-8", "surrogatepass")) > 1024:
-            raise InvalidKeyError(
-                "invalid key: longer than 1024 bytes (S3 limit)", key=key, reason="InvalidKey"
-            )
-        if "\x00" in key:
-            raise InvalidKeyError("invalid key: contains a NUL byte", key=key, reason="InvalidKey")
-        if key.startswith("/"):
-            raise InvalidKeyError(
-                "invalid key for a local store: keys are relative (no leading '/')",
-                key=key,
-                reason="InvalidKey",
-            )
-        segments = key.split("/")
-        for segment in segments:
-            if segment in {"", ".", ".."}:
-                raise InvalidKeyError(
-                    "invalid key for a local store: empty, '.' or '..' segments "
-                    "would leave or alias the store directory",
-                    key=key,
-                    reason="InvalidKey",
-                )
-            if len(segment.encode("utf-8", "surrogatepass")) > 255:
-                raise InvalidKeyError(
-                    "invalid key for a local store: a segment is longer than 255 bytes",
-                    key=key,
-                    reason="InvalidKey",
-                )
-        if segments[0] == _RESERVED:
-            raise InvalidKeyError(
-                f"invalid key: {_RESERVED}/ is reserved for the store's own files",
-                key=key,
-                reason="InvalidKey",
-            )
-        return segments
 
     def _data_path(self, key: str) -> Path:
-        return self._root.joinpath(*self._segments(key))
+        return self._root.joinpath(*_split_key(key))
 
     def _meta_path(self, key: str) -> Path:
-        return self._root.joinpath(_RESERVED, "meta", *self._segments(key))
-
-    def _error(self, exc: OSError, message: str, key: str | None) -> StoreError:
-        code = exc.errno
-        detail = os.strerror(code) if code is not None else type(exc).__name__
-        if code in _DENIED_ERRNOS:
-            return PermanentStoreError(f"{message}: {detail}", key=key, reason="AccessDenied")
-        if code in _TRANSIENT_ERRNOS:
-            return TransientStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
-        if code in {errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY}:
-            return PermanentStoreError(
-                f"{message}: a key and a longer key below it cannot both exist in a local store",
-                key=key,
-                reason="KeyConflict",
-            )
-        return PermanentStoreError(f"{message}: {detail}", key=key, reason="LocalIOError")
+        return self._root.joinpath(_RESERVED, "meta", *_split_key(key))
 
     # -- writing ----------------------------------------------------------------
     def put_object(
@@ -178,28 +237,12 @@ class LocalStore:
         digests: BodyDigests | None = None,
     ) -> ObjectRef:
         """
-        Store `body` under `key` atomically (temp file, fsync, `os.replace`).
+        Store `body` atomically (temp file, fsync, `os.replace`); see `ObjectStore.put_object`.
 
-        Args:
-            key: Full key (see the module docstring for what a key may hold).
-            body: The bytes.
-            content_type: Kept in the sidecar (default application/octet-stream).
-            content_encoding: Kept in the sidecar, e.g. ``"gzip"`` (default None).
-            metadata: User metadata; keys are lower-cased; ``objlog-sha256`` added.
-            digests: The body's MD5 and SHA-256 if the caller has them
-                (default None); the body is hashed while written either way
-                and refused when they do not match, as S3 checks Content-MD5.
-
-        Returns:
-            An `ObjectRef` with size, SHA-256 and an MD5 ETag.
-
-        Raises:
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied, a key conflict, or
-                ``BadDigest`` (`digests` not the body's; nothing is stored).
-            TransientStoreError: Disk full or an I/O error.
-
-        Thread safety: safe from any thread.
+        Content headers and metadata go to the sidecar; the ETag is the MD5.
+        The body is hashed while written, `digests` or not. A key beside a
+        longer key below it (``a`` and ``a/b``) is a `PermanentStoreError`
+        with reason ``KeyConflict``.
         """
         return self._write(
             key,
@@ -219,16 +262,7 @@ class LocalStore:
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectRef:
-        """
-        Copy `stream` to EOF into `key` atomically, 1 MiB at a time.
-
-        Args and Raises: as `put_object`.
-
-        Returns:
-            An `ObjectRef` (``parts`` is 1).
-
-        Thread safety: safe from any thread.
-        """
+        """Copy `stream` to EOF into `key` 1 MiB at a time; as `put_object` otherwise."""
         return self._write(
             key,
             stream,
@@ -286,9 +320,9 @@ class LocalStore:
                 # sidecar; a stale sidecar is detected by its inode (see _sidecar).
                 self._replace(meta_tmp, meta_path)
                 self._replace(tmp, data_path)
-            self._fsync_dir(data_path.parent)
+            _fsync_dir(data_path.parent)
         except OSError as exc:
-            raise self._error(exc, "cannot write object", key) from exc
+            raise _os_error(exc, "cannot write object", key) from exc
         finally:
             for leftover in (tmp, meta_tmp):
                 with contextlib.suppress(OSError):
@@ -308,27 +342,12 @@ class LocalStore:
                 if attempt == 4 or not src.exists():
                     raise
 
-    @staticmethod
-    def _fsync_dir(path: Path) -> None:
-        with contextlib.suppress(OSError):
-            fsync_dir(path)
-
     # -- reading ------------------------------------------------------------------
     def _not_found(self, key: str) -> ObjectNotFoundError:
         return ObjectNotFoundError("no such key", key=key, reason="NoSuchKey")
 
     def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
-        """
-        Return the object's bytes, or the inclusive ``(first, last)`` byte range.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied, or an invalid range.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
-        """
+        """Return the bytes or an inclusive byte range; see `ObjectStore.get_object`."""
         if byte_range is not None:
             first, last = byte_range
             if first < 0 or last < first:
@@ -355,42 +374,22 @@ class LocalStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise self._not_found(key) from None
         except OSError as exc:
-            raise self._error(exc, "cannot read object", key) from exc
+            raise _os_error(exc, "cannot read object", key) from exc
         return f
 
     def open_object(self, key: str) -> BinaryIO:
-        """
-        Return the object's file opened for binary reading; the caller closes it.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
-        """
+        """Return the object's file opened for binary reading; see `ObjectStore.open_object`."""
         return self._open(key)
 
     def head_object(self, key: str) -> ObjectInfo:
-        """
-        Return size, time, ETag, content headers and user metadata of `key`.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
-        """
+        """Return the object's info from its stat and sidecar; see `ObjectStore.head_object`."""
         path = self._data_path(key)
         try:
             st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             raise self._not_found(key) from None
         except OSError as exc:
-            raise self._error(exc, "cannot read object", key) from exc
+            raise _os_error(exc, "cannot read object", key) from exc
         if not path.is_file():
             raise self._not_found(key)
         sidecar = self._sidecar(key, st)
@@ -423,18 +422,11 @@ class LocalStore:
         self, prefix: str = "", *, start_after: str | None = None
     ) -> Iterator[ObjectInfo]:
         """
-        Yield every object whose key starts with `prefix`, in lexical key order.
+        Yield the objects under `prefix`; see `ObjectStore.list_objects`.
 
-        Listings carry key, size and time; ETag, metadata and content headers
-        are "" / empty (use `head_object`). Temp and sidecar files are never
-        listed.
-
-        Raises:
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread; objects written during the
-        listing may or may not appear.
+        Listings carry key, size and time only (ETag and the rest: `head_object`);
+        temp and sidecar files are never listed, and objects written during
+        the listing may or may not appear.
         """
         for key, st in self._scan(prefix):
             if start_after is not None and key <= start_after:
@@ -475,31 +467,21 @@ class LocalStore:
                         except FileNotFoundError:
                             continue  # deleted while listing
         except OSError as exc:
-            raise self._error(exc, "cannot list objects", prefix) from exc
+            raise _os_error(exc, "cannot list objects", prefix) from exc
         found.sort(key=lambda item: item[0])
         return found
 
     def list_prefixes(self, prefix: str = "", *, delimiter: str = "/") -> Iterator[str]:
         """
-        Yield the common prefixes directly below `prefix`, each ending in `delimiter`.
+        Yield the common prefixes below `prefix`; see `ObjectStore.list_prefixes`.
 
-        Only prefixes that hold at least one object are yielded (as in S3).
-
-        Raises:
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
+        Only prefixes that hold at least one object are yielded (as in S3);
+        with "/" only the directory below `prefix` is looked at.
         """
         if delimiter == "/":
             yield from self._child_prefixes(prefix)
             return
-        found: set[str] = set()
-        for key, _ in self._scan(prefix):
-            rest = key[len(prefix) :]
-            if delimiter in rest:
-                found.add(prefix + rest.split(delimiter, 1)[0] + delimiter)
-        yield from sorted(found)
+        yield from common_prefixes((key for key, _ in self._scan(prefix)), prefix, delimiter)
 
     def _child_prefixes(self, prefix: str) -> Iterator[str]:
         """The "/" case without walking whole subtrees: look one level down."""
@@ -514,7 +496,7 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise self._error(exc, "cannot list prefixes", prefix or None) from exc
+            raise _os_error(exc, "cannot list prefixes", prefix or None) from exc
         found = []
         for entry in entries:
             if not base and entry.name == _RESERVED:
@@ -522,39 +504,17 @@ class LocalStore:
             if (
                 entry.name.startswith(tail)
                 and entry.is_dir(follow_symlinks=False)
-                and self._holds_object(Path(entry.path))
+                and _holds_object(Path(entry.path))
             ):
                 found.append(base + entry.name + "/")
         yield from sorted(found)
 
-    @staticmethod
-    def _holds_object(directory: Path) -> bool:
-        stack = [directory]
-        while stack:
-            try:
-                entries = list(os.scandir(stack.pop()))
-            except OSError:
-                continue
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    return True
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-        return False
-
     # -- deleting -------------------------------------------------------------------
     def delete_object(self, key: str) -> None:
         """
-        Delete `key` and its sidecar; a missing key is not an error (S3 semantics).
+        Delete `key` and its sidecar; see `ObjectStore.delete_object`.
 
         Emptied directories are removed so they do not linger as prefixes.
-
-        Raises:
-            InvalidKeyError: The key cannot be a file in the directory.
-            PermanentStoreError: Permission denied.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
         """
         data_path = self._data_path(key)
         meta_path = self._meta_path(key)
@@ -565,34 +525,20 @@ class LocalStore:
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     continue
                 except OSError as exc:
-                    raise self._error(exc, "cannot delete object", key) from exc
-                self._prune(path.parent, top)
-
-    @staticmethod
-    def _prune(directory: Path, top: Path) -> None:
-        while directory != top and top in directory.parents:
-            try:
-                directory.rmdir()
-            except OSError:
-                return
-            directory = directory.parent
+                    raise _os_error(exc, "cannot delete object", key) from exc
+                _prune(path.parent, top)
 
     def ensure_bucket(self) -> None:
         """
-        Create the store directory if it does not exist.
+        Create the store directory if it does not exist; see `ObjectStore.ensure_bucket`.
 
         Also removes temp files older than an hour (left by crashed writers).
-
-        Raises:
-            PermanentStoreError: Permission denied or the path is a file.
-            TransientStoreError: An I/O error.
-
-        Thread safety: safe from any thread.
+        A path that is a file is a `PermanentStoreError`.
         """
         try:
             self._root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise self._error(exc, f"cannot create store directory {self._root}", None) from exc
+            raise _os_error(exc, f"cannot create store directory {self._root}", None) from exc
         self._remove_stale_temp_files()
 
     def _remove_stale_temp_files(self) -> None:
@@ -605,8 +551,4 @@ class LocalStore:
                         Path(entry.path).unlink()
 
     def close(self) -> None:
-        """
-        Nothing to release (no connections); the store stays usable.
-
-        Thread safety: safe from any thread.
-        """
+        """Nothing to release (no connections); the store stays usable."""

@@ -19,7 +19,7 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import check_digests
+from objlog.stores._common import check_digests, common_prefixes, user_metadata
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 __all__ = ["MemoryStore"]
@@ -158,8 +158,7 @@ class MemoryStore:
         md5 = hashlib.md5(data, usedforsecurity=False)
         check_digests(digests, md5.digest(), digest, bucket=self._bucket, key=key)
         etag = md5.hexdigest()
-        meta = {k.lower(): v for k, v in (metadata or {}).items()}
-        meta["objlog-sha256"] = digest
+        meta = user_metadata(metadata, digest)
         info = ObjectInfo(
             key=key,
             size=len(data),
@@ -253,12 +252,7 @@ class MemoryStore:
         self._enter("list", prefix)
         with self._lock:
             keys = [k for k in self._objects if k.startswith(prefix)]
-        found = set()
-        for k in keys:
-            rest = k[len(prefix) :]
-            if delimiter in rest:
-                found.add(prefix + rest.split(delimiter, 1)[0] + delimiter)
-        yield from sorted(found)
+        yield from common_prefixes(keys, prefix, delimiter)
 
     def delete_object(self, key: str) -> None:
         """Delete `key` if present."""

@@ -6,8 +6,9 @@ plain HTTP nor lets objlog abort on its own terms, so uploads use minio's
 request-level methods (``_put_object``, ``_create_multipart_upload``,
 ``_upload_part``, ``_complete_multipart_upload``, ``_abort_multipart_upload``;
 stable since minio 7.1) with objlog's own headers. The HTTP pool is built
-here: the configured timeouts and pool size, and one urllib3 retry at most
-(minio's default is 5 with status retries; objlog retries itself).
+here: the configured timeouts and pool size, and `SDK_MAX_ATTEMPTS` urllib3
+attempts per request (minio's default is 5 retries with status retries;
+objlog's `objlog.retry.RetryPolicy` does the real retrying).
 
 Credentials left unset in the config come from minio's provider chain:
 ``EnvAWSProvider``, ``AWSConfigProvider`` (the profile), ``IamAwsProvider``.
@@ -17,32 +18,69 @@ All SDK exceptions are turned into objlog's error tree by `map_minio_error`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import io
+import functools
 import urllib.parse
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from objlog.config import StoreConfig
-from objlog.errors import (
-    ConfigError,
-    MissingBackendError,
-    PermanentStoreError,
-    StoreError,
-    TransientStoreError,
-)
-from objlog.stores._common import (
-    MappedStream,
-    ObjectHeaders,
-    S3StoreBase,
-    UploadCalls,
-    classify_s3_error,
-    scrub,
-)
+from objlog.errors import ConfigError, MissingBackendError, PermanentStoreError, StoreError
+from objlog.stores._common import common_prefixes, scrub
+from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrors, map_sdk_error
+from objlog.stores._upload import ObjectHeaders
 from objlog.typing import ObjectInfo
 
-__all__ = ["MinioStore", "map_minio_error"]
+__all__ = ["SDK_MAX_ATTEMPTS", "MinioStore", "map_minio_error"]
+
+#: Attempts urllib3 makes per request, the first included (one retry of a
+#: refused or reset connection, none on a status); objlog's
+#: `objlog.retry.RetryPolicy` retries on top of these.
+SDK_MAX_ATTEMPTS = 2
+
+
+def _s3_response(exc: BaseException) -> S3Response | None:
+    from minio.error import InvalidResponseError, S3Error, ServerError
+
+    if isinstance(exc, S3Error):
+        status = int(getattr(getattr(exc, "response", None), "status", 0) or 0)
+        return str(exc.code or ""), status, str(exc.message or "")
+    if isinstance(exc, ServerError):
+        return "", exc.status_code, ""
+    if isinstance(exc, InvalidResponseError):
+        return "", int(getattr(exc, "_code", 0) or 0), "non-XML response"
+    return None
+
+
+def _retry_cause(exc: BaseException) -> BaseException:
+    from urllib3.exceptions import MaxRetryError
+
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        return exc.reason
+    return exc
+
+
+def _value_error(text: str) -> str:
+    return "NoCredentials" if "credential" in text.lower() else "InvalidRequest"
+
+
+@functools.cache
+def _sdk_errors() -> SDKErrors:
+    """minio's and urllib3's exceptions, in match order."""
+    from urllib3 import exceptions as u3
+
+    return SDKErrors(
+        response=_s3_response,
+        unwrap=_retry_cause,
+        transport=(
+            (u3.SSLError, "TLSError"),
+            # urllib3 2 makes NewConnectionError a ConnectTimeoutError: match it first.
+            ((u3.NewConnectionError, u3.ProxyError, ConnectionRefusedError), "EndpointUnreachable"),
+            ((u3.ConnectTimeoutError, u3.ReadTimeoutError, TimeoutError), "Timeout"),
+            ((u3.ProtocolError, u3.HTTPError, ConnectionError, OSError), "ConnectionReset"),
+            (ValueError, _value_error),
+        ),
+    )
 
 
 def map_minio_error(
@@ -56,73 +94,15 @@ def map_minio_error(
     """
     Turn a minio/urllib3 exception into a `StoreError`.
 
-    Args:
-        exc: The SDK's exception.
-        verb: What objlog was doing (``"put_object"``, ...), for the message.
-        bucket: The bucket of the request.
-        key: The key, or None for bucket-level requests.
-        secrets: Values that must never appear in the message (scrubbed).
-
-    Returns:
-        `TransientStoreError`, `PermanentStoreError` or `ObjectNotFoundError`
-        with ``reason`` as in `objlog.stores.boto3.map_boto3_error`. The
-        caller raises it ``from exc``.
+    Takes the arguments of `objlog.stores.boto3.map_boto3_error` and returns
+    what it does for the same failure: `TransientStoreError`,
+    `PermanentStoreError` or `ObjectNotFoundError` with the same ``reason``
+    (``tests/stores/test_s3.py`` holds the two to it). The caller raises it
+    ``from exc``. A urllib3 ``MaxRetryError`` is judged by its reason.
 
     Thread safety: pure function.
     """
-    from minio.error import InvalidResponseError, S3Error, ServerError
-    from urllib3 import exceptions as u3
-
-    if isinstance(exc, StoreError):
-        return exc
-    kw: dict[str, Any] = {"bucket": bucket, "key": key}
-    if isinstance(exc, S3Error):
-        status = int(getattr(getattr(exc, "response", None), "status", 0) or 0)
-        message = scrub(str(exc.message or ""), secrets)
-        return classify_s3_error(
-            str(exc.code or ""), status, message, verb=verb, bucket=bucket, key=key
-        )
-    if isinstance(exc, ServerError):
-        return classify_s3_error("", exc.status_code, "", verb=verb, bucket=bucket, key=key)
-    if isinstance(exc, InvalidResponseError):
-        status = int(getattr(exc, "_code", 0) or 0)
-        return classify_s3_error("", status, "non-XML response", verb=verb, bucket=bucket, key=key)
-    cause: BaseException = exc
-    if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
-        cause = exc.reason
-    text = scrub(str(cause), secrets)
-    if isinstance(cause, u3.SSLError):
-        return PermanentStoreError(
-            f"{verb} failed: TLS error talking to the endpoint "
-            "(certificate not trusted? set ca_bundle / AWS_CA_BUNDLE, or use http://)",
-            reason="TLSError",
-            **kw,
-        )
-    # urllib3 2 makes NewConnectionError a ConnectTimeoutError: test it first.
-    if isinstance(cause, (u3.NewConnectionError, u3.ProxyError, ConnectionRefusedError)):
-        return TransientStoreError(
-            f"{verb} failed: endpoint unreachable ({text})", reason="EndpointUnreachable", **kw
-        )
-    if isinstance(cause, (u3.ConnectTimeoutError, u3.ReadTimeoutError, TimeoutError)):
-        return TransientStoreError(f"{verb} failed: timed out ({text})", reason="Timeout", **kw)
-    if isinstance(cause, (u3.ProtocolError, u3.HTTPError, ConnectionError, OSError)):
-        return TransientStoreError(
-            f"{verb} failed: connection reset ({text})", reason="ConnectionReset", **kw
-        )
-    if isinstance(cause, ValueError) and "credential" in text.lower():
-        return PermanentStoreError(
-            f"{verb} failed: no credentials found; set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or a profile)",
-            reason="NoCredentials",
-            **kw,
-        )
-    if isinstance(cause, ValueError):
-        return PermanentStoreError(
-            f"{verb} failed: invalid request ({text})", reason="InvalidRequest", **kw
-        )
-    return PermanentStoreError(
-        f"{verb} failed: {type(cause).__name__}: {text}", reason="SDKError", **kw
-    )
+    return map_sdk_error(exc, _sdk_errors(), verb=verb, bucket=bucket, key=key, secrets=secrets)
 
 
 def _utc(value: _dt.datetime | None) -> _dt.datetime:
@@ -158,10 +138,7 @@ class MinioStore(S3StoreBase):
             raise MissingBackendError(
                 "the minio client needs minio: pip install minio (or use client=boto3)"
             ) from exc
-        if config.kind != "s3":
-            raise ConfigError("MinioStore needs an s3:// store config")
-        self._config = config
-        self._secrets = (config.secret_key, config.session_token)
+        super().__init__(config)
         if config.endpoint_url is None:
             host, secure = "s3.amazonaws.com", True
         else:
@@ -172,7 +149,7 @@ class MinioStore(S3StoreBase):
             maxsize=config.max_pool_connections,
             cert_reqs="CERT_REQUIRED" if config.verify_tls else "CERT_NONE",
             ca_certs=config.ca_bundle or certifi.where(),
-            retries=urllib3.Retry(total=1, backoff_factor=0.1, redirect=0),
+            retries=urllib3.Retry(total=SDK_MAX_ATTEMPTS - 1, backoff_factor=0.1, redirect=0),
         )
         provider: Any = None
         if config.access_key is None:
@@ -198,14 +175,6 @@ class MinioStore(S3StoreBase):
             raise ConfigError(
                 f"minio rejected the store settings: {scrub(str(exc), self._secrets)}"
             ) from None
-        self._calls = UploadCalls(
-            put=self._put,
-            create=self._create,
-            upload_part=self._upload_part,
-            complete=self._complete,
-            abort=self._abort,
-            map_error=self._map,
-        )
         client: Any = self._client
         if config.addressing_style == "path":
             client.disable_virtual_style_endpoint()
@@ -213,8 +182,8 @@ class MinioStore(S3StoreBase):
             client.enable_virtual_style_endpoint()
 
     # -- the SDK seams ----------------------------------------------------------------
-    def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
-        return map_minio_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
+    def _sdk_errors(self) -> SDKErrors:
+        return _sdk_errors()
 
     @staticmethod
     def _content(headers: ObjectHeaders) -> dict[str, str]:
@@ -252,16 +221,9 @@ class MinioStore(S3StoreBase):
     def _abort(self, key: str, upload_id: str) -> None:
         self._client._abort_multipart_upload(self.bucket, key, upload_id)
 
-    def _delete(self, key: str) -> None:
-        self._client.remove_object(self.bucket, key)
-
-    def _bucket_exists(self) -> bool:
-        return bool(self._client.bucket_exists(self.bucket))
-
-    def _create_bucket(self, location: str | None) -> None:
-        self._client.make_bucket(self.bucket, location=location)
-
-    def _open(self, key: str, byte_range: tuple[int, int] | None) -> BinaryIO:
+    def _get(
+        self, key: str, byte_range: tuple[int, int] | None
+    ) -> tuple[Callable[[int], bytes], Callable[[], None]]:
         offset, length = 0, 0
         if byte_range is not None:
             first, last = byte_range
@@ -273,10 +235,7 @@ class MinioStore(S3StoreBase):
                     reason="InvalidRange",
                 )
             offset, length = first, last - first + 1
-        try:
-            response = self._client.get_object(self.bucket, key, offset=offset, length=length)
-        except Exception as exc:
-            raise self._map(exc, "get_object", key) from exc
+        response = self._client.get_object(self.bucket, key, offset=offset, length=length)
 
         def close() -> None:
             try:
@@ -288,25 +247,10 @@ class MinioStore(S3StoreBase):
             # The stored bytes as they are: never undo a Content-Encoding.
             return bytes(response.read(n, decode_content=False))
 
-        raw = MappedStream(read, close, lambda e: self._map(e, "get_object", key))
-        return io.BufferedReader(raw, buffer_size=1024 * 1024)
+        return read, close
 
-    # -- reading --------------------------------------------------------------------
-    def head_object(self, key: str) -> ObjectInfo:
-        """
-        Return size, time, ETag, content headers and user metadata of `key`.
-
-        Raises:
-            ObjectNotFoundError: No such key.
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread.
-        """
-        try:
-            stat = self._client.stat_object(self.bucket, key)
-        except Exception as exc:
-            raise self._map(exc, "head_object", key) from exc
+    def _head(self, key: str) -> ObjectInfo:
+        stat = self._client.stat_object(self.bucket, key)
         headers = stat.metadata or {}
         meta: dict[str, str] = {}
         encoding = ""
@@ -326,36 +270,11 @@ class MinioStore(S3StoreBase):
             content_encoding=encoding,
         )
 
-    def _iterate(self, verb: str, prefix: str, items: Iterator[Any]) -> Iterator[Any]:
-        # minio lists lazily: errors surface while iterating, so map them here.
-        while True:
-            try:
-                item = next(items)
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise self._map(exc, verb, prefix or None) from exc
-            yield item
-
-    def list_objects(
-        self, prefix: str = "", *, start_after: str | None = None
-    ) -> Iterator[ObjectInfo]:
-        """
-        Yield every object whose key starts with `prefix`, in lexical key order.
-
-        Paginates (ListObjectsV2) transparently. Listings carry key, size,
-        time and ETag; metadata and content headers need `head_object`.
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread; each iterator belongs to one thread.
-        """
+    def _list(self, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
         items = self._client.list_objects(
             self.bucket, prefix=prefix or None, recursive=True, start_after=start_after
         )
-        for item in self._iterate("list_objects", prefix, iter(items)):
+        for item in items:
             yield ObjectInfo(
                 key=str(item.object_name),
                 size=int(item.size or 0),
@@ -363,40 +282,26 @@ class MinioStore(S3StoreBase):
                 etag=str(item.etag or "").strip('"'),
             )
 
-    def list_prefixes(self, prefix: str = "", *, delimiter: str = "/") -> Iterator[str]:
-        """
-        Yield the common prefixes directly below `prefix` (S3 CommonPrefixes).
-
-        minio lists with "/" as its only delimiter; other delimiters are
-        computed from a full listing of `prefix`.
-
-        Raises:
-            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
-            PermanentStoreError: Denied, bad credentials, no such bucket.
-
-        Thread safety: safe from any thread; each iterator belongs to one thread.
-        """
+    def _list_prefixes(self, prefix: str, delimiter: str) -> Iterator[str]:
+        # minio lists with "/" as its only delimiter; others come from a full listing.
         if delimiter == "/":
             items = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=False)
-            for item in self._iterate("list_prefixes", prefix, iter(items)):
+            for item in items:
                 if item.is_dir:
                     yield str(item.object_name)
             return
-        found: list[str] = []
-        for info in self.list_objects(prefix):
-            rest = info.key[len(prefix) :]
-            if delimiter in rest:
-                common = prefix + rest.split(delimiter, 1)[0] + delimiter
-                if not found or found[-1] != common:
-                    found.append(common)
-        yield from sorted(set(found))
+        yield from common_prefixes(
+            (info.key for info in self._list(prefix, None)), prefix, delimiter
+        )
 
-    # -- closing --------------------------------------------------------------------
-    def close(self) -> None:
-        """
-        Close the client's connection pool.
+    def _delete(self, key: str) -> None:
+        self._client.remove_object(self.bucket, key)
 
-        Thread safety: call once, after other threads stopped using the store.
-        """
-        with contextlib.suppress(Exception):
-            self._http.clear()
+    def _bucket_exists(self) -> bool:
+        return bool(self._client.bucket_exists(self.bucket))
+
+    def _create_bucket(self, location: str | None) -> None:
+        self._client.make_bucket(self.bucket, location=location)
+
+    def _close(self) -> None:
+        self._http.clear()

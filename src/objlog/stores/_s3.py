@@ -1,0 +1,581 @@
+"""
+The S3 side shared by the SDK stores: one error ladder and one store base.
+
+`classify_s3_error` maps an S3 error response (code, HTTP status) onto
+objlog's error tree; `map_sdk_error` maps any SDK exception, given the
+SDK's `SDKErrors` table (which of its exceptions carry an S3 response, and
+which transport failure each other one is). `S3StoreBase` holds what the
+boto3 and minio stores do alike, so each of them is its SDK calls and its
+table. Another S3 SDK is one module with a subclass and a table.
+
+Private: nothing here is a public API.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import encodings.idna  # noqa: F401 - imported here on purpose, see below
+import io
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, TypeVar
+
+from objlog.config import StoreConfig
+from objlog.errors import (
+    ConfigError,
+    ObjectNotFoundError,
+    PermanentStoreError,
+    StoreError,
+    TransientStoreError,
+)
+from objlog.stores._common import scrub
+from objlog.stores._upload import ObjectHeaders, UploadCalls, upload_body, upload_stream
+from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
+
+# Why `encodings.idna` is imported above: the first connection of an SDK
+# client encodes the host name with the "idna" codec, which imports that
+# module then, on the uploader thread. An ``os.fork()`` during that import
+# leaves the child with the module's import lock held by a thread that does
+# not exist there, and the child's uploader hangs on its first connection.
+# Importing it here does it on the thread that opens the store.
+
+__all__ = [
+    "MappedStream",
+    "S3Response",
+    "S3StoreBase",
+    "SDKErrors",
+    "classify_s3_error",
+    "map_sdk_error",
+]
+
+T = TypeVar("T")
+
+
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+    "AuthorizationHeaderMalformed",
+    "InvalidSecurity",
+}
+_THROTTLE_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "RequestThrottled",
+    "ServiceUnavailable",
+}
+_TIMEOUT_CODES = {"RequestTimeout", "RequestTimeoutException"}
+_SERVER_CODES = {"InternalError", "InternalServerError", "BadGateway", "GatewayTimeout"}
+
+
+def classify_s3_error(
+    code: str,
+    status: int,
+    server_message: str,
+    *,
+    verb: str,
+    bucket: str,
+    key: str | None,
+) -> StoreError:
+    """
+    Map an S3 error response (code, HTTP status) to objlog's error tree.
+
+    Args:
+        code: The S3 error code, e.g. ``"NoSuchKey"`` ("" when the response had
+            no body, as for HEAD).
+        status: The HTTP status.
+        server_message: The server's message (never holds a secret; truncated).
+        verb: What objlog was doing, e.g. ``"put_object"``.
+        bucket: The bucket.
+        key: The key, or None for bucket-level requests.
+
+    Returns:
+        A `TransientStoreError`, `PermanentStoreError` or `ObjectNotFoundError`
+        whose ``reason`` is a short cause.
+    """
+    detail = f" ({server_message[:200]})" if server_message else ""
+    label = f"{verb} failed: {code or 'HTTP'} {status}{detail}"
+    if code in {"NoSuchKey", "NoSuchVersion"} or (
+        status == 404 and key is not None and code in {"", "404", "NotFound"}
+    ):
+        return ObjectNotFoundError(
+            f"{verb}: no such key", bucket=bucket, key=key, reason="NoSuchKey"
+        )
+    if code == "NoSuchBucket" or (
+        status == 404 and key is None and code in {"", "404", "NotFound"}
+    ):
+        return PermanentStoreError(
+            f"{verb}: bucket does not exist", bucket=bucket, key=key, reason="NoSuchBucket"
+        )
+    if code in _CREDENTIAL_CODES:
+        reason = (
+            "ExpiredToken"
+            if code in {"ExpiredToken", "TokenRefreshRequired"}
+            else ("InvalidCredentials")
+        )
+        return PermanentStoreError(
+            f"{verb} failed: credentials rejected ({code}); check the access key, "
+            "secret key and session token",
+            bucket=bucket,
+            key=key,
+            reason=reason,
+        )
+    if code in {"AccessDenied", "AllAccessDisabled"} or status == 403:
+        return PermanentStoreError(
+            f"{verb} failed: access denied ({code or status})",
+            bucket=bucket,
+            key=key,
+            reason="AccessDenied",
+        )
+    if code == "InvalidBucketName":
+        return PermanentStoreError(label, bucket=bucket, key=key, reason="InvalidBucketName")
+    if code in _THROTTLE_CODES or status in {429, 503}:
+        return TransientStoreError(label, bucket=bucket, key=key, reason="SlowDown")
+    if code in _TIMEOUT_CODES or status == 408:
+        return TransientStoreError(label, bucket=bucket, key=key, reason="Timeout")
+    if code in _SERVER_CODES or status >= 500:
+        return TransientStoreError(label, bucket=bucket, key=key, reason="ServerError")
+    return PermanentStoreError(label, bucket=bucket, key=key, reason=code or f"HTTP{status}")
+
+
+#: ``(code, HTTP status, server message)`` of an S3 error response.
+S3Response = tuple[str, int, str]
+
+#: Failures that never produced an S3 error response, by ``reason``: the
+#: error class and the message after "VERB failed: " (``{text}`` is the
+#: SDK's message with secrets scrubbed).
+_TRANSPORT_FAILURES: dict[str, tuple[type[StoreError], str]] = {
+    "TLSError": (
+        PermanentStoreError,
+        "TLS error talking to the endpoint "
+        "(certificate not trusted? set ca_bundle / AWS_CA_BUNDLE, or use http://)",
+    ),
+    "Timeout": (TransientStoreError, "timed out ({text})"),
+    "EndpointUnreachable": (TransientStoreError, "endpoint unreachable ({text})"),
+    "ConnectionReset": (TransientStoreError, "connection reset ({text})"),
+    "CredentialRetrieval": (TransientStoreError, "could not fetch credentials ({text})"),
+    "NoCredentials": (
+        PermanentStoreError,
+        "no credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)",
+    ),
+    "InvalidRequest": (PermanentStoreError, "invalid request ({text})"),
+}
+
+#: Exception types matched with `isinstance`.
+ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
+
+
+def _same(exc: BaseException) -> BaseException:
+    return exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SDKErrors:
+    """
+    One SDK's exceptions, as `map_sdk_error` needs to know them.
+
+    Attributes:
+        response: ``response(exc)`` returns the `S3Response` an exception
+            carries (the server answered with an error), else None.
+        transport: Ordered ``(exception types, reason)`` pairs for the other
+            exceptions, the first match winning; ``reason`` is a key of the
+            transport failures (``"Timeout"``, ``"EndpointUnreachable"``,
+            ``"ConnectionReset"``, ``"TLSError"``, ``"NoCredentials"``,
+            ``"CredentialRetrieval"``, ``"InvalidRequest"``) or a function
+            of the scrubbed message returning one.
+        unwrap: ``unwrap(exc)`` returns the exception to match against
+            `transport` (e.g. the reason inside a retry wrapper); default:
+            the exception itself.
+    """
+
+    response: Callable[[BaseException], S3Response | None]
+    transport: Sequence[tuple[ExceptionTypes, str | Callable[[str], str]]]
+    unwrap: Callable[[BaseException], BaseException] = _same
+
+
+def map_sdk_error(
+    exc: BaseException,
+    errors: SDKErrors,
+    *,
+    verb: str,
+    bucket: str,
+    key: str | None,
+    secrets: tuple[str | None, ...] = (),
+) -> StoreError:
+    """
+    Turn an SDK exception into a `StoreError`, using the SDK's `errors` table.
+
+    Args:
+        exc: The SDK's exception (a `StoreError` is returned unchanged).
+        errors: The SDK's table.
+        verb: What objlog was doing (``"put_object"``, ...), for the message.
+        bucket: The bucket of the request.
+        key: The key, or None for bucket-level requests.
+        secrets: Values that must never appear in the message (scrubbed).
+
+    Returns:
+        `classify_s3_error` of an S3 error response; for a transport failure
+        the error its reason names; otherwise a `PermanentStoreError` with
+        reason ``SDKError``. The caller raises it ``from exc``.
+
+    Thread safety: pure function.
+    """
+    if isinstance(exc, StoreError):
+        return exc
+    response = errors.response(exc)
+    if response is not None:
+        code, status, message = response
+        if code.isdigit() and not status:
+            status = int(code)
+        return classify_s3_error(
+            code, status, scrub(message, secrets), verb=verb, bucket=bucket, key=key
+        )
+    cause = errors.unwrap(exc)
+    text = scrub(str(cause), secrets)
+    for types, reason in errors.transport:
+        if isinstance(cause, types):
+            name = reason(text) if callable(reason) else reason
+            kind, message = _TRANSPORT_FAILURES[name]
+            return kind(
+                f"{verb} failed: " + message.format(text=text), bucket=bucket, key=key, reason=name
+            )
+    return PermanentStoreError(
+        f"{verb} failed: {type(cause).__name__}: {text}", bucket=bucket, key=key, reason="SDKError"
+    )
+
+
+class MappedStream(io.RawIOBase):
+    """
+    A raw binary stream over an SDK body whose read errors become StoreErrors.
+
+    Wrapped in `io.BufferedReader` by `S3StoreBase` so callers get a `BinaryIO`.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        close: Callable[[], None],
+        map_error: Callable[[BaseException], StoreError],
+    ) -> None:
+        super().__init__()
+        self._read_sdk = read
+        self._close = close
+        self._map_error = map_error
+
+    def readable(self) -> bool:
+        return True
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return self._read_sdk(n)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._read(len(view))
+        n = len(data)
+        view[:n] = data
+        return n
+
+    def readall(self) -> bytes:
+        # RawIOBase.readall would ask the SDK for 8 KiB at a time.
+        chunks: list[bytes] = []
+        while chunk := self._read(1024 * 1024):
+            chunks.append(bytes(chunk))
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._close()
+            finally:
+                super().close()
+
+
+class S3StoreBase(abc.ABC):
+    """
+    What the boto3 and minio stores share: config, uploads, the verbs, errors.
+
+    A subclass calls ``super().__init__(config)``, builds its client and
+    implements the SDK seams below; each seam raises the SDK's own
+    exceptions, which this class maps through the subclass's `SDKErrors`.
+
+    Args:
+        config: An ``s3`` `StoreConfig`.
+
+    Raises:
+        ConfigError: `config` is not an ``s3`` config.
+
+    Thread safety: every public method may be called from any thread when
+    the SDK client is thread-safe (boto3's and minio's are).
+    """
+
+    def __init__(self, config: StoreConfig) -> None:
+        if config.kind != "s3":
+            raise ConfigError(f"{type(self).__name__} needs an s3:// store config")
+        self._config = config
+        self._secrets = (config.secret_key, config.session_token)
+        self._calls = UploadCalls(
+            put=self._put,
+            create=self._create,
+            upload_part=self._upload_part,
+            complete=self._complete,
+            abort=self._abort,
+            map_error=self._map,
+        )
+
+    # -- the SDK seams (each raises the SDK's exceptions) -----------------------------
+    @abc.abstractmethod
+    def _sdk_errors(self) -> SDKErrors:
+        """The SDK's exception table."""
+
+    @abc.abstractmethod
+    def _put(self, key: str, body: bytes, md5: str, headers: ObjectHeaders) -> str:
+        """PutObject; returns the ETag."""
+
+    @abc.abstractmethod
+    def _create(self, key: str, headers: ObjectHeaders) -> str:
+        """CreateMultipartUpload; returns the upload id."""
+
+    @abc.abstractmethod
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes, md5: str) -> str:
+        """UploadPart; returns the part's ETag."""
+
+    @abc.abstractmethod
+    def _complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+        """CompleteMultipartUpload; returns the ETag ("" when the server sends none)."""
+
+    @abc.abstractmethod
+    def _abort(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload."""
+
+    @abc.abstractmethod
+    def _get(
+        self, key: str, byte_range: tuple[int, int] | None
+    ) -> tuple[Callable[[int], bytes], Callable[[], None]]:
+        """GetObject; returns the body's ``read(n)`` and ``close()``, bytes as stored."""
+
+    @abc.abstractmethod
+    def _head(self, key: str) -> ObjectInfo:
+        """HeadObject."""
+
+    @abc.abstractmethod
+    def _list(self, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
+        """ListObjectsV2, every page, in key order."""
+
+    @abc.abstractmethod
+    def _list_prefixes(self, prefix: str, delimiter: str) -> Iterator[str]:
+        """ListObjectsV2 with a delimiter: the CommonPrefixes, every page."""
+
+    @abc.abstractmethod
+    def _delete(self, key: str) -> None:
+        """DeleteObject."""
+
+    @abc.abstractmethod
+    def _bucket_exists(self) -> bool:
+        """HeadBucket (a missing bucket is False, not an error)."""
+
+    @abc.abstractmethod
+    def _create_bucket(self, location: str | None) -> None:
+        """CreateBucket with an optional LocationConstraint."""
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Close the SDK's connection pool."""
+
+    def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
+        return map_sdk_error(
+            exc, self._sdk_errors(), verb=verb, bucket=self.bucket, key=key, secrets=self._secrets
+        )
+
+    def _mapped(self, verb: str, key: str | None, items: Iterator[T]) -> Iterator[T]:
+        # SDKs list lazily: errors surface while iterating, so map them here.
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise self._map(exc, verb, key) from exc
+            yield item
+
+    # -- properties -----------------------------------------------------------------
+    @property
+    def bucket(self) -> str:
+        """The bucket name."""
+        return self._config.bucket
+
+    @property
+    def prefix(self) -> str:
+        """Key prefix from the store URL, no leading or trailing "/"."""
+        return self._config.prefix
+
+    @property
+    def url(self) -> str:
+        """``s3://BUCKET[/PREFIX]``; no secret."""
+        return self._config.url
+
+    @property
+    def config(self) -> StoreConfig:
+        """The configuration this store was built from (secrets redacted in its repr)."""
+        return self._config
+
+    def __repr__(self) -> str:
+        endpoint = self._config.endpoint_url or "AWS"
+        return f"{type(self).__name__}(url={self.url!r}, endpoint={endpoint!r})"
+
+    # -- writing --------------------------------------------------------------------
+    def put_object(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        content_encoding: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        digests: BodyDigests | None = None,
+    ) -> ObjectRef:
+        """
+        Store `body` under `key`; see `ObjectStore.put_object`.
+
+        Bodies above ``multipart_threshold_bytes`` go up in parts of
+        ``part_size_bytes`` (aborted on failure); memory beyond `body` is
+        one part. A single PUT sends `digests` as given and the server
+        checks the MD5; a multipart upload hashes each part anyway.
+        """
+        return upload_body(
+            self._calls,
+            key,
+            bytes(body),
+            bucket=self.bucket,
+            content_type=content_type,
+            content_encoding=content_encoding,
+            metadata=metadata,
+            multipart_threshold_bytes=self._config.multipart_threshold_bytes,
+            part_size_bytes=self._config.part_size_bytes,
+            digests=digests,
+        )
+
+    def put_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        content_type: str = "application/octet-stream",
+        content_encoding: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectRef:
+        """
+        Store `stream` read to EOF under `key`; see `ObjectStore.put_stream`.
+
+        Memory: two parts while the first part goes up with the default
+        threshold (equal to the part size), the threshold plus two parts
+        with a larger one, about one part afterwards. A multipart stream's
+        SHA-256 is known only afterwards: in the returned ref, not in the
+        object's metadata. Errors raised by ``stream.read`` propagate
+        unchanged, and the stream is read by the caller's thread.
+        """
+        return upload_stream(
+            self._calls,
+            key,
+            stream,
+            bucket=self.bucket,
+            content_type=content_type,
+            content_encoding=content_encoding,
+            metadata=metadata,
+            multipart_threshold_bytes=self._config.multipart_threshold_bytes,
+            part_size_bytes=self._config.part_size_bytes,
+        )
+
+    # -- reading --------------------------------------------------------------------
+    def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
+        """Return the bytes as stored (never decoded); see `ObjectStore.get_object`."""
+        with self._open(key, byte_range) as stream:
+            return stream.read()
+
+    def open_object(self, key: str) -> BinaryIO:
+        """
+        Return a stream of the object; see `ObjectStore.open_object`.
+
+        Read errors surface from the stream's ``read`` as `StoreError`; the
+        stream belongs to one thread.
+        """
+        return self._open(key, None)
+
+    def _open(self, key: str, byte_range: tuple[int, int] | None) -> BinaryIO:
+        try:
+            read, close = self._get(key, byte_range)
+        except Exception as exc:
+            raise self._map(exc, "get_object", key) from exc
+        raw = MappedStream(read, close, lambda e: self._map(e, "get_object", key))
+        return io.BufferedReader(raw, buffer_size=1024 * 1024)
+
+    def head_object(self, key: str) -> ObjectInfo:
+        """Return the object's info; see `ObjectStore.head_object`."""
+        try:
+            return self._head(key)
+        except Exception as exc:
+            raise self._map(exc, "head_object", key) from exc
+
+    def list_objects(
+        self, prefix: str = "", *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """
+        Yield the objects under `prefix`; see `ObjectStore.list_objects`.
+
+        Listings carry key, size, time and ETag; metadata and content
+        headers need `head_object`. Each iterator belongs to one thread.
+        """
+        return self._mapped("list_objects", prefix or None, self._list(prefix, start_after))
+
+    def list_prefixes(self, prefix: str = "", *, delimiter: str = "/") -> Iterator[str]:
+        """Yield the common prefixes below `prefix`; see `ObjectStore.list_prefixes`."""
+        return self._mapped("list_prefixes", prefix or None, self._list_prefixes(prefix, delimiter))
+
+    # -- deleting, the bucket, closing ------------------------------------------------
+    def delete_object(self, key: str) -> None:
+        """Delete `key` (a missing key is fine); see `ObjectStore.delete_object`."""
+        try:
+            self._delete(key)
+        except Exception as exc:
+            error = self._map(exc, "delete_object", key)
+            if error.reason == "NoSuchKey":
+                return
+            raise error from exc
+
+    def ensure_bucket(self) -> None:
+        """
+        Create the bucket unless it exists; see `ObjectStore.ensure_bucket`.
+
+        HeadBucket, then CreateBucket with a LocationConstraint outside
+        us-east-1. A bucket that is ours already is fine; a name taken by
+        another account is a `PermanentStoreError` (``BucketAlreadyExists``).
+        """
+        try:
+            if self._bucket_exists():
+                return
+        except Exception as exc:
+            raise self._map(exc, "head_bucket", None) from exc
+        location = None if self._config.region == "us-east-1" else self._config.region
+        try:
+            self._create_bucket(location)
+        except Exception as exc:
+            error = self._map(exc, "create_bucket", None)
+            if error.reason == "BucketAlreadyOwnedByYou":
+                return
+            raise error from exc
+
+    def close(self) -> None:
+        """Close the client's connection pool; call once, after other threads are done."""
+        with contextlib.suppress(Exception):
+            self._close()
