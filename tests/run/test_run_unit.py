@@ -81,6 +81,31 @@ def test_line_sink_records() -> None:
     assert b"hello\nlong-bad \xff byte\ntail" == archive.getvalue()
 
 
+def test_line_sink_close_archive_stops_archiving_but_not_logging() -> None:
+    """close_archive returns the counts so far, closes the archive; later lines still log."""
+    written: list[str] = []
+
+    class ListWriter:
+        def write(self, data: str) -> int:
+            written.extend(data.splitlines())
+            return len(data)
+
+    class KeptBytesIO(io.BytesIO):
+        def close(self) -> None:
+            self.kept = self.getvalue()
+            super().close()
+
+    archive = KeptBytesIO()
+    sink = LineSink(ListWriter(), archive)
+    sink.emit("stdout", [(b"one", True), (b"tw", False)], "2026-11-21T11:40:00.000000Z")
+    assert (1, 2) == sink.close_archive()
+    assert archive.closed
+    sink.emit("stdout", [(b"three", True)], "2026-11-21T11:40:01.000000Z")
+    assert ["one", "tw", "three"] == [json.loads(w)["line"] for w in written]
+    assert b"one\ntw" == archive.kept
+    assert (2, 3) == sink.close_archive()
+
+
 def test_generated_run_id_is_a_valid_segment() -> None:
     """A generated run id has the documented shape and is a valid key segment."""
     rid = generate_run_id(dt.datetime(2026, 11, 21, 11, 40, 30, tzinfo=dt.timezone.utc))
