@@ -24,12 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.s3harness import MotoServer
+
 from benchmarks import callsite, drain, process
 from benchmarks._common import (
     REPO_ROOT,
     SIZES,
     Figure,
-    MotoServer,
     S3Target,
     Sizes,
     empty_prefix,
@@ -173,7 +174,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Figure]]:
         )
     else:
         log("starting moto in server mode")
-        server = MotoServer(Path(tmp.name) / "moto.log")
+        server = MotoServer(Path(tmp.name))
         target = S3Target(name="moto", endpoint=server.endpoint, access_key="testing",
                           secret_key="testing")  # noqa: S106 - moto accepts any
     target.bucket = f"objlog-bench-{uuid.uuid4().hex[:12]}"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import KiB, MiB, boto3_client, cycle_lines, line_pool
+from benchmarks._common import KiB, MiB, bench_client, cycle_lines, line_pool
 
 
 def _emit(tag: str, payload: dict[str, Any]) -> None:
@@ -54,7 +54,7 @@ def _open_store(bucket: str, prefix: str) -> Any:
 
 
 def _client() -> Any:
-    return boto3_client(
+    return bench_client(
         os.environ["AWS_ENDPOINT_URL"],
         os.environ["AWS_ACCESS_KEY_ID"],
         os.environ["AWS_SECRET_ACCESS_KEY"],
@@ -107,10 +107,8 @@ def tar_upload(args: argparse.Namespace) -> None:
 
 def shutdown(args: argparse.Namespace) -> None:
     """Buffer ``--bytes`` in a writer with signal handlers installed, say READY, wait."""
-    from benchmarks import _objlog
+    from objlog import ObjectStoreWriter, install_signal_handlers
 
-    writer_cls = _objlog.writer_class()
-    install = _objlog.install_signal_handlers()
     pool = line_pool(KiB)
     store = _open_store(args.bucket, args.prefix)
     options: dict[str, Any] = {
@@ -122,8 +120,8 @@ def shutdown(args: argparse.Namespace) -> None:
     }
     if args.compression:
         options["compression"] = args.compression
-    writer = writer_cls(store, pipelinerun="bench", task="shutdown", **options)
-    install()
+    writer = ObjectStoreWriter(store, pipelinerun="bench", task="shutdown", **options)
+    install_signal_handlers()
     logged = 0
     records = 0
     for line in cycle_lines(pool, args.bytes):

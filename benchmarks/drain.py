@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import _objlog
 from benchmarks._common import (
     SCALING_RECORD_BYTES,
     Figure,
@@ -32,6 +31,14 @@ from benchmarks._common import (
     list_objects,
     new_name,
 )
+from benchmarks._stores import (
+    CountingStore,
+    RequestCounter,
+    find_boto3_client,
+    open_s3_store,
+    writer_stats,
+)
+from objlog import ObjectStoreWriter
 
 #: The drain runs block the producer rather than drop: every byte must be stored.
 DRAIN_WRITER: dict[str, object] = {
@@ -51,15 +58,14 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
         write requests (per run and per GiB logged), compression ratio, and the
         ceiling's seconds and MiB/s.
     """
-    writer_cls = _objlog.writer_class()
     pool = line_pool(record_bytes)
     prefix = new_name("drain")
-    inner = _objlog.open_s3_store(target, prefix)
-    store = _objlog.CountingStore(inner)
-    client = _objlog.find_boto3_client(inner)
-    requests = _objlog.RequestCounter(client) if client is not None else None
-    writer = writer_cls(store, pipelinerun="bench", task="drain", compression=compression,
-                        **DRAIN_WRITER)
+    inner = open_s3_store(target, prefix)
+    store = CountingStore(inner)
+    client = find_boto3_client(inner)
+    requests = RequestCounter(client) if client is not None else None
+    writer = ObjectStoreWriter(store, pipelinerun="bench", task="drain",
+                               compression=compression, **DRAIN_WRITER)
     records = 0
     logged = 0
     write = writer.write
@@ -72,7 +78,7 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
         t_written = time.perf_counter()
         writer.sync(600.0)
         seconds = time.perf_counter() - t0
-        stats = _objlog.writer_stats(writer)
+        stats = writer_stats(writer)
     finally:
         writer.close(60.0)
         if requests is not None:
@@ -91,7 +97,7 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
     # A second, informational ceiling for gzip: compress each batch (same level) + put.
     ceiling_gzip = None
     if compression == "gzip":
-        level = int(getattr(writer, "compresslevel", 6))
+        level = writer.compresslevel
         raws = [gzip.decompress(b) for b in bodies]
         t2 = time.perf_counter()
         for i, data in enumerate(raws):
@@ -141,11 +147,7 @@ def _drain_figure(fid: str, title: str, run: Callable[[], dict[str, Any]],
     fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="MiB/s",
                  baseline_name="boto3 put_object of the same objects, back to back",
                  target=target)
-    try:
-        d = run()
-    except _objlog.MISSING as exc:
-        fig.error = str(exc)
-        return fig
+    d = run()
     fig.objlog = d["logged_mib_s"]
     fig.baseline = d["ceiling_logged_mib_s"]
     fig.details["objlog"] = d

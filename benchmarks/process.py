@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _objlog
 from benchmarks._common import (
     REPO_ROOT,
     Figure,
@@ -71,11 +70,6 @@ def run_child(target: S3Target, *args: str) -> dict[str, Any]:
     raise ChildFailed(f"child {args[0]} exited {proc.returncode}: {' | '.join(tail)}")
 
 
-def _needs(*parts: Callable[[], Any]) -> None:
-    for part in parts:
-        part()
-
-
 def results_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) -> list[Figure]:
     """Group 4: a .tgz result of `sizes.result_bytes`: MiB/s and peak RSS vs tar + upload."""
     size_mib = sizes.result_bytes / MiB
@@ -102,14 +96,12 @@ def results_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) 
         rss.baseline = base["maxrss_kib"] / KiB
         thr.details["baseline"] = base
         try:
-            _needs(_objlog.result_writer_class)
-            _objlog.open_s3_store(target, "probe").close()
             prefix = new_name("result")
             log("results: objlog ResultWriter")
             mine = run_child(target, "result", "--file", str(src), "--bucket", target.bucket,
                              "--prefix", prefix, "--compresslevel", "6")
             empty_prefix(raw, target.bucket, prefix)
-        except (*_objlog.MISSING, ChildFailed) as exc:
+        except ChildFailed as exc:
             thr.error = rss.error = str(exc)
         else:
             thr.objlog = size_mib / mine["seconds"]
@@ -203,10 +195,8 @@ def shutdown_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
             raw_seconds[n_bytes] = raw_upload_seconds(target, n_bytes)
         fig.baseline = raw_seconds[n_bytes]
         try:
-            _needs(_objlog.writer_class, _objlog.install_signal_handlers)
-            _objlog.open_s3_store(target, "probe").close()
             d = shutdown_run(target, n_bytes, compression)
-        except (*_objlog.MISSING, ChildFailed) as exc:
+        except ChildFailed as exc:
             fig.error = str(exc)
         else:
             fig.objlog = d["seconds"]
