@@ -72,13 +72,16 @@ def result(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     ref = writer.write("bench", "results", "result", Path(args.file))
     seconds = time.perf_counter() - t0
-    _emit("RESULT", {
-        "seconds": seconds,
-        "maxrss_kib": _maxrss_kib(),
-        "idle_maxrss_kib": idle,
-        "stored_bytes": int(getattr(ref, "size", 0)),
-        "key": str(getattr(ref, "key", "")),
-    })
+    _emit(
+        "RESULT",
+        {
+            "seconds": seconds,
+            "maxrss_kib": _maxrss_kib(),
+            "idle_maxrss_kib": idle,
+            "stored_bytes": int(getattr(ref, "size", 0)),
+            "key": str(getattr(ref, "key", "")),
+        },
+    )
 
 
 def tar_upload(args: argparse.Namespace) -> None:
@@ -94,15 +97,18 @@ def tar_upload(args: argparse.Namespace) -> None:
         client.upload_file(str(tgz), args.bucket, f"{args.prefix}/result.tgz")
         t2 = time.perf_counter()
         size = tgz.stat().st_size
-    _emit("RESULT", {
-        "seconds": t2 - t0,
-        "tar_seconds": t1 - t0,
-        "upload_seconds": t2 - t1,
-        "maxrss_kib": _maxrss_kib(),
-        "idle_maxrss_kib": idle,
-        "tar_maxrss_kib": _maxrss_kib(resource.RUSAGE_CHILDREN),
-        "stored_bytes": size,
-    })
+    _emit(
+        "RESULT",
+        {
+            "seconds": t2 - t0,
+            "tar_seconds": t1 - t0,
+            "upload_seconds": t2 - t1,
+            "maxrss_kib": _maxrss_kib(),
+            "idle_maxrss_kib": idle,
+            "tar_maxrss_kib": _maxrss_kib(resource.RUSAGE_CHILDREN),
+            "stored_bytes": size,
+        },
+    )
 
 
 def shutdown(args: argparse.Namespace) -> None:

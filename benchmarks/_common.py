@@ -239,8 +239,14 @@ class S3Target:
 
 def bench_client(endpoint: str, access_key: str, secret_key: str, region: str) -> Any:
     """Return the tests' plain boto3 client with 16 connections and standard retries."""
-    return boto3_client(endpoint, access_key, secret_key, region, max_pool_connections=16,
-                        retries={"max_attempts": 3, "mode": "standard"})
+    return boto3_client(
+        endpoint,
+        access_key,
+        secret_key,
+        region,
+        max_pool_connections=16,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
 
 
 def empty_prefix(client: Any, bucket: str, prefix: str) -> None:
@@ -278,7 +284,11 @@ _WORDS = tuple(_VOCABULARY.split())
 
 
 def text_payload(
-    rng: random.Random, n_bytes: int, *, words: float = 0.6, numbers: float = 0.25,
+    rng: random.Random,
+    n_bytes: int,
+    *,
+    words: float = 0.6,
+    numbers: float = 0.25,
     number_range: int = 100_000,
 ) -> str:
     """
@@ -314,8 +324,9 @@ def log_line(rng: random.Random, seq: int, n_bytes: int) -> bytes:
         "payload": "",
     }
     base = len(json.dumps(head, separators=(",", ":"))) + 1
-    head["payload"] = text_payload(rng, max(0, n_bytes - base), words=0.8, numbers=0.15,
-                                   number_range=1000)
+    head["payload"] = text_payload(
+        rng, max(0, n_bytes - base), words=0.8, numbers=0.15, number_range=1000
+    )
     line = json.dumps(head, separators=(",", ":")).encode()
     line = line[: n_bytes - 1] if len(line) >= n_bytes else line + b" " * (n_bytes - 1 - len(line))
     return line + b"\n"

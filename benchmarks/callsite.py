@@ -159,8 +159,9 @@ class Subjects:
         """objlog's `ObjectStoreHandler` on the real S3 server."""
         prefix = new_name("callsite")
         store = open_s3_store(self.target, prefix)
-        handler = ObjectStoreHandler(store, pipelinerun="bench", task="stdlib",
-                                     flush_timeout=300.0, **CALLSITE_WRITER)
+        handler = ObjectStoreHandler(
+            store, pipelinerun="bench", task="stdlib", flush_timeout=300.0, **CALLSITE_WRITER
+        )
         logger = self._logger(handler)
         extras = RECORDS[record]
 
@@ -245,8 +246,7 @@ class Subjects:
         """objlog's `ObjectStoreLoggerFactory` after ``JSONRenderer``, on the real S3 server."""
         prefix = new_name("callsite")
         store = open_s3_store(self.target, prefix)
-        writer = ObjectStoreWriter(store, pipelinerun="bench", task="structlog",
-                                   **CALLSITE_WRITER)
+        writer = ObjectStoreWriter(store, pipelinerun="bench", task="structlog", **CALLSITE_WRITER)
         log = self._structlog(ObjectStoreLoggerFactory(writer)())
         extras = RECORDS[record]
 
@@ -326,12 +326,24 @@ def _records_for(sizes: Sizes, record: str) -> int:
 
 
 def _figure(
-    fid: str, title: str, runs: dict[str, EmitRun], subject: str, baseline: str,
-    baseline_name: str, target: Target | None, floor: str | None = None,
+    fid: str,
+    title: str,
+    runs: dict[str, EmitRun],
+    subject: str,
+    baseline: str,
+    baseline_name: str,
+    target: Target | None,
+    floor: str | None = None,
 ) -> Figure:
     """Build a records/s figure from interleaved runs: objlog `subject` vs `baseline`."""
-    fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="records/s",
-                 baseline_name=baseline_name, target=target)
+    fig = Figure(
+        id=fid,
+        group=fid.split(".")[0],
+        title=title,
+        unit="records/s",
+        baseline_name=baseline_name,
+        target=target,
+    )
     base = runs[baseline]
     fig.baseline = base.records_s
     fig.details["baseline"] = base.as_json()
@@ -369,25 +381,41 @@ def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
                 log(f"callsite {record} records, {threads} thread(s)")
                 runs = measure_interleaved(setups, record, n, threads, sizes.repeats)
                 stem = f"{record}.t{threads}"
-                figures.append(_figure(
-                    f"callsite.stdlib.{stem}.filehandler",
-                    f"stdlib handler, {rec}, {threads} thr, vs FileHandler+JSON",
-                    runs, "stdlib_objlog", "stdlib_file", "logging.FileHandler + JsonFormatter",
-                    Target(kind="ratio_min", value=1.5, text=">= 1.5x"), "stdlib_floor",
-                ))
-                figures.append(_figure(
-                    f"callsite.stdlib.{stem}.queue",
-                    f"stdlib handler, {rec}, {threads} thr, vs QueueHandler",
-                    runs, "stdlib_objlog", "stdlib_queue",
-                    "QueueHandler + QueueListener -> FileHandler", None,
-                ))
-                figures.append(_figure(
-                    f"callsite.structlog.{stem}.writelogger",
-                    f"structlog sink, {rec}, {threads} thr, vs WriteLogger",
-                    runs, "structlog_objlog", "structlog_file",
-                    "structlog WriteLogger + JSONRenderer -> file",
-                    Target(kind="ratio_min", value=1.2, text=">= 1.2x"), "structlog_floor",
-                ))
+                figures.append(
+                    _figure(
+                        f"callsite.stdlib.{stem}.filehandler",
+                        f"stdlib handler, {rec}, {threads} thr, vs FileHandler+JSON",
+                        runs,
+                        "stdlib_objlog",
+                        "stdlib_file",
+                        "logging.FileHandler + JsonFormatter",
+                        Target(kind="ratio_min", value=1.5, text=">= 1.5x"),
+                        "stdlib_floor",
+                    )
+                )
+                figures.append(
+                    _figure(
+                        f"callsite.stdlib.{stem}.queue",
+                        f"stdlib handler, {rec}, {threads} thr, vs QueueHandler",
+                        runs,
+                        "stdlib_objlog",
+                        "stdlib_queue",
+                        "QueueHandler + QueueListener -> FileHandler",
+                        None,
+                    )
+                )
+                figures.append(
+                    _figure(
+                        f"callsite.structlog.{stem}.writelogger",
+                        f"structlog sink, {rec}, {threads} thr, vs WriteLogger",
+                        runs,
+                        "structlog_objlog",
+                        "structlog_file",
+                        "structlog WriteLogger + JSONRenderer -> file",
+                        Target(kind="ratio_min", value=1.2, text=">= 1.2x"),
+                        "structlog_floor",
+                    )
+                )
     return figures
 
 
@@ -404,13 +432,20 @@ def scaling_callsite_figures(
         }
         for threads in SCALING_THREADS:
             log(f"scaling call-site, {threads} thread(s)")
-            runs = measure_interleaved(setups, "small", sizes.callsite_records, threads,
-                                       max(1, sizes.repeats - 1))
-            figures.append(_figure(
-                f"scaling.callsite.t{threads}",
-                f"stdlib handler records/s, {threads} thr, vs FileHandler+JSON",
-                runs, "stdlib_objlog", "stdlib_file", "logging.FileHandler + JsonFormatter", None,
-            ))
+            runs = measure_interleaved(
+                setups, "small", sizes.callsite_records, threads, max(1, sizes.repeats - 1)
+            )
+            figures.append(
+                _figure(
+                    f"scaling.callsite.t{threads}",
+                    f"stdlib handler records/s, {threads} thr, vs FileHandler+JSON",
+                    runs,
+                    "stdlib_objlog",
+                    "stdlib_file",
+                    "logging.FileHandler + JsonFormatter",
+                    None,
+                )
+            )
     return figures
 
 
@@ -418,8 +453,9 @@ def scaling_callsite_figures(
 
 
 def _isolation_run(store: Any, n: int, after: Callable[[], None]) -> EmitRun:
-    handler = ObjectStoreHandler(store, pipelinerun="bench", task="isolation",
-                                 flush_timeout=2.0, **ISOLATION_WRITER)
+    handler = ObjectStoreHandler(
+        store, pipelinerun="bench", task="isolation", flush_timeout=2.0, **ISOLATION_WRITER
+    )
     logger = logging.getLogger(f"objlog.bench.isolation.{id(store)}")
     logger.handlers.clear()
     logger.propagate = False
@@ -429,8 +465,9 @@ def _isolation_run(store: Any, n: int, after: Callable[[], None]) -> EmitRun:
         run = timed_emits(lambda: logger.info("request handled", extra=EXTRAS), n, 1)
         stats = writer_stats(handler.writer)
         run.extra["dropped"] = stats.get("dropped")
-        run.extra["stats"] = {k: v for k, v in stats.items()
-                              if isinstance(v, (int, float, str)) or v is None}
+        run.extra["stats"] = {
+            k: v for k, v in stats.items() if isinstance(v, (int, float, str)) or v is None
+        }
     finally:
         after()
         t0 = time.perf_counter()
@@ -459,9 +496,15 @@ def isolation_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]
     base = healthy()
 
     def figure(fid: str, title: str, run: Callable[[], EmitRun]) -> Figure:
-        fig = Figure(id=fid, group="isolation", title=title, unit="us",
-                     baseline_name="same handler, healthy MemoryStore",
-                     higher_is_better=False, target=target_p99)
+        fig = Figure(
+            id=fid,
+            group="isolation",
+            title=title,
+            unit="us",
+            baseline_name="same handler, healthy MemoryStore",
+            higher_is_better=False,
+            target=target_p99,
+        )
         fig.baseline = base.latency["p99_us"]
         fig.details["baseline"] = base.as_json()
         r = best_p99(run)
@@ -490,6 +533,7 @@ def isolation_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]
         return run
 
     log("isolation: store refusing connections")
-    figures.append(figure("isolation.down", "emit p99, store refuses connections (4 MiB bound)",
-                          down))
+    figures.append(
+        figure("isolation.down", "emit p99, store refuses connections (4 MiB bound)", down)
+    )
     return figures

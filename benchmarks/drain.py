@@ -48,8 +48,9 @@ DRAIN_WRITER: dict[str, object] = {
 }
 
 
-def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
-              compression: str) -> dict[str, Any]:
+def drain_run(
+    target: S3Target, record_bytes: int, total_bytes: int, compression: str
+) -> dict[str, Any]:
     """
     Log `total_bytes` of `record_bytes` lines through objlog into S3, then the ceiling.
 
@@ -64,8 +65,9 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
     store = CountingStore(inner)
     client = find_boto3_client(inner)
     requests = RequestCounter(client) if client is not None else None
-    writer = ObjectStoreWriter(store, pipelinerun="bench", task="drain",
-                               compression=compression, **DRAIN_WRITER)
+    writer = ObjectStoreWriter(
+        store, pipelinerun="bench", task="drain", compression=compression, **DRAIN_WRITER
+    )
     records = 0
     logged = 0
     write = writer.write
@@ -101,8 +103,11 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
         raws = [gzip.decompress(b) for b in bodies]
         t2 = time.perf_counter()
         for i, data in enumerate(raws):
-            raw.put_object(Bucket=target.bucket, Key=f"{ceiling_prefix}/z{i:08d}",
-                           Body=gzip.compress(data, compresslevel=level, mtime=0))
+            raw.put_object(
+                Bucket=target.bucket,
+                Key=f"{ceiling_prefix}/z{i:08d}",
+                Body=gzip.compress(data, compresslevel=level, mtime=0),
+            )
         ceiling_gzip = time.perf_counter() - t2
         del raws
     del bodies
@@ -142,11 +147,17 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
     return out
 
 
-def _drain_figure(fid: str, title: str, run: Callable[[], dict[str, Any]],
-                  target: Target | None) -> Figure:
-    fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="MiB/s",
-                 baseline_name="boto3 put_object of the same objects, back to back",
-                 target=target)
+def _drain_figure(
+    fid: str, title: str, run: Callable[[], dict[str, Any]], target: Target | None
+) -> Figure:
+    fig = Figure(
+        id=fid,
+        group=fid.split(".")[0],
+        title=title,
+        unit="MiB/s",
+        baseline_name="boto3 put_object of the same objects, back to back",
+        target=target,
+    )
     d = run()
     fig.objlog = d["logged_mib_s"]
     fig.baseline = d["ceiling_logged_mib_s"]
@@ -159,22 +170,28 @@ def drain_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) ->
     figures: list[Figure] = []
     for compression in ("gzip", "none"):
         log(f"drain, {compression}")
-        figures.append(_drain_figure(
-            f"drain.{compression}",
-            f"drain MiB/s logged, 1 KiB records, compression={compression}",
-            functools.partial(drain_run, target, KiB, sizes.drain_bytes, compression),
-            Target(kind="ratio_min", value=0.9, text=">= 0.9x"),
-        ))
+        figures.append(
+            _drain_figure(
+                f"drain.{compression}",
+                f"drain MiB/s logged, 1 KiB records, compression={compression}",
+                functools.partial(drain_run, target, KiB, sizes.drain_bytes, compression),
+                Target(kind="ratio_min", value=0.9, text=">= 0.9x"),
+            )
+        )
         main = figures[-1]
         if compression == "gzip":
             # Engine overhead apart from compression cost: vs "gzip each batch, then put".
             d = main.details.get("objlog", {})
-            fig = Figure(id="drain.gzip.vs_gzip_put", group="drain",
-                         title="drain MiB/s logged, gzip, vs gzip.compress + put_object",
-                         unit="MiB/s", objlog=main.objlog,
-                         baseline=d.get("gzip_put_logged_mib_s"),
-                         baseline_name="gzip.compress (same level) + put_object, back to back",
-                         error=main.error)
+            fig = Figure(
+                id="drain.gzip.vs_gzip_put",
+                group="drain",
+                title="drain MiB/s logged, gzip, vs gzip.compress + put_object",
+                unit="MiB/s",
+                objlog=main.objlog,
+                baseline=d.get("gzip_put_logged_mib_s"),
+                baseline_name="gzip.compress (same level) + put_object, back to back",
+                error=main.error,
+            )
             figures.append(fig.settle())
         figures.extend(_derived(main))
     return figures
@@ -186,15 +203,29 @@ def _derived(main: Figure) -> list[Figure]:
     base = main.id
     rows = [
         ("objects_per_gib", "objects per GiB logged", "obj/GiB", d.get("objects_per_gib")),
-        ("requests_per_gib", "PUT/POST requests per GiB logged", "req/GiB",
-         d.get("http_write_requests_per_gib", d.get("put_calls_per_gib"))),
-        ("compression_ratio", "compression ratio (logged / stored bytes)", "x",
-         d.get("compression_ratio")),
+        (
+            "requests_per_gib",
+            "PUT/POST requests per GiB logged",
+            "req/GiB",
+            d.get("http_write_requests_per_gib", d.get("put_calls_per_gib")),
+        ),
+        (
+            "compression_ratio",
+            "compression ratio (logged / stored bytes)",
+            "x",
+            d.get("compression_ratio"),
+        ),
     ]
     out = []
     for suffix, title, unit, value in rows:
-        fig = Figure(id=f"{base}.{suffix}", group="drain", title=f"{main.id}: {title}",
-                     unit=unit, objlog=value, error=main.error)
+        fig = Figure(
+            id=f"{base}.{suffix}",
+            group="drain",
+            title=f"{main.id}: {title}",
+            unit=unit,
+            objlog=value,
+            error=main.error,
+        )
         out.append(fig.settle())
     return out
 
@@ -211,10 +242,14 @@ def scaling_drain_figures(
     for record_bytes in SCALING_RECORD_BYTES:
         name = _size_name(record_bytes)
         log(f"scaling drain, {name} records")
-        figures.append(_drain_figure(
-            f"scaling.drain.{name}",
-            f"drain MiB/s logged, {name} records, gzip",
-            functools.partial(drain_run, target, record_bytes, sizes.scaling_drain_bytes, "gzip"),
-            None,
-        ))
+        figures.append(
+            _drain_figure(
+                f"scaling.drain.{name}",
+                f"drain MiB/s logged, {name} records, gzip",
+                functools.partial(
+                    drain_run, target, record_bytes, sizes.scaling_drain_bytes, "gzip"
+                ),
+                None,
+            )
+        )
     return figures
