@@ -89,30 +89,9 @@ def drain_run(
     objects = list_objects(raw, target.bucket, prefix)
     stored = sum(int(o["Size"]) for o in objects)
 
-    # The ceiling: the same objects, read back, put back to back by one plain client.
-    bodies = [raw.get_object(Bucket=target.bucket, Key=o["Key"])["Body"].read() for o in objects]
-    ceiling_prefix = new_name("ceiling")
-    t1 = time.perf_counter()
-    for i, body in enumerate(bodies):
-        raw.put_object(Bucket=target.bucket, Key=f"{ceiling_prefix}/{i:08d}", Body=body)
-    ceiling = time.perf_counter() - t1
-    # A second, informational ceiling for gzip: compress each batch (same level) + put.
-    ceiling_gzip = None
-    if compression == "gzip":
-        level = writer.compresslevel
-        raws = [gzip.decompress(b) for b in bodies]
-        t2 = time.perf_counter()
-        for i, data in enumerate(raws):
-            raw.put_object(
-                Bucket=target.bucket,
-                Key=f"{ceiling_prefix}/z{i:08d}",
-                Body=gzip.compress(data, compresslevel=level, mtime=0),
-            )
-        ceiling_gzip = time.perf_counter() - t2
-        del raws
-    del bodies
+    level = writer.compresslevel if compression == "gzip" else None
+    ceiling, ceiling_gzip = _ceilings(raw, target.bucket, objects, level)
     empty_prefix(raw, target.bucket, prefix)
-    empty_prefix(raw, target.bucket, ceiling_prefix)
     store.close()
 
     gib = logged / GiB
@@ -145,6 +124,37 @@ def drain_run(
         out["http_write_requests_per_gib"] = requests.writes / gib
         out["http_requests_by_method"] = dict(requests.by_method)
     return out
+
+
+def _ceilings(
+    raw: Any, bucket: str, objects: list[dict[str, Any]], gzip_level: int | None
+) -> tuple[float, float | None]:
+    """
+    Time one plain client putting `objects` (read back) again, back to back.
+
+    Returns:
+        ``(seconds, gzip seconds)``: the second, informational ceiling (each batch
+        decompressed, then compressed at `gzip_level` and put) only for gzip runs.
+    """
+    bodies = [raw.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in objects]
+    ceiling_prefix = new_name("ceiling")
+    t1 = time.perf_counter()
+    for i, body in enumerate(bodies):
+        raw.put_object(Bucket=bucket, Key=f"{ceiling_prefix}/{i:08d}", Body=body)
+    ceiling = time.perf_counter() - t1
+    ceiling_gzip = None
+    if gzip_level is not None:
+        raws = [gzip.decompress(b) for b in bodies]
+        t2 = time.perf_counter()
+        for i, data in enumerate(raws):
+            raw.put_object(
+                Bucket=bucket,
+                Key=f"{ceiling_prefix}/z{i:08d}",
+                Body=gzip.compress(data, compresslevel=gzip_level, mtime=0),
+            )
+        ceiling_gzip = time.perf_counter() - t2
+    empty_prefix(raw, bucket, ceiling_prefix)
+    return ceiling, ceiling_gzip
 
 
 def _drain_figure(
