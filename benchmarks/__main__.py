@@ -24,12 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.s3harness import MotoServer
+
 from benchmarks import callsite, drain, process
 from benchmarks._common import (
     REPO_ROOT,
     SIZES,
     Figure,
-    MotoServer,
     S3Target,
     Sizes,
     empty_prefix,
@@ -57,22 +58,39 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small sizes, about a minute")
-    mode.add_argument("--smoke", action="store_true",
-                      help="tiny sizes, seconds; checks that every figure is produced")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="figures file (default: benchmarks/out/bench-<mode>.json)")
-    parser.add_argument("--endpoint", default=None,
-                        help="S3 endpoint URL (default: AWS_ENDPOINT_URL, else moto started here)")
-    parser.add_argument("--groups", default=",".join(GROUPS),
-                        help=f"comma-separated subset of {','.join(GROUPS)}")
+    mode.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds; checks that every figure is produced",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="figures file (default: benchmarks/out/bench-<mode>.json)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help="S3 endpoint URL (default: AWS_ENDPOINT_URL, else moto started here)",
+    )
+    parser.add_argument(
+        "--groups", default=",".join(GROUPS), help=f"comma-separated subset of {','.join(GROUPS)}"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return parser.parse_args(argv)
 
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except OSError:
         return ""
     return out.stdout.strip()
@@ -93,31 +111,59 @@ def render_table(figures: list[Figure]) -> str:
     for f in figures:
         ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
         met = "-" if f.target is None else {True: "met", False: "MISSED", None: "n/a"}[f.met]
-        rows.append((
-            f.id,
-            fmt_num(f.objlog, f.unit) if f.error is None or f.objlog is not None else "n/a",
-            fmt_num(f.baseline, f.unit),
-            ratio,
-            f.target.text if f.target else "",
-            met,
-        ))
+        rows.append(
+            (
+                f.id,
+                fmt_num(f.objlog, f.unit) if f.error is None or f.objlog is not None else "n/a",
+                fmt_num(f.baseline, f.unit),
+                ratio,
+                f.target.text if f.target else "",
+                met,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = []
     for n, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def _brief(d: dict[str, Any]) -> str:
-    keys = ("records_s", "p50_us", "p99_us", "p999_us", "max_us", "dropped", "close_s",
-            "seconds", "records", "logged_mib_s", "stored_mib_s", "ceiling_logged_mib_s",
-            "gzip_put_logged_mib_s",
-            "objects", "http_write_requests", "compression_ratio", "write_seconds", "maxrss_kib",
-            "idle_maxrss_kib", "tar_seconds", "upload_seconds", "buffered_bytes",
-            "raw_upload_seconds", "lost_bytes", "exit_code", "how")
+    keys = (
+        "records_s",
+        "p50_us",
+        "p99_us",
+        "p999_us",
+        "max_us",
+        "dropped",
+        "close_s",
+        "seconds",
+        "records",
+        "logged_mib_s",
+        "stored_mib_s",
+        "ceiling_logged_mib_s",
+        "gzip_put_logged_mib_s",
+        "objects",
+        "http_write_requests",
+        "compression_ratio",
+        "write_seconds",
+        "maxrss_kib",
+        "idle_maxrss_kib",
+        "tar_seconds",
+        "upload_seconds",
+        "buffered_bytes",
+        "raw_upload_seconds",
+        "lost_bytes",
+        "exit_code",
+        "how",
+    )
     parts = []
     for k in keys:
         if k in d and d[k] is not None:
@@ -138,11 +184,15 @@ def render_details(figures: list[Figure]) -> str:
             label = f.baseline_name if name == "baseline" else name
             lines.append(f"    {label}: {_brief(d)}")
         if "p50_ratio" in f.details:
-            lines.append(f"    ratio of p50 per-call costs (baseline / objlog): "
-                         f"{f.details['p50_ratio']:.2f}x")
+            lines.append(
+                f"    ratio of p50 per-call costs (baseline / objlog): "
+                f"{f.details['p50_ratio']:.2f}x"
+            )
         if "best_possible_ratio" in f.details:
-            lines.append(f"    best possible ratio (floor / baseline): "
-                         f"{f.details['best_possible_ratio']:.2f}x")
+            lines.append(
+                f"    best possible ratio (floor / baseline): "
+                f"{f.details['best_possible_ratio']:.2f}x"
+            )
         if f.error:
             lines.append(f"    unavailable: {f.error}")
     return "\n".join(lines)
@@ -166,16 +216,21 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Figure]]:
     tmp = tempfile.TemporaryDirectory(prefix="objlog-bench-")
     if endpoint:
         target = S3Target(
-            name="endpoint", endpoint=endpoint,
+            name="endpoint",
+            endpoint=endpoint,
             access_key=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
             region=os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")),
         )
     else:
         log("starting moto in server mode")
-        server = MotoServer(Path(tmp.name) / "moto.log")
-        target = S3Target(name="moto", endpoint=server.endpoint, access_key="testing",
-                          secret_key="testing")  # noqa: S106 - moto accepts any
+        server = MotoServer(Path(tmp.name))
+        target = S3Target(
+            name="moto",
+            endpoint=server.endpoint,
+            access_key="testing",
+            secret_key="testing",  # noqa: S106 - moto accepts any
+        )
     target.bucket = f"objlog-bench-{uuid.uuid4().hex[:12]}"
     started = time.perf_counter()
     figures: list[Figure] = []
@@ -189,9 +244,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Figure]]:
                 except Exception as exc:  # noqa: BLE001 - one broken group must not hide the rest
                     log(f"group {name} failed: {exc!r}")
                     traceback.print_exc(file=sys.stderr)
-                    figures.append(Figure(id=f"{name}.error", group=name,
-                                          title=f"group {name} failed", unit="",
-                                          error=f"{type(exc).__name__}: {exc}"))
+                    figures.append(
+                        Figure(
+                            id=f"{name}.error",
+                            group=name,
+                            title=f"group {name} failed",
+                            unit="",
+                            error=f"{type(exc).__name__}: {exc}",
+                        )
+                    )
         try:
             empty_prefix(client, target.bucket, "")
             client.delete_bucket(Bucket=target.bucket)
@@ -225,8 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     doc, figures = run(args)
     meta = doc["meta"]
-    print(f"objlog benchmarks ({meta['mode']}) on {meta['server']}, python {meta['python']}, "
-          f"{meta['cpus']} CPUs, commit {meta['git_commit']}, {meta['seconds']:.0f} s")
+    print(
+        f"objlog benchmarks ({meta['mode']}) on {meta['server']}, python {meta['python']}, "
+        f"{meta['cpus']} CPUs, commit {meta['git_commit']}, {meta['seconds']:.0f} s"
+    )
     print()
     print(render_table(figures))
     print()

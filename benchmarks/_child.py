@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import KiB, MiB, boto3_client, cycle_lines, line_pool
+from benchmarks._common import KiB, MiB, bench_client, cycle_lines, line_pool
 
 
 def _emit(tag: str, payload: dict[str, Any]) -> None:
@@ -54,7 +54,7 @@ def _open_store(bucket: str, prefix: str) -> Any:
 
 
 def _client() -> Any:
-    return boto3_client(
+    return bench_client(
         os.environ["AWS_ENDPOINT_URL"],
         os.environ["AWS_ACCESS_KEY_ID"],
         os.environ["AWS_SECRET_ACCESS_KEY"],
@@ -72,13 +72,16 @@ def result(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     ref = writer.write("bench", "results", "result", Path(args.file))
     seconds = time.perf_counter() - t0
-    _emit("RESULT", {
-        "seconds": seconds,
-        "maxrss_kib": _maxrss_kib(),
-        "idle_maxrss_kib": idle,
-        "stored_bytes": int(getattr(ref, "size", 0)),
-        "key": str(getattr(ref, "key", "")),
-    })
+    _emit(
+        "RESULT",
+        {
+            "seconds": seconds,
+            "maxrss_kib": _maxrss_kib(),
+            "idle_maxrss_kib": idle,
+            "stored_bytes": int(getattr(ref, "size", 0)),
+            "key": str(getattr(ref, "key", "")),
+        },
+    )
 
 
 def tar_upload(args: argparse.Namespace) -> None:
@@ -94,23 +97,24 @@ def tar_upload(args: argparse.Namespace) -> None:
         client.upload_file(str(tgz), args.bucket, f"{args.prefix}/result.tgz")
         t2 = time.perf_counter()
         size = tgz.stat().st_size
-    _emit("RESULT", {
-        "seconds": t2 - t0,
-        "tar_seconds": t1 - t0,
-        "upload_seconds": t2 - t1,
-        "maxrss_kib": _maxrss_kib(),
-        "idle_maxrss_kib": idle,
-        "tar_maxrss_kib": _maxrss_kib(resource.RUSAGE_CHILDREN),
-        "stored_bytes": size,
-    })
+    _emit(
+        "RESULT",
+        {
+            "seconds": t2 - t0,
+            "tar_seconds": t1 - t0,
+            "upload_seconds": t2 - t1,
+            "maxrss_kib": _maxrss_kib(),
+            "idle_maxrss_kib": idle,
+            "tar_maxrss_kib": _maxrss_kib(resource.RUSAGE_CHILDREN),
+            "stored_bytes": size,
+        },
+    )
 
 
 def shutdown(args: argparse.Namespace) -> None:
     """Buffer ``--bytes`` in a writer with signal handlers installed, say READY, wait."""
-    from benchmarks import _objlog
+    from objlog import ObjectStoreWriter, install_signal_handlers
 
-    writer_cls = _objlog.writer_class()
-    install = _objlog.install_signal_handlers()
     pool = line_pool(KiB)
     store = _open_store(args.bucket, args.prefix)
     options: dict[str, Any] = {
@@ -122,8 +126,8 @@ def shutdown(args: argparse.Namespace) -> None:
     }
     if args.compression:
         options["compression"] = args.compression
-    writer = writer_cls(store, pipelinerun="bench", task="shutdown", **options)
-    install()
+    writer = ObjectStoreWriter(store, pipelinerun="bench", task="shutdown", **options)
+    install_signal_handlers()
     logged = 0
     records = 0
     for line in cycle_lines(pool, args.bytes):

@@ -1,22 +1,20 @@
 """
-Shared machinery: sizes per mode, figures and targets, statistics, the S3 server, test data.
+Shared machinery: sizes per mode, figures and targets, statistics, the S3 target, test data.
+
+The S3 server itself is started by ``tests.s3harness`` (the tests' starter: one copy).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.s3harness import boto3_client
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KiB = 1024
@@ -202,13 +200,6 @@ def latency_summary(samples_ns: list[int]) -> dict[str, float]:
 # -- the S3 server -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(slots=True, kw_only=True)
 class S3Target:
     """
@@ -243,64 +234,19 @@ class S3Target:
 
     def client(self) -> Any:
         """Return a plain boto3 client (path style, checksums only when required)."""
-        return boto3_client(self.endpoint, self.access_key, self.secret_key, self.region)
+        return bench_client(self.endpoint, self.access_key, self.secret_key, self.region)
 
 
-def boto3_client(endpoint: str, access_key: str, secret_key: str, region: str) -> Any:
-    """Return a boto3 S3 client configured for S3-compatible servers (see shared/s3/README)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name=region,
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            max_pool_connections=16,
-            retries={"max_attempts": 3, "mode": "standard"},
-        ),
+def bench_client(endpoint: str, access_key: str, secret_key: str, region: str) -> Any:
+    """Return the tests' plain boto3 client with 16 connections and standard retries."""
+    return boto3_client(
+        endpoint,
+        access_key,
+        secret_key,
+        region,
+        max_pool_connections=16,
+        retries={"max_attempts": 3, "mode": "standard"},
     )
-
-
-class MotoServer:
-    """moto in server mode as a child process on 127.0.0.1 and a free port."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MOTO_CALL_RESET_API": "false"},
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(self.endpoint + "/", timeout=2):  # noqa: S310 - loopback http
-                    break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"moto did not start; see {log_path}") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        """Terminate the server and wait for it."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 def empty_prefix(client: Any, bucket: str, prefix: str) -> None:
@@ -338,7 +284,11 @@ _WORDS = tuple(_VOCABULARY.split())
 
 
 def text_payload(
-    rng: random.Random, n_bytes: int, *, words: float = 0.6, numbers: float = 0.25,
+    rng: random.Random,
+    n_bytes: int,
+    *,
+    words: float = 0.6,
+    numbers: float = 0.25,
     number_range: int = 100_000,
 ) -> str:
     """
@@ -374,8 +324,9 @@ def log_line(rng: random.Random, seq: int, n_bytes: int) -> bytes:
         "payload": "",
     }
     base = len(json.dumps(head, separators=(",", ":"))) + 1
-    head["payload"] = text_payload(rng, max(0, n_bytes - base), words=0.8, numbers=0.15,
-                                   number_range=1000)
+    head["payload"] = text_payload(
+        rng, max(0, n_bytes - base), words=0.8, numbers=0.15, number_range=1000
+    )
     line = json.dumps(head, separators=(",", ":")).encode()
     line = line[: n_bytes - 1] if len(line) >= n_bytes else line + b" " * (n_bytes - 1 - len(line))
     return line + b"\n"

@@ -52,19 +52,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _objlog
+from tests.s3harness import MotoServer
+
 from benchmarks._common import (
     REPO_ROOT,
     KiB,
     MiB,
-    MotoServer,
     S3Target,
     cycle_lines,
     line_pool,
     new_name,
     write_semi_compressible,
 )
+from benchmarks._stores import open_s3_store
 from benchmarks.callsite import EXTRAS, LARGE_EXTRAS
+from objlog import ObjectStoreHandler, ObjectStoreWriter, ResultWriter
 
 PROG = "python -m benchmarks._profile"
 WORKLOADS = ("callsite", "callsite-large", "drain", "drain-none", "results")
@@ -117,8 +119,8 @@ def report(profiles: list[cProfile.Profile], title: str, top: int) -> str:
 
 def callsite(target: S3Target, n: int, large: bool) -> Callable[[], None]:
     """Emit `n` records through objlog's stdlib handler on the S3 server."""
-    store = _objlog.open_s3_store(target, new_name("profile"))
-    handler = _objlog.handler_class()(
+    store = open_s3_store(target, new_name("profile"))
+    handler = ObjectStoreHandler(
         store,
         pipelinerun="profile",
         task="callsite",
@@ -145,8 +147,8 @@ def callsite(target: S3Target, n: int, large: bool) -> Callable[[], None]:
 
 def drain(target: S3Target, total: int, compression: str) -> Callable[[], None]:
     """Write `total` bytes of 1 KiB lines through a writer and sync."""
-    store = _objlog.open_s3_store(target, new_name("profile"))
-    writer = _objlog.writer_class()(
+    store = open_s3_store(target, new_name("profile"))
+    writer = ObjectStoreWriter(
         store, pipelinerun="profile", task="drain", compression=compression, block_timeout=600.0
     )
     pool = line_pool(KiB)
@@ -164,8 +166,8 @@ def results(target: S3Target, size: int, tmp: Path) -> Callable[[], None]:
     """Store a `size`-byte file as a .tgz result."""
     src = tmp / "data.log"
     write_semi_compressible(src, size)
-    store = _objlog.open_s3_store(target, new_name("profile"))
-    writer = _objlog.result_writer_class()(store, compresslevel=6)
+    store = open_s3_store(target, new_name("profile"))
+    writer = ResultWriter(store, compresslevel=6)
 
     def work() -> None:
         writer.write("profile", "results", "result", src)
@@ -176,7 +178,7 @@ def results(target: S3Target, size: int, tmp: Path) -> Callable[[], None]:
 def run_in_process(args: argparse.Namespace) -> None:
     """Start moto, run the workload here (under cProfile or no profiler) and report."""
     with tempfile.TemporaryDirectory(prefix="objlog-profile-") as tmp:
-        server = MotoServer(Path(tmp) / "moto.log")
+        server = MotoServer(Path(tmp))
         try:
             target = S3Target(
                 name="moto",

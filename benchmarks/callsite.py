@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _objlog
+from tests.s3harness import free_port
+
 from benchmarks._common import (
     SCALING_THREADS,
     Figure,
@@ -34,11 +35,13 @@ from benchmarks._common import (
     Sizes,
     Target,
     empty_prefix,
-    free_port,
     latency_summary,
     new_name,
     text_payload,
 )
+from benchmarks._stores import open_s3_store, writer_stats
+from objlog import JsonFormatter, MemoryStore, ObjectStoreHandler, ObjectStoreWriter
+from objlog.structlog import ObjectStoreLoggerFactory
 
 EXTRAS: dict[str, object] = {
     "user_id": "u-48213",
@@ -154,11 +157,11 @@ class Subjects:
     # stdlib ---------------------------------------------------------------
     def stdlib_objlog(self, record: str) -> _Sink:
         """objlog's `ObjectStoreHandler` on the real S3 server."""
-        cls = _objlog.handler_class()
         prefix = new_name("callsite")
-        store = _objlog.open_s3_store(self.target, prefix)
-        handler = cls(store, pipelinerun="bench", task="stdlib", flush_timeout=300.0,
-                      **CALLSITE_WRITER)
+        store = open_s3_store(self.target, prefix)
+        handler = ObjectStoreHandler(
+            store, pipelinerun="bench", task="stdlib", flush_timeout=300.0, **CALLSITE_WRITER
+        )
         logger = self._logger(handler)
         extras = RECORDS[record]
 
@@ -166,7 +169,7 @@ class Subjects:
             t0 = time.perf_counter()
             handler.close()
             drain = time.perf_counter() - t0
-            stats = _objlog.writer_stats(handler.writer)
+            stats = writer_stats(handler.writer)
             logger.removeHandler(handler)
             store.close()
             empty_prefix(self.target.client(), self.target.bucket, prefix)
@@ -177,7 +180,7 @@ class Subjects:
     def stdlib_file(self, record: str) -> _Sink:
         """``logging.FileHandler`` with objlog's `JsonFormatter` (the same lines)."""
         handler = logging.FileHandler(self._file("filehandler"), encoding="utf-8")
-        handler.setFormatter(_objlog.json_formatter())
+        handler.setFormatter(JsonFormatter())
         logger = self._logger(handler)
         extras = RECORDS[record]
 
@@ -192,7 +195,7 @@ class Subjects:
         """``QueueHandler`` (formats in the caller, as the stdlib does) + ``QueueListener``."""
         q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         qh = logging.handlers.QueueHandler(q)
-        qh.setFormatter(_objlog.json_formatter())
+        qh.setFormatter(JsonFormatter())
         fh = logging.FileHandler(self._file("queue"), encoding="utf-8")
         fh.setFormatter(logging.Formatter("%(message)s"))
         listener = logging.handlers.QueueListener(q, fh)
@@ -213,7 +216,7 @@ class Subjects:
     def stdlib_floor(self, record: str) -> _Sink:
         """A handler that formats with `JsonFormatter` and discards: no handler can be cheaper."""
         handler = _FormatOnly()
-        handler.setFormatter(_objlog.json_formatter())
+        handler.setFormatter(JsonFormatter())
         logger = self._logger(handler)
         extras = RECORDS[record]
 
@@ -241,19 +244,17 @@ class Subjects:
 
     def structlog_objlog(self, record: str) -> _Sink:
         """objlog's `ObjectStoreLoggerFactory` after ``JSONRenderer``, on the real S3 server."""
-        factory_cls = _objlog.structlog_factory_class()
-        writer_cls = _objlog.writer_class()
         prefix = new_name("callsite")
-        store = _objlog.open_s3_store(self.target, prefix)
-        writer = writer_cls(store, pipelinerun="bench", task="structlog", **CALLSITE_WRITER)
-        log = self._structlog(factory_cls(writer)())
+        store = open_s3_store(self.target, prefix)
+        writer = ObjectStoreWriter(store, pipelinerun="bench", task="structlog", **CALLSITE_WRITER)
+        log = self._structlog(ObjectStoreLoggerFactory(writer)())
         extras = RECORDS[record]
 
         def teardown() -> dict[str, Any]:
             t0 = time.perf_counter()
             writer.close(300.0)
             drain = time.perf_counter() - t0
-            stats = _objlog.writer_stats(writer)
+            stats = writer_stats(writer)
             store.close()
             empty_prefix(self.target.client(), self.target.bucket, prefix)
             return {"close_s": drain, "dropped": stats.get("dropped", None)}
@@ -302,27 +303,20 @@ def run_once(setup: Setup, record: str, n: int, threads: int) -> EmitRun:
 
 def measure_interleaved(
     setups: dict[str, Setup], record: str, n: int, threads: int, repeats: int
-) -> dict[str, EmitRun | str]:
+) -> dict[str, EmitRun]:
     """
     Run every subject once per round, `repeats` rounds; keep each subject's best run.
 
     Interleaving spreads background load (other processes on the box) over all
     subjects alike, and the best of N is what the code can do when nothing else
-    runs (noise only ever slows a run down, as `timeit` reasons). A subject whose
-    objlog part is missing maps to the reason instead of a run.
+    runs (noise only ever slows a run down, as `timeit` reasons).
     """
-    best: dict[str, EmitRun | str] = {}
+    best: dict[str, EmitRun] = {}
     for _ in range(repeats):
         for name, setup in setups.items():
-            if isinstance(best.get(name), str):
-                continue
-            try:
-                run = run_once(setup, record, n, threads)
-            except _objlog.MISSING as exc:
-                best[name] = str(exc)
-                continue
+            run = run_once(setup, record, n, threads)
             prev = best.get(name)
-            if not isinstance(prev, EmitRun) or run.records_s > prev.records_s:
+            if prev is None or run.records_s > prev.records_s:
                 best[name] = run
     return best
 
@@ -332,32 +326,37 @@ def _records_for(sizes: Sizes, record: str) -> int:
 
 
 def _figure(
-    fid: str, title: str, runs: dict[str, EmitRun | str], subject: str, baseline: str,
-    baseline_name: str, target: Target | None, floor: str | None = None,
+    fid: str,
+    title: str,
+    runs: dict[str, EmitRun],
+    subject: str,
+    baseline: str,
+    baseline_name: str,
+    target: Target | None,
+    floor: str | None = None,
 ) -> Figure:
     """Build a records/s figure from interleaved runs: objlog `subject` vs `baseline`."""
-    fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="records/s",
-                 baseline_name=baseline_name, target=target)
+    fig = Figure(
+        id=fid,
+        group=fid.split(".")[0],
+        title=title,
+        unit="records/s",
+        baseline_name=baseline_name,
+        target=target,
+    )
     base = runs[baseline]
-    if isinstance(base, str):
-        fig.error = base
-        return fig
     fig.baseline = base.records_s
     fig.details["baseline"] = base.as_json()
-    if floor is not None and isinstance(runs.get(floor), EmitRun):
+    if floor is not None and floor in runs:
         low = runs[floor]
-        assert isinstance(low, EmitRun)
         # The same call with a sink that formats and discards: the best any sink can do.
         fig.details["floor (format only, no I/O)"] = low.as_json()
         fig.details["best_possible_ratio"] = low.records_s / base.records_s
     run = runs[subject]
-    if isinstance(run, str):
-        fig.error = run
-    else:
-        fig.objlog = run.records_s
-        fig.details["objlog"] = run.as_json()
-        # Load-robust cross-check: the ratio of median per-call costs.
-        fig.details["p50_ratio"] = base.latency["p50_us"] / run.latency["p50_us"]
+    fig.objlog = run.records_s
+    fig.details["objlog"] = run.as_json()
+    # Load-robust cross-check: the ratio of median per-call costs.
+    fig.details["p50_ratio"] = base.latency["p50_us"] / run.latency["p50_us"]
     return fig.settle()
 
 
@@ -382,25 +381,41 @@ def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
                 log(f"callsite {record} records, {threads} thread(s)")
                 runs = measure_interleaved(setups, record, n, threads, sizes.repeats)
                 stem = f"{record}.t{threads}"
-                figures.append(_figure(
-                    f"callsite.stdlib.{stem}.filehandler",
-                    f"stdlib handler, {rec}, {threads} thr, vs FileHandler+JSON",
-                    runs, "stdlib_objlog", "stdlib_file", "logging.FileHandler + JsonFormatter",
-                    Target(kind="ratio_min", value=1.5, text=">= 1.5x"), "stdlib_floor",
-                ))
-                figures.append(_figure(
-                    f"callsite.stdlib.{stem}.queue",
-                    f"stdlib handler, {rec}, {threads} thr, vs QueueHandler",
-                    runs, "stdlib_objlog", "stdlib_queue",
-                    "QueueHandler + QueueListener -> FileHandler", None,
-                ))
-                figures.append(_figure(
-                    f"callsite.structlog.{stem}.writelogger",
-                    f"structlog sink, {rec}, {threads} thr, vs WriteLogger",
-                    runs, "structlog_objlog", "structlog_file",
-                    "structlog WriteLogger + JSONRenderer -> file",
-                    Target(kind="ratio_min", value=1.2, text=">= 1.2x"), "structlog_floor",
-                ))
+                figures.append(
+                    _figure(
+                        f"callsite.stdlib.{stem}.filehandler",
+                        f"stdlib handler, {rec}, {threads} thr, vs FileHandler+JSON",
+                        runs,
+                        "stdlib_objlog",
+                        "stdlib_file",
+                        "logging.FileHandler + JsonFormatter",
+                        Target(kind="ratio_min", value=1.5, text=">= 1.5x"),
+                        "stdlib_floor",
+                    )
+                )
+                figures.append(
+                    _figure(
+                        f"callsite.stdlib.{stem}.queue",
+                        f"stdlib handler, {rec}, {threads} thr, vs QueueHandler",
+                        runs,
+                        "stdlib_objlog",
+                        "stdlib_queue",
+                        "QueueHandler + QueueListener -> FileHandler",
+                        None,
+                    )
+                )
+                figures.append(
+                    _figure(
+                        f"callsite.structlog.{stem}.writelogger",
+                        f"structlog sink, {rec}, {threads} thr, vs WriteLogger",
+                        runs,
+                        "structlog_objlog",
+                        "structlog_file",
+                        "structlog WriteLogger + JSONRenderer -> file",
+                        Target(kind="ratio_min", value=1.2, text=">= 1.2x"),
+                        "structlog_floor",
+                    )
+                )
     return figures
 
 
@@ -417,13 +432,20 @@ def scaling_callsite_figures(
         }
         for threads in SCALING_THREADS:
             log(f"scaling call-site, {threads} thread(s)")
-            runs = measure_interleaved(setups, "small", sizes.callsite_records, threads,
-                                       max(1, sizes.repeats - 1))
-            figures.append(_figure(
-                f"scaling.callsite.t{threads}",
-                f"stdlib handler records/s, {threads} thr, vs FileHandler+JSON",
-                runs, "stdlib_objlog", "stdlib_file", "logging.FileHandler + JsonFormatter", None,
-            ))
+            runs = measure_interleaved(
+                setups, "small", sizes.callsite_records, threads, max(1, sizes.repeats - 1)
+            )
+            figures.append(
+                _figure(
+                    f"scaling.callsite.t{threads}",
+                    f"stdlib handler records/s, {threads} thr, vs FileHandler+JSON",
+                    runs,
+                    "stdlib_objlog",
+                    "stdlib_file",
+                    "logging.FileHandler + JsonFormatter",
+                    None,
+                )
+            )
     return figures
 
 
@@ -431,9 +453,9 @@ def scaling_callsite_figures(
 
 
 def _isolation_run(store: Any, n: int, after: Callable[[], None]) -> EmitRun:
-    cls = _objlog.handler_class()
-    handler = cls(store, pipelinerun="bench", task="isolation", flush_timeout=2.0,
-                  **ISOLATION_WRITER)
+    handler = ObjectStoreHandler(
+        store, pipelinerun="bench", task="isolation", flush_timeout=2.0, **ISOLATION_WRITER
+    )
     logger = logging.getLogger(f"objlog.bench.isolation.{id(store)}")
     logger.handlers.clear()
     logger.propagate = False
@@ -441,10 +463,11 @@ def _isolation_run(store: Any, n: int, after: Callable[[], None]) -> EmitRun:
     logger.addHandler(handler)
     try:
         run = timed_emits(lambda: logger.info("request handled", extra=EXTRAS), n, 1)
-        stats = _objlog.writer_stats(handler.writer)
+        stats = writer_stats(handler.writer)
         run.extra["dropped"] = stats.get("dropped")
-        run.extra["stats"] = {k: v for k, v in stats.items()
-                              if isinstance(v, (int, float, str)) or v is None}
+        run.extra["stats"] = {
+            k: v for k, v in stats.items() if isinstance(v, (int, float, str)) or v is None
+        }
     finally:
         after()
         t0 = time.perf_counter()
@@ -467,34 +490,30 @@ def isolation_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]
         return min(runs, key=lambda r: r.latency["p99_us"])
 
     def healthy() -> EmitRun:
-        return best_p99(lambda: _isolation_run(_objlog.memory_store(), n, lambda: None))
+        return best_p99(lambda: _isolation_run(MemoryStore(), n, lambda: None))
 
     log("isolation: healthy baseline")
-    try:
-        base: EmitRun | None = healthy()
-    except _objlog.MISSING as exc:
-        base, base_error = None, str(exc)
+    base = healthy()
 
     def figure(fid: str, title: str, run: Callable[[], EmitRun]) -> Figure:
-        fig = Figure(id=fid, group="isolation", title=title, unit="us",
-                     baseline_name="same handler, healthy MemoryStore",
-                     higher_is_better=False, target=target_p99)
-        if base is None:
-            fig.error = base_error
-            return fig
+        fig = Figure(
+            id=fid,
+            group="isolation",
+            title=title,
+            unit="us",
+            baseline_name="same handler, healthy MemoryStore",
+            higher_is_better=False,
+            target=target_p99,
+        )
         fig.baseline = base.latency["p99_us"]
         fig.details["baseline"] = base.as_json()
-        try:
-            r = best_p99(run)
-        except _objlog.MISSING as exc:
-            fig.error = str(exc)
-        else:
-            fig.objlog = r.latency["p99_us"]
-            fig.details["objlog"] = r.as_json()
+        r = best_p99(run)
+        fig.objlog = r.latency["p99_us"]
+        fig.details["objlog"] = r.as_json()
         return fig.settle()
 
     def slow() -> EmitRun:
-        store = _objlog.memory_store()
+        store = MemoryStore()
         store.latency = 0.5
 
         def heal() -> None:
@@ -507,19 +526,14 @@ def isolation_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]
 
     def down() -> EmitRun:
         closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-        try:
-            store = _objlog.open_s3_store(target, "isolation", endpoint=closed)
-            how = "boto3 store, closed loopback port"
-        except _objlog.MISSING:
-            store = _objlog.memory_store()
-            store.down_for(3600.0)
-            how = "MemoryStore.down_for (boto3 store unavailable)"
+        store = open_s3_store(target, "isolation", endpoint=closed)
         run = _isolation_run(store, n, lambda: None)
-        run.extra["how"] = how
+        run.extra["how"] = "boto3 store, closed loopback port"
         store.close()
         return run
 
     log("isolation: store refusing connections")
-    figures.append(figure("isolation.down", "emit p99, store refuses connections (4 MiB bound)",
-                          down))
+    figures.append(
+        figure("isolation.down", "emit p99, store refuses connections (4 MiB bound)", down)
+    )
     return figures

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import _objlog
 from benchmarks._common import (
     SCALING_RECORD_BYTES,
     Figure,
@@ -32,6 +31,14 @@ from benchmarks._common import (
     list_objects,
     new_name,
 )
+from benchmarks._stores import (
+    CountingStore,
+    RequestCounter,
+    find_boto3_client,
+    open_s3_store,
+    writer_stats,
+)
+from objlog import ObjectStoreWriter
 
 #: The drain runs block the producer rather than drop: every byte must be stored.
 DRAIN_WRITER: dict[str, object] = {
@@ -41,8 +48,9 @@ DRAIN_WRITER: dict[str, object] = {
 }
 
 
-def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
-              compression: str) -> dict[str, Any]:
+def drain_run(
+    target: S3Target, record_bytes: int, total_bytes: int, compression: str
+) -> dict[str, Any]:
     """
     Log `total_bytes` of `record_bytes` lines through objlog into S3, then the ceiling.
 
@@ -51,15 +59,15 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
         write requests (per run and per GiB logged), compression ratio, and the
         ceiling's seconds and MiB/s.
     """
-    writer_cls = _objlog.writer_class()
     pool = line_pool(record_bytes)
     prefix = new_name("drain")
-    inner = _objlog.open_s3_store(target, prefix)
-    store = _objlog.CountingStore(inner)
-    client = _objlog.find_boto3_client(inner)
-    requests = _objlog.RequestCounter(client) if client is not None else None
-    writer = writer_cls(store, pipelinerun="bench", task="drain", compression=compression,
-                        **DRAIN_WRITER)
+    inner = open_s3_store(target, prefix)
+    store = CountingStore(inner)
+    client = find_boto3_client(inner)
+    requests = RequestCounter(client) if client is not None else None
+    writer = ObjectStoreWriter(
+        store, pipelinerun="bench", task="drain", compression=compression, **DRAIN_WRITER
+    )
     records = 0
     logged = 0
     write = writer.write
@@ -72,7 +80,7 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
         t_written = time.perf_counter()
         writer.sync(600.0)
         seconds = time.perf_counter() - t0
-        stats = _objlog.writer_stats(writer)
+        stats = writer_stats(writer)
     finally:
         writer.close(60.0)
         if requests is not None:
@@ -81,27 +89,9 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
     objects = list_objects(raw, target.bucket, prefix)
     stored = sum(int(o["Size"]) for o in objects)
 
-    # The ceiling: the same objects, read back, put back to back by one plain client.
-    bodies = [raw.get_object(Bucket=target.bucket, Key=o["Key"])["Body"].read() for o in objects]
-    ceiling_prefix = new_name("ceiling")
-    t1 = time.perf_counter()
-    for i, body in enumerate(bodies):
-        raw.put_object(Bucket=target.bucket, Key=f"{ceiling_prefix}/{i:08d}", Body=body)
-    ceiling = time.perf_counter() - t1
-    # A second, informational ceiling for gzip: compress each batch (same level) + put.
-    ceiling_gzip = None
-    if compression == "gzip":
-        level = int(getattr(writer, "compresslevel", 6))
-        raws = [gzip.decompress(b) for b in bodies]
-        t2 = time.perf_counter()
-        for i, data in enumerate(raws):
-            raw.put_object(Bucket=target.bucket, Key=f"{ceiling_prefix}/z{i:08d}",
-                           Body=gzip.compress(data, compresslevel=level, mtime=0))
-        ceiling_gzip = time.perf_counter() - t2
-        del raws
-    del bodies
+    level = writer.compresslevel if compression == "gzip" else None
+    ceiling, ceiling_gzip = _ceilings(raw, target.bucket, objects, level)
     empty_prefix(raw, target.bucket, prefix)
-    empty_prefix(raw, target.bucket, ceiling_prefix)
     store.close()
 
     gib = logged / GiB
@@ -136,16 +126,49 @@ def drain_run(target: S3Target, record_bytes: int, total_bytes: int,
     return out
 
 
-def _drain_figure(fid: str, title: str, run: Callable[[], dict[str, Any]],
-                  target: Target | None) -> Figure:
-    fig = Figure(id=fid, group=fid.split(".")[0], title=title, unit="MiB/s",
-                 baseline_name="boto3 put_object of the same objects, back to back",
-                 target=target)
-    try:
-        d = run()
-    except _objlog.MISSING as exc:
-        fig.error = str(exc)
-        return fig
+def _ceilings(
+    raw: Any, bucket: str, objects: list[dict[str, Any]], gzip_level: int | None
+) -> tuple[float, float | None]:
+    """
+    Time one plain client putting `objects` (read back) again, back to back.
+
+    Returns:
+        ``(seconds, gzip seconds)``: the second, informational ceiling (each batch
+        decompressed, then compressed at `gzip_level` and put) only for gzip runs.
+    """
+    bodies = [raw.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in objects]
+    ceiling_prefix = new_name("ceiling")
+    t1 = time.perf_counter()
+    for i, body in enumerate(bodies):
+        raw.put_object(Bucket=bucket, Key=f"{ceiling_prefix}/{i:08d}", Body=body)
+    ceiling = time.perf_counter() - t1
+    ceiling_gzip = None
+    if gzip_level is not None:
+        raws = [gzip.decompress(b) for b in bodies]
+        t2 = time.perf_counter()
+        for i, data in enumerate(raws):
+            raw.put_object(
+                Bucket=bucket,
+                Key=f"{ceiling_prefix}/z{i:08d}",
+                Body=gzip.compress(data, compresslevel=gzip_level, mtime=0),
+            )
+        ceiling_gzip = time.perf_counter() - t2
+    empty_prefix(raw, bucket, ceiling_prefix)
+    return ceiling, ceiling_gzip
+
+
+def _drain_figure(
+    fid: str, title: str, run: Callable[[], dict[str, Any]], target: Target | None
+) -> Figure:
+    fig = Figure(
+        id=fid,
+        group=fid.split(".")[0],
+        title=title,
+        unit="MiB/s",
+        baseline_name="boto3 put_object of the same objects, back to back",
+        target=target,
+    )
+    d = run()
     fig.objlog = d["logged_mib_s"]
     fig.baseline = d["ceiling_logged_mib_s"]
     fig.details["objlog"] = d
@@ -157,22 +180,28 @@ def drain_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) ->
     figures: list[Figure] = []
     for compression in ("gzip", "none"):
         log(f"drain, {compression}")
-        figures.append(_drain_figure(
-            f"drain.{compression}",
-            f"drain MiB/s logged, 1 KiB records, compression={compression}",
-            functools.partial(drain_run, target, KiB, sizes.drain_bytes, compression),
-            Target(kind="ratio_min", value=0.9, text=">= 0.9x"),
-        ))
+        figures.append(
+            _drain_figure(
+                f"drain.{compression}",
+                f"drain MiB/s logged, 1 KiB records, compression={compression}",
+                functools.partial(drain_run, target, KiB, sizes.drain_bytes, compression),
+                Target(kind="ratio_min", value=0.9, text=">= 0.9x"),
+            )
+        )
         main = figures[-1]
         if compression == "gzip":
             # Engine overhead apart from compression cost: vs "gzip each batch, then put".
             d = main.details.get("objlog", {})
-            fig = Figure(id="drain.gzip.vs_gzip_put", group="drain",
-                         title="drain MiB/s logged, gzip, vs gzip.compress + put_object",
-                         unit="MiB/s", objlog=main.objlog,
-                         baseline=d.get("gzip_put_logged_mib_s"),
-                         baseline_name="gzip.compress (same level) + put_object, back to back",
-                         error=main.error)
+            fig = Figure(
+                id="drain.gzip.vs_gzip_put",
+                group="drain",
+                title="drain MiB/s logged, gzip, vs gzip.compress + put_object",
+                unit="MiB/s",
+                objlog=main.objlog,
+                baseline=d.get("gzip_put_logged_mib_s"),
+                baseline_name="gzip.compress (same level) + put_object, back to back",
+                error=main.error,
+            )
             figures.append(fig.settle())
         figures.extend(_derived(main))
     return figures
@@ -184,15 +213,29 @@ def _derived(main: Figure) -> list[Figure]:
     base = main.id
     rows = [
         ("objects_per_gib", "objects per GiB logged", "obj/GiB", d.get("objects_per_gib")),
-        ("requests_per_gib", "PUT/POST requests per GiB logged", "req/GiB",
-         d.get("http_write_requests_per_gib", d.get("put_calls_per_gib"))),
-        ("compression_ratio", "compression ratio (logged / stored bytes)", "x",
-         d.get("compression_ratio")),
+        (
+            "requests_per_gib",
+            "PUT/POST requests per GiB logged",
+            "req/GiB",
+            d.get("http_write_requests_per_gib", d.get("put_calls_per_gib")),
+        ),
+        (
+            "compression_ratio",
+            "compression ratio (logged / stored bytes)",
+            "x",
+            d.get("compression_ratio"),
+        ),
     ]
     out = []
     for suffix, title, unit, value in rows:
-        fig = Figure(id=f"{base}.{suffix}", group="drain", title=f"{main.id}: {title}",
-                     unit=unit, objlog=value, error=main.error)
+        fig = Figure(
+            id=f"{base}.{suffix}",
+            group="drain",
+            title=f"{main.id}: {title}",
+            unit=unit,
+            objlog=value,
+            error=main.error,
+        )
         out.append(fig.settle())
     return out
 
@@ -209,10 +252,14 @@ def scaling_drain_figures(
     for record_bytes in SCALING_RECORD_BYTES:
         name = _size_name(record_bytes)
         log(f"scaling drain, {name} records")
-        figures.append(_drain_figure(
-            f"scaling.drain.{name}",
-            f"drain MiB/s logged, {name} records, gzip",
-            functools.partial(drain_run, target, record_bytes, sizes.scaling_drain_bytes, "gzip"),
-            None,
-        ))
+        figures.append(
+            _drain_figure(
+                f"scaling.drain.{name}",
+                f"drain MiB/s logged, {name} records, gzip",
+                functools.partial(
+                    drain_run, target, record_bytes, sizes.scaling_drain_bytes, "gzip"
+                ),
+                None,
+            )
+        )
     return figures

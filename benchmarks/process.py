@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _objlog
 from benchmarks._common import (
     REPO_ROOT,
     Figure,
@@ -51,9 +50,7 @@ class ChildFailed(Exception):
 def _child_env(target: S3Target) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBJLOG_"))}
     env.update(target.env())
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -61,33 +58,40 @@ def run_child(target: S3Target, *args: str) -> dict[str, Any]:
     """Run ``python -m benchmarks._child ARGS`` to completion; return its RESULT."""
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks._child", *args],
-        cwd=REPO_ROOT, env=_child_env(target), capture_output=True, text=True,
-        timeout=CHILD_TIMEOUT, check=False,
+        cwd=REPO_ROOT,
+        env=_child_env(target),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=False,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])  # type: ignore[no-any-return]
+            return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
     tail = (proc.stderr or "").strip().splitlines()[-3:]
     raise ChildFailed(f"child {args[0]} exited {proc.returncode}: {' | '.join(tail)}")
-
-
-def _needs(*parts: Callable[[], Any]) -> None:
-    for part in parts:
-        part()
 
 
 def results_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) -> list[Figure]:
     """Group 4: a .tgz result of `sizes.result_bytes`: MiB/s and peak RSS vs tar + upload."""
     size_mib = sizes.result_bytes / MiB
-    thr = Figure(id="results.throughput", group="results",
-                 title=f"result .tgz MiB/s of a {size_mib:,.0f} MiB file", unit="MiB/s",
-                 baseline_name="tar czf to a temp file, then boto3 upload_file",
-                 target=Target(kind="ratio_min", value=0.9, text=">= 0.9x"))
-    rss = Figure(id="results.peak_rss", group="results",
-                 title=f"result peak RSS, {size_mib:,.0f} MiB file", unit="MiB",
-                 baseline_name="python uploader process of tar + upload_file",
-                 higher_is_better=False,
-                 target=Target(kind="max", value=100.0, text="<= 100 MiB (1 GiB)"))
+    thr = Figure(
+        id="results.throughput",
+        group="results",
+        title=f"result .tgz MiB/s of a {size_mib:,.0f} MiB file",
+        unit="MiB/s",
+        baseline_name="tar czf to a temp file, then boto3 upload_file",
+        target=Target(kind="ratio_min", value=0.9, text=">= 0.9x"),
+    )
+    rss = Figure(
+        id="results.peak_rss",
+        group="results",
+        title=f"result peak RSS, {size_mib:,.0f} MiB file",
+        unit="MiB",
+        baseline_name="python uploader process of tar + upload_file",
+        higher_is_better=False,
+        target=Target(kind="max", value=100.0, text="<= 100 MiB (1 GiB)"),
+    )
     with tempfile.TemporaryDirectory(prefix="objlog-bench-result-") as tmp:
         src = Path(tmp) / "data.log"
         log(f"results: writing a {size_mib:,.0f} MiB file")
@@ -95,21 +99,37 @@ def results_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) 
         raw = target.client()
         base_prefix = new_name("tar-upload")
         log("results: tar czf + upload_file")
-        base = run_child(target, "tar_upload", "--file", str(src), "--bucket", target.bucket,
-                         "--prefix", base_prefix)
+        base = run_child(
+            target,
+            "tar_upload",
+            "--file",
+            str(src),
+            "--bucket",
+            target.bucket,
+            "--prefix",
+            base_prefix,
+        )
         empty_prefix(raw, target.bucket, base_prefix)
         thr.baseline = size_mib / base["seconds"]
         rss.baseline = base["maxrss_kib"] / KiB
         thr.details["baseline"] = base
         try:
-            _needs(_objlog.result_writer_class)
-            _objlog.open_s3_store(target, "probe").close()
             prefix = new_name("result")
             log("results: objlog ResultWriter")
-            mine = run_child(target, "result", "--file", str(src), "--bucket", target.bucket,
-                             "--prefix", prefix, "--compresslevel", "6")
+            mine = run_child(
+                target,
+                "result",
+                "--file",
+                str(src),
+                "--bucket",
+                target.bucket,
+                "--prefix",
+                prefix,
+                "--compresslevel",
+                "6",
+            )
             empty_prefix(raw, target.bucket, prefix)
-        except (*_objlog.MISSING, ChildFailed) as exc:
+        except ChildFailed as exc:
             thr.error = rss.error = str(exc)
         else:
             thr.objlog = size_mib / mine["seconds"]
@@ -126,10 +146,25 @@ def shutdown_run(target: S3Target, n_bytes: int, compression: str = "") -> dict[
     """SIGTERM a child holding `n_bytes` buffered; time to exit; check nothing was lost."""
     prefix = new_name("shutdown")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._child", "shutdown", "--bytes", str(n_bytes),
-         "--bucket", target.bucket, "--prefix", prefix, "--compression", compression],
-        cwd=REPO_ROOT, env=_child_env(target), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks._child",
+            "shutdown",
+            "--bytes",
+            str(n_bytes),
+            "--bucket",
+            target.bucket,
+            "--prefix",
+            prefix,
+            "--compression",
+            compression,
+        ],
+        cwd=REPO_ROOT,
+        env=_child_env(target),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -138,7 +173,7 @@ def shutdown_run(target: S3Target, n_bytes: int, compression: str = "") -> dict[
             proc.wait(60)
             err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()[-3:]
             raise ChildFailed(f"shutdown child exited {proc.returncode}: {' | '.join(err)}")
-        info = json.loads(ready[len("READY "):])
+        info = json.loads(ready[len("READY ") :])
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(CHILD_TIMEOUT)
@@ -185,33 +220,37 @@ def raw_upload_seconds(target: S3Target, n_bytes: int) -> float:
 def shutdown_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None]) -> list[Figure]:
     """Group 5: SIGTERM-to-exit with small and large buffers vs raw upload of the bytes."""
     figures = []
-    runs = [("small", sizes.shutdown_bytes[0], ""), ("large", sizes.shutdown_bytes[1], ""),
-            ("large.none", sizes.shutdown_bytes[1], "none")]
+    runs = [
+        ("small", sizes.shutdown_bytes[0], ""),
+        ("large", sizes.shutdown_bytes[1], ""),
+        ("large.none", sizes.shutdown_bytes[1], "none"),
+    ]
     raw_seconds: dict[int, float] = {}
     for name, n_bytes, compression in runs:
         label = f"{n_bytes / MiB:g} MiB" if n_bytes >= MiB else f"{n_bytes // KiB} KiB"
         default = not compression
-        fig = Figure(id=f"shutdown.{name}", group="shutdown",
-                     title=f"SIGTERM to exit, {label} buffered"
-                     + ("" if default else f", compression={compression} (informational)"),
-                     unit="s", baseline_name="one boto3 put_object of the same bytes",
-                     higher_is_better=False,
-                     target=Target(kind="delta_max", value=0.5, text="<= raw + 0.5 s")
-                     if default else None)
+        fig = Figure(
+            id=f"shutdown.{name}",
+            group="shutdown",
+            title=f"SIGTERM to exit, {label} buffered"
+            + ("" if default else f", compression={compression} (informational)"),
+            unit="s",
+            baseline_name="one boto3 put_object of the same bytes",
+            higher_is_better=False,
+            target=Target(kind="delta_max", value=0.5, text="<= raw + 0.5 s") if default else None,
+        )
         log(f"shutdown, {label} buffered{'' if default else ', ' + compression}")
         if n_bytes not in raw_seconds:
             raw_seconds[n_bytes] = raw_upload_seconds(target, n_bytes)
         fig.baseline = raw_seconds[n_bytes]
         try:
-            _needs(_objlog.writer_class, _objlog.install_signal_handlers)
-            _objlog.open_s3_store(target, "probe").close()
             d = shutdown_run(target, n_bytes, compression)
-        except (*_objlog.MISSING, ChildFailed) as exc:
+        except ChildFailed as exc:
             fig.error = str(exc)
         else:
             fig.objlog = d["seconds"]
             fig.details["objlog"] = d
             if d["lost_bytes"] or not d["exit_by_sigterm"]:
-                fig.error = (f"lost {d['lost_bytes']} bytes, exit code {d['exit_code']}")
+                fig.error = f"lost {d['lost_bytes']} bytes, exit code {d['exit_code']}"
         figures.append(fig.settle())
     return figures

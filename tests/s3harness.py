@@ -1,8 +1,9 @@
 """
-Real S3 servers for the tests: the endpoint description and moto in server mode.
+Real S3 servers for the tests and the benchmarks: moto in server mode, an S3 client.
 
 A module of its own (not conftest.py) so test files in any folder can import
-it by a name no other conftest shadows.
+it by a name no other conftest shadows, and the benchmarks (run from the
+repository root) as ``tests.s3harness``: one starter for both.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["MotoServer", "S3Target", "free_port"]
+__all__ = ["MotoServer", "S3Target", "boto3_client", "free_port"]
 
 
 @dataclass(frozen=True)
@@ -38,23 +40,37 @@ class S3Target:
             "AWS_REGION": self.region,
         }
 
-    def boto3_client(self):  # type: ignore[no-untyped-def]
+    def boto3_client(self) -> Any:
         """Return a plain boto3 client for test set-up and independent checks."""
-        import boto3
-        from botocore.config import Config
+        return boto3_client(self.endpoint, self.access_key, self.secret_key, self.region)
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(
-                s3={"addressing_style": "path"},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        )
+
+def boto3_client(
+    endpoint: str, access_key: str, secret_key: str, region: str, **config: Any
+) -> Any:
+    """
+    Return a plain boto3 S3 client for S3-compatible servers (not objlog's store).
+
+    Path-style addressing and checksums only when required, as moto, Ceph RGW
+    and MinIO want them; `config` adds botocore ``Config`` options (e.g.
+    ``max_pool_connections``, ``retries``).
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            **config,
+        ),
+    )
 
 
 def free_port() -> int:
@@ -65,7 +81,7 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """moto in server mode as a child process on 127.0.0.1."""
+    """moto in server mode as a child process on 127.0.0.1 and a free port; log in `log_dir`."""
 
     def __init__(self, log_dir: Path) -> None:
         self.port = free_port()
@@ -85,15 +101,17 @@ class MotoServer:
                     break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
                     raise RuntimeError(f"moto did not start; see {log_dir / 'moto.log'}") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        """Terminate the server and wait for it."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Terminate the server (if it still runs) and wait for it."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self._log.close()

@@ -51,21 +51,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, TypedDict
+
+from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
+from objlog.results import ResultWriter
+from objlog.retry import RetryPolicy
+from objlog.typing import ObjectStore
+from objlog.writer import ObjectStoreWriter
 
 try:
     import fcntl
 except ImportError:  # not on Windows
-    fcntl = None  # type: ignore[assignment]
+    _SET_PIPE_SIZE: int | None = None
+else:
+    _SET_PIPE_SIZE = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
 
-from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
-from objlog.retry import RetryPolicy
+if TYPE_CHECKING:
+    _Handler: TypeAlias = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "LineSink",
     "RunOptions",
     "RunReport",
+    "WriterOptions",
     "default_spool_dir",
     "generate_run_id",
     "run_step",
@@ -85,6 +94,26 @@ _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 class _Writer(Protocol):
     def write(self, data: str) -> int: ...
+
+
+class WriterOptions(TypedDict, total=False):
+    """
+    The `objlog.writer.ObjectStoreWriter` settings ``objlog run`` may pass on.
+
+    Keys and meanings are the writer's keyword arguments of the same names
+    (sizes in bytes, durations in seconds); mypy checks them against its signature.
+    """
+
+    max_size_bytes: int
+    max_age: float
+    max_buffer_bytes: int
+    when_full: str
+    block_timeout: float
+    compression: str
+    compresslevel: int
+    retry: RetryPolicy
+    sync_timeout: float
+    on_error: Callable[[BaseException], None]
 
 
 def generate_run_id(now: _dt.datetime | None = None) -> str:
@@ -255,6 +284,20 @@ class LineSink:
                 with contextlib.suppress(OSError, ValueError):
                     self._archive.write(b"".join(archived))
 
+    def close_archive(self) -> tuple[int, int]:
+        """
+        Stop archiving and close the archive; later `emit` calls still reach the writer.
+
+        Returns:
+            ``(lines, records)`` emitted so far: complete lines, and records
+            (pieces of split lines count one each).
+        """
+        with self._lock:  # a pump may still emit (drain timeout): stop it archiving
+            if self._archive is not None:
+                self._archive.close()
+            self._archive = None
+            return self.lines, self.sequence
+
 
 class _Pump(threading.Thread):
     """Read one pipe of the child, tee it, and feed its lines to the sink."""
@@ -336,7 +379,7 @@ class RunOptions:
     sync_timeout: float = 30.0
     drain_timeout: float = 5.0
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-    writer_options: dict[str, object] = field(default_factory=dict)
+    writer_options: WriterOptions = field(default_factory=lambda: WriterOptions())
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -382,7 +425,7 @@ def _exit_status(returncode: int) -> int:
 
 
 def run_step(
-    store: object,
+    store: ObjectStore,
     options: RunOptions,
     *,
     stdout: BinaryIO | None = None,
@@ -393,8 +436,7 @@ def run_step(
     Run the child, record its output, store its results, and report.
 
     Args:
-        store: An `objlog.typing.ObjectStore` (the writer and the result
-            writer are built on it).
+        store: The store the writer and the result writer are built on.
         options: What to run and store.
         stdout: Where the child's stdout is tee'd (default our stdout).
         stderr: Where the child's stderr is tee'd (default our stderr).
@@ -412,155 +454,162 @@ def run_step(
     Thread safety: call from the main thread (it installs signal handlers
     for the duration of the run and restores the previous ones).
     """
-    from objlog.writer import ObjectStoreWriter
-
-    def _say(message: str) -> None:
-        if say is not None:
-            say(message)
-
-    out = stdout if stdout is not None else sys.stdout.buffer
-    err = stderr if stderr is not None else sys.stderr.buffer
     report = RunReport()
     writer = ObjectStoreWriter(
-        store,  # type: ignore[arg-type]
+        store,
         pipelinerun=options.pipelinerun,
         task=options.task,
         spool_dir=options.spool_dir,
-        **options.writer_options,  # type: ignore[arg-type]
+        **options.writer_options,
     )
     workdir = tempfile.TemporaryDirectory(prefix="objlog-run-")
-    archive: BinaryIO | None = None
     archive_path = Path(workdir.name) / "step-main.log"
-    if options.archive_log:
-        archive = archive_path.open("wb")
+    archive = archive_path.open("wb") if options.archive_log else None
     sink = LineSink(writer, archive)
-
-    proc: subprocess.Popen[bytes] | None = None
-    pending_signals: list[int] = []
-    skip_sigint = _stdin_is_tty()
-
-    def _forward(signum: int, _frame: FrameType | None) -> None:
-        report.signals.append(signum)
-        if signum == signal.SIGINT and skip_sigint:
-            return
-        if proc is None:
-            pending_signals.append(signum)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signum)
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in _FORWARDED:
-            previous[signum] = signal.signal(signum, _forward)
+    forwarder = _SignalForwarder(report.signals)
+    forwarder.install()
     try:
-        env = dict(os.environ)
-        # A child that logs through objlog itself lands in the same task (merged by time).
-        env["OBJLOG_PIPELINERUN"] = options.pipelinerun
-        env["OBJLOG_TASK"] = options.task
         try:
-            proc = subprocess.Popen(
-                list(options.command),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-            )
+            proc = _start_child(options)
         except BaseException:
             _close_quietly(writer, 5.0)
-            workdir.cleanup()
             raise
-        assert proc.stdout is not None and proc.stderr is not None
-        for pipe in (proc.stdout, proc.stderr):
-            _grow_pipe(pipe.fileno())
-        pumps = [
-            _Pump(os.dup(proc.stdout.fileno()), "stdout", out, sink, options.max_line_bytes),
-            _Pump(os.dup(proc.stderr.fileno()), "stderr", err, sink, options.max_line_bytes),
-        ]
-        proc.stdout.close()
-        proc.stderr.close()
-        for pump in pumps:
-            pump.start()
-        for early in pending_signals:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(early)
-        returncode = proc.wait()
-        drain_end = time.monotonic() + options.drain_timeout
-        for pump in pumps:
-            pump.join(max(0.0, drain_end - time.monotonic()))
-        if any(p.is_alive() for p in pumps):
-            _say(
-                "warning: the child's pipes are still open (a background process?); "
-                "output after this point is not recorded"
-            )
+        forwarder.attach(proc)
+        tees = (
+            stdout if stdout is not None else sys.stdout.buffer,
+            stderr if stderr is not None else sys.stderr.buffer,
+        )
+        returncode = _record_output(proc, sink, tees, options, say)
         # Signals stay forwarded (to nobody) until the end: a second SIGTERM must
         # not cut the upload of what the step left behind.
-        _finish(writer, sink, archive, archive_path, store, options, report, returncode)
+        _finish(writer, sink, archive_path, store, options, report, returncode)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        forwarder.restore()
         workdir.cleanup()
     return report
 
 
-def _finish(
-    writer: object,
+class _SignalForwarder:
+    """
+    Forward SIGTERM, SIGHUP and SIGINT to the child while ``objlog run`` waits for it.
+
+    Signals that arrive before the child exists are sent once it does. SIGINT
+    is not forwarded when our stdin is a terminal (the terminal sent it to the
+    child already: it shares our process group).
+    """
+
+    def __init__(self, received: list[int]) -> None:
+        self._received = received
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pending: list[int] = []
+        self._skip_sigint = _stdin_is_tty()
+        self._previous: dict[int, _Handler] = {}
+
+    def install(self) -> None:
+        """Take over the forwarded signals (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in _FORWARDED:
+                self._previous[signum] = signal.signal(signum, self._forward)
+
+    def restore(self) -> None:
+        """Put back the handlers `install` replaced."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def attach(self, proc: subprocess.Popen[bytes]) -> None:
+        """Forward to `proc` from now on, starting with the signals that came early."""
+        self._proc = proc
+        for early in self._pending:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(early)
+
+    def _forward(self, signum: int, _frame: FrameType | None) -> None:
+        self._received.append(signum)
+        if signum == signal.SIGINT and self._skip_sigint:
+            return
+        if self._proc is None:
+            self._pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.send_signal(signum)
+
+
+def _start_child(options: RunOptions) -> subprocess.Popen[bytes]:
+    """Start the command with its stdout and stderr on pipes, in our run and task."""
+    env = dict(os.environ)
+    # A child that logs through objlog itself lands in the same task (merged by time).
+    env["OBJLOG_PIPELINERUN"] = options.pipelinerun
+    env["OBJLOG_TASK"] = options.task
+    return subprocess.Popen(
+        list(options.command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+
+
+def _record_output(
+    proc: subprocess.Popen[bytes],
     sink: LineSink,
-    archive: BinaryIO | None,
+    tees: tuple[BinaryIO, BinaryIO],
+    options: RunOptions,
+    say: Callable[[str], None] | None,
+) -> int:
+    """
+    Pump the child's pipes into `sink` until it exits and its pipes drain.
+
+    Returns:
+        The child's return code (negative: killed by that signal).
+    """
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = []
+    for pipe, stream, tee in ((proc.stdout, "stdout", tees[0]), (proc.stderr, "stderr", tees[1])):
+        _grow_pipe(pipe.fileno())
+        pumps.append(_Pump(os.dup(pipe.fileno()), stream, tee, sink, options.max_line_bytes))
+        pipe.close()
+    for pump in pumps:
+        pump.start()
+    returncode = proc.wait()
+    drain_end = time.monotonic() + options.drain_timeout
+    for pump in pumps:
+        pump.join(max(0.0, drain_end - time.monotonic()))
+    if say is not None and any(p.is_alive() for p in pumps):
+        say(
+            "warning: the child's pipes are still open (a background process?); "
+            "output after this point is not recorded"
+        )
+    return returncode
+
+
+def _finish(
+    writer: ObjectStoreWriter,
+    sink: LineSink,
     archive_path: Path,
-    store: object,
+    store: ObjectStore,
     options: RunOptions,
     report: RunReport,
     returncode: int,
 ) -> None:
     """Store results and sync the log within `options.sync_timeout`; fill `report`."""
-    from objlog.results import ResultWriter
-
     report.child_status = returncode
     report.exit_status = _exit_status(returncode)
     deadline = time.monotonic() + options.sync_timeout
-    with sink._lock:  # the pumps may still run (drain timeout): stop them writing
-        report.lines = sink.lines
-        report.records = sink.sequence
-        if archive is not None:
-            archive.close()
-        sink._archive = None
+    report.lines, report.records = sink.close_archive()
     if sink.errors:
         report.failures.append(f"{sink.errors} log records not accepted: {sink.last_error}")
     # Seal the last batch now so it uploads while the results do.
     with contextlib.suppress(ObjlogError):
-        writer.flush()  # type: ignore[attr-defined]
-
+        writer.flush()
     named = list(options.results)
     if options.archive_log:
         named.append(("main-log", str(archive_path)))
-    result_failed = False
-    for name, path in named:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            report.failures.append(f"result {name}: not stored, no time left (--sync-timeout)")
-            result_failed = True
-            continue
-        if not Path(path).exists():
-            report.failures.append(f"result {name}: {path} does not exist")
-            result_failed = True
-            continue
-        results = ResultWriter(store, retry=RetryPolicy(total_timeout=remaining))  # type: ignore[arg-type]
-        try:
-            ref = results.write(options.pipelinerun, options.task, name, Path(path))
-        except (StoreError, OSError, ValueError) as exc:
-            report.failures.append(f"result {name}: {exc}")
-            result_failed = True
-        else:
-            report.results[name] = ref.key
+    result_failed = _store_results(store, options, named, deadline, report)
     report.synced = _close_quietly(
         writer,
         max(0.5, deadline - time.monotonic()),
         report.failures,
         spooled=options.spool_dir is not None,
     )
-    stats = getattr(writer, "stats", None)
-    report.dropped = int(getattr(stats, "dropped_records", 0) or 0)
-    report.objects = int(getattr(stats, "objects", 0) or 0)
+    stats = writer.stats
+    report.dropped = stats.dropped_records
+    report.objects = stats.objects
     if report.dropped:
         report.failures.append(
             f"{report.dropped} write(s) of log records dropped: memory full and no spool"
@@ -569,11 +618,51 @@ def _finish(
         report.exit_status = 1
 
 
-def _close_quietly(
-    writer: object, timeout: float, failures: list[str] | None = None, *, spooled: bool = False
+def _store_results(
+    store: ObjectStore,
+    options: RunOptions,
+    named: Sequence[tuple[str, str]],
+    deadline: float,
+    report: RunReport,
 ) -> bool:
+    """
+    Store each ``(name, path)`` result before `deadline` (a `time.monotonic` value).
+
+    Returns:
+        True when any result could not be stored (the failures are in `report`).
+    """
+    failed = False
+    for name, path in named:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            report.failures.append(f"result {name}: not stored, no time left (--sync-timeout)")
+            failed = True
+            continue
+        if not Path(path).exists():
+            report.failures.append(f"result {name}: {path} does not exist")
+            failed = True
+            continue
+        results = ResultWriter(store, retry=RetryPolicy(total_timeout=remaining))
+        try:
+            ref = results.write(options.pipelinerun, options.task, name, Path(path))
+        except (StoreError, OSError, ValueError) as exc:
+            report.failures.append(f"result {name}: {exc}")
+            failed = True
+        else:
+            report.results[name] = ref.key
+    return failed
+
+
+def _close_quietly(
+    writer: ObjectStoreWriter,
+    timeout: float,
+    failures: list[str] | None = None,
+    *,
+    spooled: bool = False,
+) -> bool:
+    """Close `writer` within `timeout` seconds; True when every record was stored."""
     try:
-        writer.close(timeout=timeout)  # type: ignore[attr-defined]
+        writer.close(timeout=timeout)
     except SyncTimeout as exc:
         if failures is not None:
             if spooled and exc.pending_batches == 0:
@@ -590,10 +679,9 @@ def _close_quietly(
 
 
 def _grow_pipe(fd: int) -> None:
-    setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
-    if setsize is not None:
+    if _SET_PIPE_SIZE is not None:
         with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
-            fcntl.fcntl(fd, setsize, _PIPE_BYTES)
+            fcntl.fcntl(fd, _SET_PIPE_SIZE, _PIPE_BYTES)
 
 
 def _stdin_is_tty() -> bool:

@@ -36,10 +36,13 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError, StoreError
 from objlog.typing import ObjectStore
+
+if TYPE_CHECKING:
+    from objlog._run import RunReport
 
 __all__ = ["main"]
 
@@ -94,13 +97,10 @@ def _say(message: str) -> None:
 def _describe(exc: BaseException) -> str:
     """Return a one-line, secret-free description of an objlog error."""
     if isinstance(exc, StoreError):
-        try:
-            from objlog.stores.check import describe_failure
-        except ImportError:
-            pass
-        else:
-            with contextlib.suppress(Exception):
-                return " ".join(str(describe_failure(exc)).split())
+        from objlog.stores.check import describe_failure
+
+        with contextlib.suppress(Exception):
+            return " ".join(str(describe_failure(exc)).split())
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -136,6 +136,17 @@ def _open_store(url: str | None) -> ObjectStore:
     return open_store(url)
 
 
+@contextlib.contextmanager
+def _opened_store(url: str | None) -> Iterator[ObjectStore]:
+    """Open the store for one command and close it afterwards, whatever happened."""
+    store = _open_store(url)
+    try:
+        yield store
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+
+
 # -- check ----------------------------------------------------------------------------
 
 
@@ -145,12 +156,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise _UsageError(f"check takes at most a store URL, not {rest!r}")
     from objlog.stores.check import check_store
 
-    store = _open_store(url)
-    try:
+    with _opened_store(url) as store:
         verdict = check_store(store)
-    finally:
-        with contextlib.suppress(Exception):
-            store.close()
     text = " ".join(str(verdict).split()) if verdict is not None else ""
     print(text or f"ok: {store.url} works (put, get, list, delete)")
     return 0
@@ -166,10 +173,8 @@ def _parse_result(value: str) -> tuple[str, str]:
     return name, path
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from objlog import _layout
-    from objlog._run import RunOptions, default_spool_dir, generate_run_id, run_step
-
+def _run_command(args: argparse.Namespace) -> list[str]:
+    """Return the child's argv, checked to name an executable."""
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -177,6 +182,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise _UsageError("run needs a command: objlog run [OPTIONS] -- COMMAND [ARGS...]")
     if shutil.which(command[0]) is None:
         raise _UsageError(f"command not found or not executable: {command[0]}")
+    return command
+
+
+def _run_names(args: argparse.Namespace) -> tuple[str, str, bool]:
+    """
+    Return ``(pipelinerun, task, generated)`` from the flags, the environment or defaults.
+
+    Raises:
+        ConfigError: A run, task or result name is not a valid key segment.
+    """
+    from objlog import _layout
+    from objlog._run import generate_run_id
+
     pipelinerun = args.pipelinerun or os.environ.get("OBJLOG_PIPELINERUN") or ""
     task = args.task or os.environ.get("OBJLOG_TASK") or ""
     generated = not pipelinerun
@@ -187,55 +205,87 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _layout.validate_segment(task, "task")
     for name, _ in args.result:
         _layout.validate_segment(name, "result name")
+    return pipelinerun, task, generated
 
-    store = _open_store(args.store)
+
+def _run_spool(args: argparse.Namespace, store: ObjectStore) -> Path | None:
+    """Return the spool directory ``run`` uses, or None for no spool."""
+    from objlog._run import default_spool_dir
+
     if args.no_spool:
-        spool: Path | None = None
-    elif args.spool_dir:
-        spool = Path(args.spool_dir)
-    elif store.url.startswith("file:"):
-        spool = None  # the store is a local directory already: a spool would copy it twice
-    else:
-        spool = default_spool_dir(store.url)
-    if generated or not args.quiet:
-        _say(f"pipelinerun {pipelinerun} task {task} -> {store.url}")
-    options = RunOptions(
-        command=command,
-        pipelinerun=pipelinerun,
-        task=task,
-        results=tuple(args.result),
-        archive_log=args.archive_log,
-        spool_dir=spool,
-        sync_timeout=args.sync_timeout,
-        writer_options={"compresslevel": args.compresslevel},
+        return None
+    if args.spool_dir:
+        return Path(args.spool_dir)
+    if store.url.startswith("file:"):
+        return None  # the store is a local directory already: a spool would copy it twice
+    return default_spool_dir(store.url)
+
+
+def _run_summary(report: RunReport, where: str) -> str:
+    """Return the one-line summary ``run`` prints after the step."""
+    stored = (
+        f"stored in {report.objects} object(s)"
+        if report.synced
+        else "recorded, NOT all stored (see above),"
     )
-    try:
-        report = run_step(store, options, say=_say)
-    except FileNotFoundError:
-        raise _UsageError(f"command not found: {command[0]}") from None
-    except PermissionError:
-        raise _UsageError(f"command not executable: {command[0]}") from None
-    finally:
-        with contextlib.suppress(Exception):
-            store.close()
+    return (
+        f"{report.lines} lines {stored} under {where} ; "
+        f"results: {', '.join(report.results) or 'none'} ; "
+        f"exit status {report.exit_status}"
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from objlog import _layout
+    from objlog._run import RunOptions, run_step
+
+    command = _run_command(args)
+    pipelinerun, task, generated = _run_names(args)
+    with _opened_store(args.store) as store:
+        spool = _run_spool(args, store)
+        if generated or not args.quiet:
+            _say(f"pipelinerun {pipelinerun} task {task} -> {store.url}")
+        options = RunOptions(
+            command=command,
+            pipelinerun=pipelinerun,
+            task=task,
+            results=tuple(args.result),
+            archive_log=args.archive_log,
+            spool_dir=spool,
+            sync_timeout=args.sync_timeout,
+            writer_options={"compresslevel": args.compresslevel},
+        )
+        try:
+            report = run_step(store, options, say=_say)
+        except FileNotFoundError:
+            raise _UsageError(f"command not found: {command[0]}") from None
+        except PermissionError:
+            raise _UsageError(f"command not executable: {command[0]}") from None
     for failure in report.failures:
         _say(f"error: {failure}")
     if not args.quiet:
-        where = _layout.logs_prefix(store.prefix, pipelinerun, task)
-        stored = (
-            f"stored in {report.objects} object(s)"
-            if report.synced
-            else "recorded, NOT all stored (see above),"
-        )
-        _say(
-            f"{report.lines} lines {stored} under {where} ; "
-            f"results: {', '.join(report.results) or 'none'} ; "
-            f"exit status {report.exit_status}"
-        )
+        _say(_run_summary(report, _layout.logs_prefix(store.prefix, pipelinerun, task)))
     return report.exit_status
 
 
 # -- ls -------------------------------------------------------------------------------
+
+
+def _list_task(store: ObjectStore, pipelinerun: str, task: str, *, verbose: bool) -> None:
+    """Print a task's log and result objects: size, time, key."""
+    from objlog import reader
+
+    found = reader.list_task_objects(store, pipelinerun, task)
+    objects = [*found.logs, *found.artifacts]
+    if not objects:
+        raise _NotFound(f"no task {task!r} in run {pipelinerun!r} in {store.url}")
+    width = max(len(str(o.size)) for o in objects)
+    for info in objects:
+        when = info.last_modified.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        sys.stdout.write(f"{info.size:>{width}}  {when}  {info.key}\n")
+    total = sum(o.size for o in objects)
+    if verbose:
+        _say(f"{len(found.logs)} log objects, {len(found.artifacts)} results, {total} bytes")
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
@@ -244,35 +294,19 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     url, rest = _split_store(args, args.args, 2)
     if len(rest) > 2:
         raise _UsageError("usage: objlog ls [URL] [PR [TASK]]")
-    store = _open_store(url)
-    out = sys.stdout
-    try:
+    with _opened_store(url) as store:
         if not rest:
-            for run in reader.list_runs(store):
-                out.write(run + "\n")
-            return 0
-        if len(rest) == 1:
-            tasks = reader.list_tasks(store, rest[0])
-            if not tasks:
+            names = reader.list_runs(store)
+        elif len(rest) == 1:
+            names = reader.list_tasks(store, rest[0])
+            if not names:
                 raise _NotFound(f"no run {rest[0]!r} in {store.url}")
-            for task in tasks:
-                out.write(task + "\n")
+        else:
+            _list_task(store, rest[0], rest[1], verbose=args.verbose)
             return 0
-        found = reader.list_task_objects(store, rest[0], rest[1])
-        objects = [*found.logs, *found.artifacts]
-        if not objects:
-            raise _NotFound(f"no task {rest[1]!r} in run {rest[0]!r} in {store.url}")
-        width = max(len(str(o.size)) for o in objects)
-        for info in objects:
-            when = info.last_modified.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            out.write(f"{info.size:>{width}}  {when}  {info.key}\n")
-        total = sum(o.size for o in objects)
-        if args.verbose:
-            _say(f"{len(found.logs)} log objects, {len(found.artifacts)} results, {total} bytes")
-        return 0
-    finally:
-        with contextlib.suppress(Exception):
-            store.close()
+        for name in names:
+            sys.stdout.write(name + "\n")
+    return 0
 
 
 class _NotFound(Exception):
@@ -415,13 +449,10 @@ def _cat_output(
     return count
 
 
-def _cmd_cat(args: argparse.Namespace) -> int:
-    from objlog import reader
-
-    url, rest = _split_store(args, args.args, 2)
-    if len(rest) != 2:
-        raise _UsageError("usage: objlog cat [URL] PR TASK [--follow] [--since T] ...")
-    pipelinerun, task = rest
+def _cat_filters(
+    args: argparse.Namespace,
+) -> tuple[_dt.datetime | None, int | None, re.Pattern[str] | None]:
+    """Return ``(since, level, grep)`` from ``cat``'s flags, each None when not given."""
     since = _parse_since(args.since) if args.since else None
     level = _parse_level(args.level) if args.level else None
     try:
@@ -430,7 +461,17 @@ def _cmd_cat(args: argparse.Namespace) -> int:
         raise _UsageError(f"--grep {args.grep!r}: {exc}") from None
     if args.poll_interval <= 0:
         raise _UsageError("--poll-interval must be > 0 seconds")
-    store = _open_store(url)
+    return since, level, grep
+
+
+def _cmd_cat(args: argparse.Namespace) -> int:
+    from objlog import reader
+
+    url, rest = _split_store(args, args.args, 2)
+    if len(rest) != 2:
+        raise _UsageError("usage: objlog cat [URL] PR TASK [--follow] [--since T] ...")
+    pipelinerun, task = rest
+    since, level, grep = _cat_filters(args)
     bad: list[str] = []
 
     def _on_bad(key: str, exc: Exception) -> None:
@@ -438,7 +479,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
         _say(f"warning: skipped {key}: {_describe(exc)}")
 
     stop = threading.Event()
-    try:
+    with _opened_store(url) as store:
         records = reader.read_records(
             store,
             pipelinerun,
@@ -467,10 +508,8 @@ def _cmd_cat(args: argparse.Namespace) -> int:
                     f"no logs for run {pipelinerun!r} task {task!r} in {store.url}"
                 ) from None
             raise
-    finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            store.close()
+        finally:
+            stop.set()
     return 1 if bad else 0
 
 
@@ -511,6 +550,26 @@ def _copy(source: BinaryIO, target: BinaryIO, bar: Any) -> int:
     return copied
 
 
+def _save(payload: BinaryIO, output: str, name: str, bar: Any) -> tuple[int, Path]:
+    """
+    Copy `payload` to the file `output` (or `output`/`name` for a directory), atomically.
+
+    Returns:
+        ``(bytes copied, the file written)``.
+    """
+    target = Path(output)
+    if target.is_dir():
+        target = target / name
+    tmp = target.with_name(f".{target.name}.objlog-tmp")
+    try:
+        with tmp.open("wb") as out:
+            copied = _copy(payload, out, bar)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return copied, target
+
+
 def _cmd_result_get(args: argparse.Namespace) -> int:
     from objlog.results import ResultWriter
 
@@ -518,8 +577,7 @@ def _cmd_result_get(args: argparse.Namespace) -> int:
     if len(rest) != 3:
         raise _UsageError("usage: objlog result get [URL] PR TASK NAME [-o PATH|-]")
     pipelinerun, task, name = rest
-    store = _open_store(url)
-    try:
+    with _opened_store(url) as store:
         results = ResultWriter(store)
         key = results.key(pipelinerun, task, name)
         try:
@@ -530,31 +588,19 @@ def _cmd_result_get(args: argparse.Namespace) -> int:
             ) from None
         # The bar counts payload bytes; only the stored (compressed) size is known up front.
         bar = _progress(size, name, known_total=False)
+        target: Path | None = None
         try:
             with results.open(pipelinerun, task, name) as payload:
                 if args.output in (None, "-"):
                     copied = _copy(payload, sys.stdout.buffer, bar)
                     sys.stdout.buffer.flush()
-                    target = None
                 else:
-                    target = Path(args.output)
-                    if target.is_dir():
-                        target = target / name
-                    tmp = target.with_name(f".{target.name}.objlog-tmp")
-                    try:
-                        with tmp.open("wb") as out:
-                            copied = _copy(payload, out, bar)
-                        tmp.replace(target)
-                    finally:
-                        tmp.unlink(missing_ok=True)
+                    copied, target = _save(payload, args.output, name, bar)
         finally:
             if bar is not None:
                 bar.close()
         if target is not None and args.verbose:
             _say(f"{copied} bytes -> {target}")
-    finally:
-        with contextlib.suppress(Exception):
-            store.close()
     return 0
 
 
@@ -568,8 +614,7 @@ def _cmd_result_put(args: argparse.Namespace) -> int:
     source = Path(path)
     if not source.exists():
         raise _UsageError(f"{path}: no such file or directory")
-    store = _open_store(url)
-    try:
+    with _opened_store(url) as store:
         size = source.stat().st_size if source.is_file() else 0
         bar = _progress(size, name)
         try:
@@ -579,9 +624,6 @@ def _cmd_result_put(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    finally:
-        with contextlib.suppress(Exception):
-            store.close()
     location = f"s3://{ref.bucket}/{ref.key}" if ref.bucket else ref.key
     print(f"{location} {ref.size} bytes sha256={ref.sha256}")
     return 0
@@ -599,32 +641,16 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """
-    Return the argument parser of the ``objlog`` command.
-
-    Returns:
-        An `argparse.ArgumentParser` with one subparser per command.
-
-    Thread safety: builds a new parser per call.
-    """
-    from objlog import __version__
-
-    parser = _Parser(
-        prog=PROG,
-        description="Ship pipeline-step logs and results to S3-compatible storage, "
-        "and read them back.",
-        epilog="A first positional argument containing '/' is the store URL "
-        "(e.g. s3://bucket/prefix or ./dir).",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
-
+def _add_check(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog check [URL]``."""
     p = sub.add_parser("check", help="prove a store works: put, get, list, delete a probe")
     _store_option(p)
     p.add_argument("args", nargs="*", metavar="URL", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_check)
 
+
+def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog run [OPTIONS] -- COMMAND [ARGS...]``."""
     p = sub.add_parser(
         "run",
         help="run a command, streaming its output to the store",
@@ -677,6 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_run)
 
+
+def _add_ls(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog ls [URL] [PR [TASK]]``."""
     p = sub.add_parser(
         "ls",
         help="list runs, a run's tasks, or a task's objects",
@@ -687,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_ls)
 
+
+def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog cat [URL] PR TASK [OPTIONS]``."""
     p = sub.add_parser(
         "cat",
         help="print a task's log records in order",
@@ -722,6 +754,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_cat)
 
+
+def _add_result(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog result get|put ...``."""
     p = sub.add_parser("result", help="get or put a task result (.tgz, KFP layout)")
     rsub = p.add_subparsers(dest="result_command", metavar="ACTION", required=True)
     g = rsub.add_parser(
@@ -742,6 +777,31 @@ def build_parser() -> argparse.ArgumentParser:
     _store_option(u)
     u.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     u.set_defaults(func=_cmd_result_put)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """
+    Return the argument parser of the ``objlog`` command.
+
+    Returns:
+        An `argparse.ArgumentParser` with one subparser per command.
+
+    Thread safety: builds a new parser per call.
+    """
+    from objlog import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="Ship pipeline-step logs and results to S3-compatible storage, "
+        "and read them back.",
+        epilog="A first positional argument containing '/' is the store URL "
+        "(e.g. s3://bucket/prefix or ./dir).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
+
+    for add in (_add_check, _add_run, _add_ls, _add_cat, _add_result):
+        add(sub)
     return parser
 
 

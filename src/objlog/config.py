@@ -624,96 +624,136 @@ class StoreConfig:
         """
         env = os.environ if environ is None else environ
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(overrides) - names
-        if unknown:
-            raise ConfigError(
-                f"unknown store setting(s): {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(names))}"
-            )
-        explicit = {k: v for k, v in overrides.items() if v is not None}
+        _check_setting_names(overrides, names)
         default_bucket = env.get("AWS_DEFAULT_BUCKET") or None
-
-        # Layer 3: the standard AWS variables.
-        aws: dict[str, object] = {}
-        endpoint = (
-            env.get("AWS_ENDPOINT_URL_S3")
-            or env.get("AWS_ENDPOINT_URL")
-            or env.get("AWS_ENDPOINT_OVERRIDE")
-        )
-        if endpoint:
-            aws["endpoint_url"] = endpoint
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-        if region:
-            aws["region"] = region
-        if env.get("AWS_PROFILE"):
-            aws["profile"] = env["AWS_PROFILE"]
-        if env.get("AWS_CA_BUNDLE"):
-            aws["ca_bundle"] = env["AWS_CA_BUNDLE"]
-        for field_name, var in (
-            ("access_key", "AWS_ACCESS_KEY_ID"),
-            ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-            ("session_token", "AWS_SESSION_TOKEN"),
-        ):
-            if env.get(var):
-                aws[field_name] = env[var]
-
-        # Layer 2: OBJLOG_* variables, OBJLOG_STORE included.
-        objlog: dict[str, object] = {}
-        for name in sorted(names):
-            var = f"OBJLOG_{name.upper()}"
-            if var in env and env[var] != "":
-                objlog[name] = _coerce(name, env[var], var)
-        env_url = env.get("OBJLOG_STORE") or None
-        if env_url is not None and url is None:
-            try:
-                objlog.update(parse_store_url(env_url, default_bucket=default_bucket))
-            except ConfigError as exc:
-                raise ConfigError(f"OBJLOG_STORE: {exc}") from None
-
+        aws = _aws_layer(env)
+        objlog = _objlog_layer(env, names, default_bucket, url_given=url is not None)
+        explicit = {k: v for k, v in overrides.items() if v is not None}
         # Layer 1: the url argument is as explicit as the overrides.
         if url is not None:
             explicit = {**parse_store_url(url, default_bucket=default_bucket), **explicit}
-
-        merged: dict[str, object] = {}
-        source = ""
-        for layer, label in (
+        merged, source = _merge_layers(
             (aws, "the AWS_* variables"),
             (objlog, "the OBJLOG_* variables"),
             (explicit, "the explicit arguments"),
-        ):
-            if any(k in layer for k in _SECRET_FIELDS):
-                for k in _SECRET_FIELDS:
-                    merged.pop(k, None)
-                source = label
-            merged.update(layer)
-        # The location (kind, bucket, prefix, directory) comes from one URL only.
-        if "kind" not in merged:
-            if "bucket" in merged:
-                merged["kind"] = "s3"
-            else:
-                merged["kind"] = "file"
-                merged.setdefault("directory", str(default_store_dir(env)))
-        if merged["kind"] == "file":
-            merged.pop("bucket", None)
-            # S3 settings from the environment do not concern a local store: a stray
-            # AWS_CA_BUNDLE or half a key pair must not break the embedded default.
-            for name in _S3_ONLY_FIELDS:
-                if name not in explicit:
-                    merged.pop(name, None)
-            if isinstance(merged.get("directory"), str):
-                directory = Path(cast(str, merged["directory"])).expanduser().absolute()
-                merged["directory"] = str(directory)
-        else:
-            merged.pop("directory", None)
-            if source and ("access_key" in merged) != ("secret_key" in merged):
-                given, missing = (
-                    ("access_key", "secret_key")
-                    if "access_key" in merged
-                    else ("secret_key", "access_key")
-                )
-                raise ConfigError(
-                    f"{source} set {given} but not {missing}; credentials are taken as a "
-                    "pair from one place (never one from here and one from there), so set "
-                    "both there"
-                )
+        )
+        _settle_location(merged, explicit, env)
+        if merged["kind"] == "s3":
+            _check_credential_pair(merged, source)
         return cls(**merged)  # type: ignore[arg-type]
+
+
+def _check_setting_names(overrides: Mapping[str, object], names: set[str]) -> None:
+    """Refuse keyword overrides that name no `StoreConfig` field."""
+    unknown = set(overrides) - names
+    if unknown:
+        raise ConfigError(
+            f"unknown store setting(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(names))}"
+        )
+
+
+def _aws_layer(env: Mapping[str, str]) -> dict[str, object]:
+    """Return the fields the standard ``AWS_*`` variables set (precedence layer 3)."""
+    aws: dict[str, object] = {}
+    endpoint = (
+        env.get("AWS_ENDPOINT_URL_S3")
+        or env.get("AWS_ENDPOINT_URL")
+        or env.get("AWS_ENDPOINT_OVERRIDE")
+    )
+    if endpoint:
+        aws["endpoint_url"] = endpoint
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        aws["region"] = region
+    for field_name, var in (
+        ("profile", "AWS_PROFILE"),
+        ("ca_bundle", "AWS_CA_BUNDLE"),
+        ("access_key", "AWS_ACCESS_KEY_ID"),
+        ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+        ("session_token", "AWS_SESSION_TOKEN"),
+    ):
+        if env.get(var):
+            aws[field_name] = env[var]
+    return aws
+
+
+def _objlog_layer(
+    env: Mapping[str, str], names: set[str], default_bucket: str | None, *, url_given: bool
+) -> dict[str, object]:
+    """
+    Return the fields the ``OBJLOG_*`` variables set (precedence layer 2).
+
+    ``OBJLOG_STORE`` counts only when no URL was given explicitly.
+    """
+    objlog: dict[str, object] = {}
+    for name in sorted(names):
+        var = f"OBJLOG_{name.upper()}"
+        if var in env and env[var] != "":
+            objlog[name] = _coerce(name, env[var], var)
+    env_url = env.get("OBJLOG_STORE") or None
+    if env_url is not None and not url_given:
+        try:
+            objlog.update(parse_store_url(env_url, default_bucket=default_bucket))
+        except ConfigError as exc:
+            raise ConfigError(f"OBJLOG_STORE: {exc}") from None
+    return objlog
+
+
+def _merge_layers(
+    *layers: tuple[dict[str, object], str],
+) -> tuple[dict[str, object], str]:
+    """
+    Merge `layers` (lowest precedence first); credentials come as one group.
+
+    Returns:
+        ``(merged, source)``: `source` labels the layer the credentials came
+        from ("" when none set any).
+    """
+    merged: dict[str, object] = {}
+    source = ""
+    for layer, label in layers:
+        if any(k in layer for k in _SECRET_FIELDS):
+            for k in _SECRET_FIELDS:
+                merged.pop(k, None)
+            source = label
+        merged.update(layer)
+    return merged, source
+
+
+def _settle_location(
+    merged: dict[str, object], explicit: Mapping[str, object], env: Mapping[str, str]
+) -> None:
+    """Fill in ``kind`` (and the default directory); drop the fields the kind does not use."""
+    # The location (kind, bucket, prefix, directory) comes from one URL only.
+    if "kind" not in merged:
+        if "bucket" in merged:
+            merged["kind"] = "s3"
+        else:
+            merged["kind"] = "file"
+            merged.setdefault("directory", str(default_store_dir(env)))
+    if merged["kind"] != "file":
+        merged.pop("directory", None)
+        return
+    merged.pop("bucket", None)
+    # S3 settings from the environment do not concern a local store: a stray
+    # AWS_CA_BUNDLE or half a key pair must not break the embedded default.
+    for name in _S3_ONLY_FIELDS:
+        if name not in explicit:
+            merged.pop(name, None)
+    if isinstance(merged.get("directory"), str):
+        directory = Path(cast(str, merged["directory"])).expanduser().absolute()
+        merged["directory"] = str(directory)
+
+
+def _check_credential_pair(merged: Mapping[str, object], source: str) -> None:
+    """Refuse an access key without its secret (or the reverse) from the layer `source`."""
+    if source and ("access_key" in merged) != ("secret_key" in merged):
+        given, missing = (
+            ("access_key", "secret_key") if "access_key" in merged else ("secret_key", "access_key")
+        )
+        raise ConfigError(
+            f"{source} set {given} but not {missing}; credentials are taken as a "
+            "pair from one place (never one from here and one from there), so set "
+            "both there"
+        )

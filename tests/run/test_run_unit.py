@@ -50,17 +50,23 @@ def test_split_lines_does_not_cut_utf8_characters() -> None:
         p.decode("utf-8")
 
 
+class ListWriter:
+    """A writer that keeps each record (one per line of a ``write`` call) in `lines`."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, data: str) -> int:
+        self.lines.extend(data.splitlines())
+        return len(data)
+
+
 def test_line_sink_records() -> None:
     """Records carry timestamp, stream, a global sequence, and exact bytes for non-UTF-8 lines."""
-    written: list[str] = []
-
-    class ListWriter:
-        def write(self, data: str) -> int:
-            written.extend(data.splitlines())
-            return len(data)
-
+    writer = ListWriter()
+    written = writer.lines
     archive = io.BytesIO()
-    sink = LineSink(ListWriter(), archive)
+    sink = LineSink(writer, archive)
     sink.emit("stdout", [(b"hello", True), (b"long-", False)], "2026-11-21T11:40:00.000000Z")
     sink.emit("stderr", [(b"bad \xff byte", True)], "2026-11-21T11:40:01.000000Z")
     sink.emit("stdout", [(b"tail", True)], "2026-11-21T11:40:02.000000Z", final=True)
@@ -79,6 +85,27 @@ def test_line_sink_records() -> None:
     assert records[3]["newline"] is False
     assert 3 == sink.lines
     assert b"hello\nlong-bad \xff byte\ntail" == archive.getvalue()
+
+
+def test_line_sink_close_archive_stops_archiving_but_not_logging() -> None:
+    """close_archive returns the counts so far, closes the archive; later lines still log."""
+    writer = ListWriter()
+    written = writer.lines
+
+    class KeptBytesIO(io.BytesIO):
+        def close(self) -> None:
+            self.kept = self.getvalue()
+            super().close()
+
+    archive = KeptBytesIO()
+    sink = LineSink(writer, archive)
+    sink.emit("stdout", [(b"one", True), (b"tw", False)], "2026-11-21T11:40:00.000000Z")
+    assert (1, 2) == sink.close_archive()
+    assert archive.closed
+    sink.emit("stdout", [(b"three", True)], "2026-11-21T11:40:01.000000Z")
+    assert ["one", "tw", "three"] == [json.loads(w)["line"] for w in written]
+    assert b"one\ntw" == archive.kept
+    assert (2, 3) == sink.close_archive()
 
 
 def test_generated_run_id_is_a_valid_segment() -> None:

@@ -180,6 +180,40 @@ def test_credentials_come_as_one_group() -> None:
     assert (config.access_key, config.secret_key, config.session_token) == ("AK2", "S2", None)
 
 
+_LEVELS = ("aws", "objlog", "explicit")
+_CREDENTIAL_VARS = {
+    "aws": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+    "objlog": ("OBJLOG_ACCESS_KEY", "OBJLOG_SECRET_KEY", "OBJLOG_SESSION_TOKEN"),
+}
+
+
+@given(
+    sets=st.fixed_dictionaries(
+        {level: st.sampled_from(("none", "pair", "pair+token")) for level in _LEVELS}
+    )
+)
+def test_credentials_come_from_the_highest_level_that_sets_any(sets: dict[str, str]) -> None:
+    """Whatever levels set keys, the config holds exactly the highest such level's group."""
+    env: dict[str, str] = {}
+    explicit: dict[str, object] = {}
+    expected: tuple[str | None, str | None, str | None] = (None, None, None)
+    for level in _LEVELS:  # lowest first
+        if sets[level] == "none":
+            continue
+        group = (f"AK{level}", f"SK{level}", f"ST{level}" if "token" in sets[level] else None)
+        expected = group
+        if level == "explicit":
+            explicit = dict(zip(("access_key", "secret_key", "session_token"), group, strict=True))
+        else:
+            env.update(
+                (var, value)
+                for var, value in zip(_CREDENTIAL_VARS[level], group, strict=True)
+                if value is not None
+            )
+    config = StoreConfig.resolve("s3://b-1", environ=env, **explicit)
+    assert expected == (config.access_key, config.secret_key, config.session_token)
+
+
 def test_no_credentials_leaves_the_sdk_chain_in_charge() -> None:
     """Without keys anywhere, the config holds None so the SDK's chain can find them."""
     config = StoreConfig.resolve("s3://b-1", environ={"AWS_PROFILE": "dev"})

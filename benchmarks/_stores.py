@@ -1,74 +1,22 @@
 """
-The one place the benchmarks touch objlog's API, so a part that has not landed yet
-(or changed shape) turns into a figure marked unavailable instead of a crash.
+objlog stores as the benchmarks open them, and counters at the store seam.
+
+Kept apart from `benchmarks._common` so the baseline child processes, which import
+`_common`, never load objlog (their peak RSS is the baseline's).
 """
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from benchmarks._common import S3Target
-
-
-class Unavailable(Exception):
-    """An objlog part the figure needs is missing; the message says which."""
-
-
-#: What a missing or unfinished objlog part raises: catch these to mark a figure n/a.
-MISSING = (Unavailable, ImportError, NotImplementedError)
-
-
-def _attr(module: str, name: str) -> Any:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise Unavailable(f"{module} not importable ({exc})") from exc
-    try:
-        return getattr(mod, name)
-    except AttributeError:
-        raise Unavailable(f"{module}.{name} does not exist yet") from None
-
-
-def writer_class() -> Any:
-    """Return `objlog.writer.ObjectStoreWriter`."""
-    return _attr("objlog.writer", "ObjectStoreWriter")
-
-
-def handler_class() -> Any:
-    """Return `objlog.stdlib.ObjectStoreHandler`."""
-    return _attr("objlog.stdlib", "ObjectStoreHandler")
-
-
-def json_formatter() -> Any:
-    """Return an instance of objlog's default `JsonFormatter` (used by the baselines too)."""
-    return _attr("objlog.stdlib", "JsonFormatter")()
-
-
-def structlog_factory_class() -> Any:
-    """Return `objlog.structlog.ObjectStoreLoggerFactory`."""
-    return _attr("objlog.structlog", "ObjectStoreLoggerFactory")
-
-
-def result_writer_class() -> Any:
-    """Return `objlog.results.ResultWriter`."""
-    return _attr("objlog.results", "ResultWriter")
-
-
-def install_signal_handlers() -> Callable[..., Any]:
-    """Return objlog's `install_signal_handlers` (top level, else the writer module)."""
-    try:
-        return _attr("objlog", "install_signal_handlers")  # type: ignore[no-any-return]
-    except Unavailable:
-        return _attr("objlog.writer", "install_signal_handlers")  # type: ignore[no-any-return]
-
-
-def memory_store(**kwargs: Any) -> Any:
-    """Return a fresh `MemoryStore`."""
-    return _attr("objlog.stores.memory", "MemoryStore")(**kwargs)
+from objlog import ObjectStoreWriter
+from objlog.stores import open_store
+from objlog.typing import ObjectStore
 
 
 @contextmanager
@@ -85,46 +33,28 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def open_s3_store(target: S3Target, prefix: str = "", *, endpoint: str | None = None) -> Any:
+def open_s3_store(
+    target: S3Target, prefix: str = "", *, endpoint: str | None = None
+) -> ObjectStore:
     """
     Open objlog's boto3 store on the run's bucket under `prefix`.
 
-    Configuration goes through the ``AWS_*`` variables (the documented precedence), so
-    this does not depend on the names of `open_store`'s keyword overrides. `endpoint`
-    replaces the target's endpoint (e.g. a closed port for the isolation figure).
+    Configuration goes through the ``AWS_*`` variables (the documented precedence), as a
+    pipeline step's would. `endpoint` replaces the target's endpoint (e.g. a closed port
+    for the isolation figure).
     """
-    open_store = _attr("objlog.stores", "open_store")
     env = target.env()
     if endpoint is not None:
         env["AWS_ENDPOINT_URL"] = endpoint
     url = f"s3://{target.bucket}/{prefix}" if prefix else f"s3://{target.bucket}"
     with _env(env):
-        try:
-            store = open_store(url)
-        except NotImplementedError:
-            raise Unavailable("objlog.stores.open_store is still a placeholder") from None
-    return store
+        return open_store(url)
 
 
-def writer_stats(writer: Any) -> dict[str, Any]:
-    """Return the writer's `stats` as a plain dict (whatever shape it has)."""
-    stats = getattr(writer, "stats", None)
-    if callable(stats):
-        stats = stats()
-    if stats is None:
-        return {}
-    if isinstance(stats, dict):
-        out = dict(stats)
-    elif hasattr(stats, "_asdict"):
-        out = dict(stats._asdict())
-    else:
-        import dataclasses
-
-        try:
-            out = dataclasses.asdict(stats)
-        except TypeError:
-            out = {k: getattr(stats, k) for k in dir(stats) if not k.startswith("_")}
-    out.setdefault("dropped", out.get("dropped_records"))
+def writer_stats(writer: ObjectStoreWriter) -> dict[str, Any]:
+    """Return the writer's `stats` as a plain dict, with ``dropped`` = ``dropped_records``."""
+    out = dataclasses.asdict(writer.stats)
+    out["dropped"] = out["dropped_records"]
     return out
 
 
