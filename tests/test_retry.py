@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog.retry import RetryPolicy, retry_call
 from objlog.errors import ConfigError, PermanentStoreError, TransientStoreError
+from objlog.retry import RetryPolicy, retry_call
 
 
 class FakeTime:

@@ -17,7 +17,6 @@ load on first use.
 
 from __future__ import annotations
 
-from objlog.retry import RetryPolicy
 from objlog.config import StoreConfig
 from objlog.errors import (
     ConfigError,
@@ -31,6 +30,7 @@ from objlog.errors import (
     WriterClosedError,
 )
 from objlog.results import ResultWriter
+from objlog.retry import RetryPolicy
 from objlog.stdlib import JsonFormatter, ObjectStoreHandler
 from objlog.stores import open_store
 from objlog.stores.memory import MemoryStore

@@ -1,8 +1,12 @@
 """
-Batch codec: records to object bytes and back. Pure functions.
+Batch codecs: records to object bytes and back. Pure functions.
 
 A batch object is the concatenation of its records, each ending in ``\\n``
-(JSON Lines when the caller formats JSON), optionally gzip-compressed.
+(JSON Lines when the caller formats JSON), optionally compressed. A codec
+(`Identity`, `Gzip`) names the key suffix and content headers of its objects
+and encodes them; `decode_batch` recognises a stored object by its leading
+magic bytes, so it needs no codec. Adding a codec (zstd) is a class here, an
+entry in `CODECS` and its test: the writer, spool and reader ask this module.
 
 Content headers (why): a gzip batch is stored as ``.jsonl.gz`` with
 ``Content-Type: application/gzip`` and **no** ``Content-Encoding``. With
@@ -18,13 +22,22 @@ from __future__ import annotations
 import gzip
 import threading
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar, TypeAlias
 
 from objlog.errors import ConfigError, PermanentStoreError
 
 __all__ = [
+    "CODECS",
     "GZIP_MAGIC",
+    "Codec",
+    "CorruptBatchError",
     "Encoding",
+    "Gzip",
+    "Identity",
+    "codec_for",
     "decode_batch",
     "encode_batch",
     "encoding_for",
@@ -41,44 +54,159 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: batch size (8 MiB) a batch is one member, as before.
 GZIP_MEMBER_BYTES = 8 * 1024**2
 
+#: Key suffix of the records before compression (JSON Lines).
+RECORDS_SUFFIX = ".jsonl"
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Encoding:
+
+class CorruptBatchError(PermanentStoreError, ValueError):
     """
-    How a batch is stored.
+    A stored batch looks compressed but cannot be decompressed (reason ``CorruptBatch``).
+
+    Both a `PermanentStoreError` (with ``.key``: retrying the GET cannot
+    help) and a ValueError (what ``objlog.reader.decode_batch`` raised).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """
+    The codec of plain batches (``compression="none"``): the records as they are.
 
     Attributes:
-        name: ``"gzip"`` or ``"none"``.
-        suffix: Key suffix, ``.jsonl.gz`` or ``.jsonl``.
-        content_type: The object's Content-Type.
-        content_encoding: The object's Content-Encoding (always None, see the module docstring).
+        name: ``"none"``.
+        extension: ``""`` (what the codec adds to `RECORDS_SUFFIX`).
+        suffix: ``.jsonl``.
+        content_type: ``application/x-ndjson``.
+        content_encoding: None.
+        magic: ``b""`` (plain data has no signature).
+
+    Thread safety: immutable; safe from any thread.
     """
 
-    name: str
-    suffix: str
-    content_type: str
-    content_encoding: str | None = None
+    name: ClassVar[str] = "none"
+    extension: ClassVar[str] = ""
+    suffix: ClassVar[str] = RECORDS_SUFFIX
+    content_type: ClassVar[str] = "application/x-ndjson"
+    content_encoding: ClassVar[str | None] = None
+    magic: ClassVar[bytes] = b""
+
+    def encode(self, raw: bytes | memoryview, *, threads: int = 1) -> bytes | memoryview:
+        """Return `raw` itself (no copy); `threads` is ignored."""
+        return raw
+
+    def decompress(self, data: bytes) -> bytes:
+        """Return `data` itself."""
+        return data
 
 
-_ENCODINGS = {
-    "gzip": Encoding(name="gzip", suffix=".jsonl.gz", content_type="application/gzip"),
-    "none": Encoding(name="none", suffix=".jsonl", content_type="application/x-ndjson"),
-}
-
-
-def encoding_for(compression: str) -> Encoding:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gzip:
     """
-    Return the `Encoding` of a compression name.
+    The gzip codec: ``.jsonl.gz``, ``Content-Type: application/gzip``, no Content-Encoding.
+
+    Output is deterministic (header mtime 0, no file name, members cut every
+    `GZIP_MEMBER_BYTES`), so a batch re-encoded after a crash has the same
+    bytes as the first attempt. The content headers are chosen on purpose:
+    see the module docstring. Class attributes as on `Identity`: name
+    ``"gzip"``, extension ``.gz``, suffix ``.jsonl.gz``, content type
+    ``application/gzip``, magic `GZIP_MAGIC`.
+
+    Args:
+        level: zlib level 0-9 (default 6).
+
+    Raises:
+        ConfigError: `level` is not an int from 0 to 9.
+
+    Thread safety: immutable; safe from any thread.
+    """
+
+    name: ClassVar[str] = "gzip"
+    extension: ClassVar[str] = ".gz"
+    suffix: ClassVar[str] = RECORDS_SUFFIX + ".gz"
+    content_type: ClassVar[str] = "application/gzip"
+    content_encoding: ClassVar[str | None] = None
+    magic: ClassVar[bytes] = GZIP_MAGIC
+
+    level: int = 6
+
+    def __post_init__(self) -> None:
+        if isinstance(self.level, bool) or not isinstance(self.level, int):
+            raise ConfigError(f"gzip level must be an int 0..9, got {self.level!r}")
+        if not 0 <= self.level <= 9:
+            raise ConfigError(f"gzip level must be 0..9, got {self.level}")
+
+    def encode(self, raw: bytes | memoryview, *, threads: int = 1) -> bytes:
+        """
+        Return `raw` gzip-compressed, as one member per `GZIP_MEMBER_BYTES` of records.
+
+        Args:
+            raw: The records.
+            threads: Threads that may compress members at once, the calling
+                one included (default 1). zlib releases the GIL, so a batch
+                of several members compresses up to `threads` times faster.
+
+        Returns:
+            The object body.
+        """
+        if len(raw) <= GZIP_MEMBER_BYTES:
+            return gzip.compress(raw, compresslevel=self.level, mtime=0)
+        return _gzip_members(raw, self.level, threads)
+
+    def decompress(self, data: bytes) -> bytes:
+        """
+        Return the records of gzip `data`, every member of it.
+
+        Raises:
+            OSError, EOFError, zlib.error: `data` is corrupt or truncated.
+        """
+        return gzip.decompress(data)
+
+
+#: A codec object: what `codec_for` returns.
+Codec: TypeAlias = Identity | Gzip
+#: The name the writer knew codecs by; the same objects.
+Encoding: TypeAlias = Codec
+
+#: Codec classes by compression name (``compression=`` of the writer and CLI).
+CODECS: Mapping[str, type[Identity] | type[Gzip]] = MappingProxyType(
+    {Gzip.name: Gzip, Identity.name: Identity}
+)
+
+
+def codec_for(compression: str, compresslevel: int = 6) -> Codec:
+    """
+    Return the codec of a compression name.
+
+    Args:
+        compression: A key of `CODECS`: ``"gzip"`` or ``"none"``.
+        compresslevel: zlib level 0-9 for gzip (default 6); ignored by ``"none"``.
+
+    Raises:
+        ConfigError: Unknown `compression`, or a level out of range.
+
+    Thread safety: pure; safe from any thread.
+    """
+    try:
+        kind = CODECS[compression]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"compression must be one of {sorted(CODECS)}, got {compression!r}"
+        ) from None
+    return Gzip(level=compresslevel) if kind is Gzip else Identity()
+
+
+def encoding_for(compression: str) -> Codec:
+    """
+    Return the codec of a compression name, for its suffix and content headers.
+
+    Returns:
+        An object with ``name``, ``suffix``, ``content_type`` and
+        ``content_encoding`` (see `codec_for`; gzip at its default level).
 
     Raises:
         ConfigError: `compression` is not ``"gzip"`` or ``"none"``.
     """
-    try:
-        return _ENCODINGS[compression]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"compression must be one of {sorted(_ENCODINGS)}, got {compression!r}"
-        ) from None
+    return codec_for(compression)
 
 
 def normalize_record(data: str | bytes) -> bytes:
@@ -116,25 +244,22 @@ def encode_batch(
     """
     Return the object body for the records `raw` (`raw` itself when not compressed).
 
-    gzip output is deterministic (header mtime 0, no file name, members cut
-    every `GZIP_MEMBER_BYTES`), so a batch re-encoded after a crash has the
-    same bytes as the first attempt.
+    Shorthand for ``codec_for(compression, compresslevel).encode(raw, threads=threads)``.
 
     Args:
         raw: The records.
         compression: ``"gzip"`` or ``"none"``.
-        compresslevel: zlib level 1-9 (default 6).
-        threads: Threads that may compress members at once, the calling one
-            included (default 1). zlib releases the GIL, so a batch of
-            several members compresses up to `threads` times faster.
+        compresslevel: zlib level 0-9 (default 6).
+        threads: Threads that may compress at once, the calling one included (default 1).
 
     Raises:
-        ConfigError: Unknown `compression`.
+        ConfigError: Unknown `compression`, or a gzip level out of range.
     """
-    if encoding_for(compression).name == "none":
-        return raw
-    if len(raw) <= GZIP_MEMBER_BYTES:
-        return gzip.compress(raw, compresslevel=compresslevel, mtime=0)
+    return codec_for(compression, compresslevel).encode(raw, threads=threads)
+
+
+def _gzip_members(raw: bytes | memoryview, level: int, threads: int) -> bytes:
+    """Compress `raw` as one gzip member per `GZIP_MEMBER_BYTES`, on up to `threads` threads."""
     view = memoryview(raw)
     pieces = [view[i : i + GZIP_MEMBER_BYTES] for i in range(0, len(view), GZIP_MEMBER_BYTES)]
     members: list[bytes | None] = [None] * len(pieces)
@@ -148,7 +273,7 @@ def encode_batch(
             if i is None:
                 return
             try:
-                members[i] = gzip.compress(pieces[i], compresslevel=compresslevel, mtime=0)
+                members[i] = gzip.compress(pieces[i], compresslevel=level, mtime=0)
             except BaseException:  # noqa: BLE001 - stop; the calling thread redoes it and raises
                 return
 
@@ -166,39 +291,46 @@ def encode_batch(
     # A member a helper could not finish (it stopped on an error) is done here,
     # so its error, if any, reaches the caller.
     return b"".join(
-        m if m is not None else gzip.compress(pieces[i], compresslevel=compresslevel, mtime=0)
+        m if m is not None else gzip.compress(pieces[i], compresslevel=level, mtime=0)
         for i, m in enumerate(members)
     )
 
 
 def decode_batch(data: bytes, key: str) -> bytes:
     """
-    Return the records of a stored batch: gunzipped when it is gzip data.
+    Return the records of a stored batch, decompressed when its bytes say so.
 
-    Data starting with the gzip magic is decompressed (every member, so
-    concatenated gzip files work). A key ending in ``.gz`` whose data is not
-    gzip is returned as is: some client already decompressed it.
+    The codec is found by the data's leading magic bytes (gzip: ``1f 8b``,
+    RFC 1952; every member is decompressed, so concatenated gzip files
+    work), not by the key, so batches of any writer version read back and a
+    ``.gz`` key whose bytes some client already decompressed is returned as
+    is. Data without a known magic is returned unchanged.
 
     Args:
         data: The object's bytes.
-        key: The object's key (for the suffix and error messages).
+        key: The object's key (for error messages, and to tell a corrupt
+            batch from plain data that merely starts with a magic).
 
     Returns:
         The records, each ending in ``\\n``.
 
     Raises:
-        PermanentStoreError: The data looks like gzip but is corrupt or truncated
-            (``reason="CorruptBatch"``).
+        CorruptBatchError: The data starts with a codec's magic, cannot be
+            decompressed, and the key ends in that codec's extension
+            (``.gz``). It is a PermanentStoreError (reason ``CorruptBatch``,
+            ``.key`` = `key`) and a ValueError. Under any other key such data
+            is taken as plain records and returned as is.
 
     Thread safety: pure; safe from any thread.
     """
-    if data[:2] != GZIP_MAGIC:
+    codec = next((c for c in CODECS.values() if c.magic and data.startswith(c.magic)), None)
+    if codec is None:
         return data
     try:
-        return gzip.decompress(data)
+        return codec().decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
-        if key.endswith(".gz"):
-            raise PermanentStoreError(
-                f"corrupt gzip batch: {exc}", key=key, reason="CorruptBatch"
+        if key.endswith(codec.extension):
+            raise CorruptBatchError(
+                f"corrupt {codec.name} batch: {exc}", key=key, reason="CorruptBatch"
             ) from exc
         return data  # plain data that merely starts with the magic bytes

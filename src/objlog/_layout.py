@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from objlog.errors import ConfigError
 
@@ -124,8 +125,12 @@ def artifact_key(prefix: str, pipelinerun: str, task: str, name: str) -> str:
 
 __all__ += [
     "SEQ_DIGITS",
+    "BatchKey",
     "BatchNamer",
     "batch_key",
+    "batch_listing_start",
+    "batch_sealed_at",
+    "batch_writer",
     "child_writer_id",
     "format_batch_timestamp",
     "new_writer_id",
@@ -142,6 +147,8 @@ __all__ += [
 
 #: Width of the zero-padded batch sequence number.
 SEQ_DIGITS = 8
+_TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _SEQ_LIMIT = 10**SEQ_DIGITS
 _WRITER_ID_MAX = 80
 _WRITER_ID = re.compile(r"[A-Za-z0-9_]{1,80}")
@@ -197,10 +204,7 @@ def format_batch_timestamp(epoch_us: int) -> str:
     """
     Format microseconds since the epoch as ``YYYYmmddTHHMMSS.ffffffZ`` (UTC, 23 characters).
     """
-    moment = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
-        microseconds=epoch_us
-    )
-    return moment.strftime("%Y%m%dT%H%M%S.%fZ")
+    return (_EPOCH + _dt.timedelta(microseconds=epoch_us)).strftime(_TIMESTAMP_FORMAT)
 
 
 def batch_key(logs_prefix: str, epoch_us: int, writer_id: str, seq: int, suffix: str) -> str:
@@ -218,17 +222,127 @@ def batch_key(logs_prefix: str, epoch_us: int, writer_id: str, seq: int, suffix:
     return f"{logs_prefix}{stamp}-{writer_id}-{seq:0{SEQ_DIGITS}d}{suffix}"
 
 
-def parse_batch_key(key: str) -> tuple[str, str, int, str] | None:
+class BatchKey(NamedTuple):
     """
-    Split a batch key's last segment into ``(timestamp, writer_id, seq, suffix)``.
+    The parts of a writer's batch key, as `parse_batch_key` finds them.
+
+    A named tuple, so ``(timestamp, writer_id, seq, suffix)`` unpacking and
+    comparison with a plain tuple keep working.
+
+    Attributes:
+        timestamp: The seal time as written in the key, ``YYYYmmddTHHMMSS.ffffffZ`` (UTC).
+        writer_id: The writer's id.
+        seq: The writer's batch number (>= 0).
+        suffix: The codec's key suffix, e.g. ``.jsonl.gz``.
+    """
+
+    timestamp: str
+    writer_id: str
+    seq: int
+    suffix: str
+
+    @property
+    def sealed_at(self) -> _dt.datetime:
+        """The seal time as an aware UTC datetime (microsecond precision)."""
+        return _dt.datetime.strptime(self.timestamp, _TIMESTAMP_FORMAT).replace(
+            tzinfo=_dt.timezone.utc
+        )
+
+    @property
+    def epoch_us(self) -> int:
+        """The seal time in microseconds since the epoch (what `batch_key` was given)."""
+        return (self.sealed_at - _EPOCH) // _dt.timedelta(microseconds=1)
+
+
+def parse_batch_key(key: str) -> BatchKey | None:
+    """
+    Split a batch key's last segment into its `BatchKey` parts.
+
+    Args:
+        key: A full key or its last segment.
 
     Returns:
-        The four parts, or None when the key is not a writer's batch key.
+        The parts, or None when the key is not a writer's batch key (its
+        timestamp must also be a real UTC time).
+
+    Thread safety: pure; safe from any thread.
     """
     match = _BATCH_NAME.fullmatch(key.rsplit("/", 1)[-1])
-    if match is None:
+    if match is None or _parse_timestamp(match["timestamp"]) is None:
         return None
-    return (match["timestamp"], match["writer_id"], int(match["seq"]), match["suffix"])
+    return BatchKey(match["timestamp"], match["writer_id"], int(match["seq"]), match["suffix"])
+
+
+def _parse_timestamp(token: str) -> _dt.datetime | None:
+    try:
+        return _dt.datetime.strptime(token, _TIMESTAMP_FORMAT).replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def batch_writer(key: str) -> str:
+    """
+    Return the id of the writer that stored a batch, for grouping a listing by writer.
+
+    The text between the first and the last ``-`` of the last segment: the
+    writer id of every `batch_key`, and of keys of other shapes too
+    (``<time>-<id>-<n><anything>``, from writers whose ids held dashes, such
+    as host names).
+
+    Args:
+        key: A key under a logs prefix.
+
+    Returns:
+        The writer id, or `key` itself when the last segment has fewer than
+        two dashes (such an object is a writer of its own).
+
+    Thread safety: pure; safe from any thread.
+    """
+    name = key.rsplit("/", 1)[-1]
+    first, last = name.find("-"), name.rfind("-")
+    if first < 0 or first == last:
+        return key
+    return name[first + 1 : last]
+
+
+def batch_sealed_at(key: str) -> _dt.datetime | None:
+    """
+    Return the seal time written at the start of a batch key's last segment.
+
+    Tolerant like `batch_writer`: any key whose last segment starts with the
+    timestamp and a ``-`` (or is only the timestamp) has one.
+
+    Args:
+        key: A key under a logs prefix.
+
+    Returns:
+        An aware UTC datetime, or None when the key carries no timestamp.
+
+    Thread safety: pure; safe from any thread.
+    """
+    return _parse_timestamp(key.rsplit("/", 1)[-1].split("-", 1)[0])
+
+
+def batch_listing_start(logs_prefix: str, sealed_at: _dt.datetime) -> str:
+    """
+    Return a ``start_after`` key that lists every batch sealed at or after a time.
+
+    Every batch key under `logs_prefix` whose seal time is `sealed_at` or
+    later sorts after the returned string (the timestamp is fixed width, so
+    lexical order is time order); keys sealed earlier sort before it.
+
+    Args:
+        logs_prefix: From `logs_prefix`, ending in ``/``.
+        sealed_at: An aware datetime (naive is taken as UTC).
+
+    Returns:
+        `logs_prefix` followed by the timestamp of `sealed_at`.
+
+    Thread safety: pure; safe from any thread.
+    """
+    if sealed_at.tzinfo is None:
+        sealed_at = sealed_at.replace(tzinfo=_dt.timezone.utc)
+    return logs_prefix + sealed_at.astimezone(_dt.timezone.utc).strftime(_TIMESTAMP_FORMAT)
 
 
 class BatchNamer:

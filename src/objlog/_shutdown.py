@@ -42,6 +42,7 @@ __all__ = [
     "install_signal_handlers",
     "live_writers",
     "mark_objlog_thread",
+    "paused",
     "register",
     "unregister",
     "wait_while_paused",
@@ -218,7 +219,9 @@ class _SignalConfig:
 _INSTALLED: dict[int, _SignalConfig] = {}
 # State shared by the handler (main thread) and the watcher; plain values
 # only: the handler must never wait for a lock (it may interrupt its holder).
-_paused = False  # writes wait while a signal's sync runs
+#: True while a signal's sync runs: writes wait (see `writes_paused`). Public so that
+#: the writer's hot path can read it inline (one load); only this module sets it.
+paused = False
 _syncing = False  # a signal's sync was started and not yet chained
 _synced = False  # that sync is over; its signals are being sent again
 _trigger = 0  # the signal that started the sync (its config applies)
@@ -235,7 +238,7 @@ def _targets(config: _SignalConfig) -> list[Managed]:
 
 def writes_paused() -> bool:
     """True while a signal's sync runs and the current thread must not add records."""
-    return _paused and not in_objlog_thread()
+    return paused and not in_objlog_thread()
 
 
 def wait_while_paused() -> None:
@@ -245,7 +248,7 @@ def wait_while_paused() -> None:
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
-    global _paused, _syncing, _synced, _trigger
+    global paused, _syncing, _synced, _trigger
     config = _INSTALLED.get(signum)
     if config is None:  # pragma: no cover - only installed together with a config
         return
@@ -256,7 +259,7 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         _pending.discard(signum)
         if not _pending:
             _syncing = _synced = False
-            _paused = False
+            paused = False
         _chain(signum, frame, config.previous)
         return
     wake = _wake
@@ -265,14 +268,14 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         _sync_all(_targets(config), config.timeout, close=False)
         _chain(signum, frame, config.previous)
         return
-    _paused = _syncing = True
+    paused = _syncing = True
     _synced = False
     _trigger = signum
     _pending.add(signum)
     try:
         os.write(wake[1], b"\x01")
     except OSError:  # pragma: no cover - the pipe is ours and never full
-        _paused = _syncing = False
+        paused = _syncing = False
         _pending.clear()
         _sync_all(_targets(config), config.timeout, close=False)
         _chain(signum, frame, config.previous)
@@ -330,8 +333,8 @@ def _start_watcher() -> None:
 
 def _reset_signals_after_fork() -> None:
     """In a forked child: forget the parent's sync and pipe; start our own watcher."""
-    global _paused, _syncing, _synced, _wake, _watcher
-    _paused = _syncing = _synced = False
+    global paused, _syncing, _synced, _wake, _watcher
+    paused = _syncing = _synced = False
     _pending.clear()
     if _wake is not None:
         for fd in _wake:  # the parent's pipe: writing to it would wake the parent's watcher

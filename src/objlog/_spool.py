@@ -38,16 +38,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from objlog._streams import fsync_dir
+from objlog.errors import SpoolCorruptError
+
 __all__ = ["Spool", "SpoolCorruptError", "SpoolEntry"]
 
 _MAGIC = b"OBJLOG-SPOOL 1\n"
 _SUFFIX = ".spool"
 _LOCK = ".lock"
 _CORRUPT = ".corrupt"
-
-
-class SpoolCorruptError(ValueError):
-    """A spool file is truncated or fails its checksum."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,14 +69,6 @@ class SpoolEntry:
     compresslevel: int
     records: int
     raw_bytes: int
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_header(path: Path) -> tuple[dict[str, object], int]:
@@ -200,7 +191,7 @@ class Spool:
                 f.flush()
                 os.fsync(f.fileno())
             tmp.replace(final)
-            _fsync_dir(directory)
+            fsync_dir(directory)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

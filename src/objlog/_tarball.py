@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal, cast
 
+from objlog._streams import PrependReader, read_exact
 from objlog.errors import ConfigError
 
 __all__ = [
@@ -399,40 +400,12 @@ def stream_archive(
 # -- reading back -----------------------------------------------------------------
 
 
-class _Chain:
-    """A reader that returns `head` first, then the rest of `rest`."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size is None or size < 0:
-                data, self._head = self._head + self._rest.read(), b""
-                return data
-            data, self._head = self._head[:size], self._head[size:]
-            return data
-        return self._rest.read(size)
-
-
-def _read_up_to(stream: _Chain | BinaryIO | gzip.GzipFile, n: int) -> bytes:
-    """Read until `n` bytes or EOF (streams may return short reads)."""
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = stream.read(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return bytes(buf)
-
-
 class Payload(_RawReader):
     """The payload stream `ResultWriter.open` returns; closing it closes the object."""
 
     def __init__(
         self,
-        inner: _Chain | BinaryIO,
+        inner: PrependReader | BinaryIO,
         closers: list[Callable[[], object]],
         on_corrupt: Callable[[BaseException], Exception],
     ) -> None:
@@ -492,14 +465,14 @@ def open_payload(raw: BinaryIO, corrupt: Corrupt, not_a_file: Refuse) -> Payload
     """
     closers: list[Callable[[], object]] = [raw.close]
     try:
-        head = _read_up_to(raw, len(_GZIP_MAGIC))
-        stream: _Chain | BinaryIO = _Chain(head, raw)
+        head = read_exact(raw, len(_GZIP_MAGIC))
+        stream: PrependReader | BinaryIO = PrependReader(head, raw)
         if head == _GZIP_MAGIC:
             gz = gzip.GzipFile(filename="", mode="rb", fileobj=cast(BinaryIO, stream))
             closers.append(gz.close)
             stream = cast(BinaryIO, gz)
-        head = _read_up_to(stream, _TAR_BLOCK_BYTES)
-        stream = _Chain(head, cast(BinaryIO, stream))
+        head = read_exact(stream, _TAR_BLOCK_BYTES)
+        stream = PrependReader(head, cast(BinaryIO, stream))
         if _is_tar(head):
             tar = tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|")  # noqa: SIM115 - closed by the returned stream
             closers.append(tar.close)
@@ -643,14 +616,14 @@ def extract_archive(
     """
     try:
         source.seek(0)
-        compressed = _read_up_to(source, len(_GZIP_MAGIC)) == _GZIP_MAGIC
+        compressed = read_exact(source, len(_GZIP_MAGIC)) == _GZIP_MAGIC
         source.seek(0)
         body: BinaryIO = (
             cast(BinaryIO, gzip.GzipFile(filename="", mode="rb", fileobj=source))
             if compressed
             else source
         )
-        head = _read_up_to(body, _TAR_BLOCK_BYTES)
+        head = read_exact(body, _TAR_BLOCK_BYTES)
         if not _is_tar(head):
             target = dest / name
             with open(target, "wb") as out:

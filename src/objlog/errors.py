@@ -6,6 +6,7 @@ Every error objlog raises derives from `ObjlogError`::
     ObjlogError
     ├── ConfigError (ValueError)           bad URL, bucket name, option, credentials
     ├── MissingBackendError (ImportError)  an optional SDK is not installed
+    ├── SpoolCorruptError (ValueError)     a spool file is truncated or fails its checksum
     ├── StoreError                         a request failed: .bucket, .key, .reason
     │   ├── TransientStoreError            throttling, SlowDown, 5xx, timeouts, resets: retried
     │   └── PermanentStoreError            denied, bad credentials, no such bucket, bad name
@@ -25,6 +26,7 @@ __all__ = [
     "ObjectNotFoundError",
     "ObjlogError",
     "PermanentStoreError",
+    "SpoolCorruptError",
     "StoreError",
     "SyncTimeout",
     "TransientStoreError",
@@ -49,6 +51,15 @@ class ConfigError(ObjlogError, ValueError):
 class MissingBackendError(ObjlogError, ImportError):
     """
     The SDK a store needs (boto3, minio) is not installed.
+    """
+
+
+class SpoolCorruptError(ObjlogError, ValueError):
+    """
+    A spool file is truncated, has a bad header or fails its CRC-32.
+
+    Raised by the writer's local spool (``objlog._spool``) when it reads a
+    batch file back; the writer moves such a file to ``<spool>/.corrupt/``.
     """
 
 

@@ -3,7 +3,8 @@ Read logs and results back from a store: runs, tasks, objects and records.
 
 The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
 ``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
-(see `objlog._layout`); `read_records` decodes every batch under a task and
+(see `objlog._layout`); `read_records` decodes every batch under a task
+(`decode_batch`, from `objlog._codec`: gzip or plain, told by magic bytes) and
 merges the records of several writers by their ``timestamp`` field, keeping
 each writer's own order.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import functools
-import gzip
 import heapq
 import json
 import re
@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from objlog import _layout
+from objlog._codec import decode_batch
+from objlog.errors import ObjectNotFoundError
 from objlog.retry import RetryPolicy, retry_call
-from objlog.errors import ObjectNotFoundError, PermanentStoreError
 from objlog.typing import ObjectInfo, ObjectStore
 
 __all__ = [
@@ -68,7 +69,6 @@ _FETCH_THREADS = 4
 # A batch uploaded late (retries, spool recovery) may carry a key that sorts
 # before keys already seen; `follow` re-lists this far behind the newest key.
 _FOLLOW_LAG = _dt.timedelta(seconds=120)
-_KEY_TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TEXT_LEVEL = re.compile(
     r"(?<![A-Za-z])(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)(?![A-Za-z])"
     r"|\[(debug|info|warning|warn|error|critical)\s*\]"
@@ -172,46 +172,6 @@ def list_task_objects(store: ObjectStore, pipelinerun: str, task: str) -> TaskOb
 # -- decoding ------------------------------------------------------------------
 
 
-def decode_batch(data: bytes, key: str) -> bytes:
-    """
-    Return the JSON Lines payload of a stored batch, decompressed if needed.
-
-    Uses the writer's codec when it knows the key's encoding, and otherwise
-    recognises gzip by its magic bytes (RFC 1952), so plain and gzip batches
-    of any writer version read back.
-
-    Args:
-        data: The object's bytes.
-        key: The object's key (its suffix names the encoding).
-
-    Returns:
-        The decoded bytes.
-
-    Raises:
-        ValueError: Corrupt compressed data (not an objlog error: the caller
-            reports the key and moves on).
-
-    Thread safety: pure function.
-    """
-    try:
-        from objlog._codec import (  # type: ignore[import-not-found,unused-ignore]
-            decode_batch as codec_decode,
-        )
-    except ImportError:  # the writer's codec is optional for reading
-        pass
-    else:
-        try:
-            return bytes(codec_decode(data, key))
-        except (OSError, EOFError, ValueError, PermanentStoreError) as exc:
-            raise ValueError(f"cannot decode batch {key}: {exc}") from exc
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"corrupt gzip batch {key}: {exc}") from exc
-    return data
-
-
 def parse_timestamp(value: object) -> float | None:
     """
     Return an RFC 3339 / ISO 8601 timestamp (or epoch seconds) as epoch seconds.
@@ -301,30 +261,6 @@ def _parse_lines(payload: bytes) -> Iterator[dict[str, Any]]:
 # -- batches and merging -----------------------------------------------------------
 
 
-def _writer_of(key: str) -> str:
-    """Return the writer id of a batch key, or the whole key when it has another shape."""
-    name = key.rsplit("/", 1)[-1]
-    stem = name
-    # ``<ts>-<writer id>-<seq>``; the writer id may itself hold dashes (host names).
-    for suffix in (".jsonl.gz", ".jsonl", ".gz", ".json"):
-        if name.endswith(suffix):
-            stem = name[: -len(suffix)]
-            break
-    parts = stem.split("-", 1)
-    if len(parts) != 2 or "-" not in parts[1]:
-        return key
-    return parts[1].rsplit("-", 1)[0]
-
-
-def _key_time(key: str) -> _dt.datetime | None:
-    name = key.rsplit("/", 1)[-1]
-    token = name.split("-", 1)[0]
-    try:
-        return _dt.datetime.strptime(token, _KEY_TS_FORMAT).replace(tzinfo=_dt.timezone.utc)
-    except ValueError:
-        return None
-
-
 def _batch_records(
     store: ObjectStore,
     keys: Iterable[str],
@@ -381,7 +317,7 @@ def _merged(
 ) -> Iterator[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     for info in infos:
-        groups.setdefault(_writer_of(info.key), []).append(info.key)
+        groups.setdefault(_layout.batch_writer(info.key), []).append(info.key)
     streams = [
         _keyed(_batch_records(store, sorted(keys), on_bad, pool), index)
         for index, (_, keys) in enumerate(sorted(groups.items(), key=lambda kv: min(kv[1])))
@@ -495,7 +431,7 @@ def _sealed_before(key: str, since_ts: float) -> bool:
     """True when a batch was sealed (its key time) before `since_ts`, with 1 s to spare."""
     # A batch holds records written before it was sealed, on the same clock, so
     # a batch sealed before `since` holds nothing `since` keeps.
-    when = _key_time(key)
+    when = _layout.batch_sealed_at(key)
     return when is not None and when.timestamp() < since_ts - 1.0
 
 
@@ -503,7 +439,7 @@ def _follow_start(prefix: str, seen: set[str]) -> str | None:
     if not seen:
         return None
     newest = max(seen)
-    when = _key_time(newest)
+    when = _layout.batch_sealed_at(newest)
     if when is None:
         return None  # unknown key shape: list everything, `seen` removes repeats
-    return prefix + (when - _FOLLOW_LAG).strftime(_KEY_TS_FORMAT)
+    return _layout.batch_listing_start(prefix, when - _FOLLOW_LAG)

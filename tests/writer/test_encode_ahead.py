@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from writer_helpers import Gate, stored_lines, wait_until
 
+from objlog._engine.batch import SealedBatch, give_back
+from objlog._engine.queue import ENCODE_AHEAD
+from objlog._engine.records import POOL_IDLE, RecordBuffer, _pool, recycle, take
 from objlog.stores.memory import MemoryStore
 from objlog.typing import BodyDigests, ObjectRef
-from objlog.writer import (
-    _POOL_IDLE,
-    ENCODE_AHEAD,
-    ObjectStoreWriter,
-    _joined,
-    _pool,
-    _recycle,
-    _take_buffer,
-    _takes_digests,
-)
+from objlog.writer import ObjectStoreWriter
 
 
 def _encoders() -> list[threading.Thread]:
@@ -29,8 +22,8 @@ def _encoders() -> list[threading.Thread]:
 
 def _encoded(writer: ObjectStoreWriter) -> list[bool]:
     # The engine's queue is what this test observes.
-    with writer._lock:
-        return [b.body is not None for b in writer._queue]
+    with writer._pipeline.queue.cond:
+        return [b.body is not None for b in writer._pipeline.queue._batches]
 
 
 def _stuck_backlog(
@@ -97,8 +90,8 @@ def test_plain_batches_encoded_ahead_keep_one_copy() -> None:
     """Without compression an encoded-ahead batch holds its bytes once, not as list and copy."""
     store = MemoryStore()
     writer, gate, lines = _stuck_backlog(store, "none", 40)
-    with writer._lock:
-        shared = [b.data is b.body for b in writer._queue if b.body is not None]
+    with writer._pipeline.queue.cond:
+        shared = [b.data is b.body for b in writer._pipeline.queue._batches if b.body is not None]
     assert [True] * (ENCODE_AHEAD + 1) == shared
     gate.open()
     writer.close()
@@ -115,27 +108,6 @@ class _RecordingStore(MemoryStore):
     def put_object(self, key: str, body: bytes, **kwargs: Any) -> ObjectRef:
         self.given.append((bytes(body), kwargs.get("digests")))
         return super().put_object(key, body, **kwargs)
-
-
-class _LegacyStore(MemoryStore):
-    """A store written before ``digests=`` existed: its put_object takes no such keyword."""
-
-    def put_object(  # type: ignore[override]
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        return super().put_object(
-            key,
-            body,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-        )
 
 
 def _backlog(store: MemoryStore, compression: str) -> tuple[ObjectStoreWriter, list[bytes]]:
@@ -157,62 +129,26 @@ def test_encoder_hands_its_digests_to_the_store(compression: str) -> None:
     assert [BodyDigests.of(body) for body, _ in with_digests] == [d for _, d in with_digests]
 
 
-def test_store_without_digests_keyword_still_gets_every_batch() -> None:
-    """A store whose put_object predates ``digests=`` is never passed it, and loses nothing."""
-    store = _LegacyStore()
-    writer, lines = _backlog(store, "gzip")
-    assert lines == stored_lines(store)
-    assert 0 == writer.stats.failures
-
-
-def _plain(key: str, body: bytes) -> None: ...
-
-
-def _kw(key: str, body: bytes, **kwargs: object) -> None: ...
-
-
-def _named(key: str, body: bytes, *, digests: object = None) -> None: ...
-
-
-def _positional(key: str, body: bytes, digests: object = None, /) -> None: ...
-
-
-@pytest.mark.parametrize(
-    ("put", "takes"), [(_plain, False), (_kw, True), (_named, True), (_positional, False)]
-)
-def test_takes_digests_reads_the_signature(put: Callable[..., None], takes: bool) -> None:
-    """Only a put_object that can take ``digests=`` by keyword is given it."""
-
-    class Store:
-        put_object = staticmethod(put)
-
-    assert takes == _takes_digests(Store())  # type: ignore[arg-type]
-
-
 def test_batch_buffer_is_reused_only_after_its_last_reader() -> None:
     """A batch's buffer returns to the pool once no batch needs it and no thread reads it."""
-    store = MemoryStore()
-    writer = ObjectStoreWriter(store, pipelinerun="r", task="pool", max_size_bytes=4096)
-    writer.write(b"a" * 100 + b"\n")
-    with writer._lock:
-        buf = writer._buf
-        assert buf is not None
-        writer._seal()
-        batch = writer._queue[-1]
-        data = writer._borrow(batch)  # a thread starts reading the records
-        writer._let_go(batch.set_data(None))  # the batch no longer needs them
-        assert all(b is not buf for b in _pool.get(4096, []))  # still being read
-        assert b"a" * 100 + b"\n" == bytes(_joined(data))  # type: ignore[arg-type]
-        writer._give_back(data)
-        assert any(b is buf for b in _pool.get(4096, []))  # now free for the next batch
-        writer._queue.clear()
-        writer._mem_bytes = 0
-    writer.close()
+    buf = take(4096)
+    buf.view[:101] = b"a" * 100 + b"\n"
+    buf.seal(101)
+    batch = SealedBatch(
+        "k", buf, records=1, raw_bytes=101, index=0, compression="gzip", compresslevel=1
+    )
+    data = batch.borrow()  # a thread starts reading the records
+    batch.set_data(None)  # the batch no longer needs them
+    assert all(b is not buf for b in _pool.get(4096, []))  # still being read
+    assert isinstance(data, RecordBuffer)
+    assert b"a" * 100 + b"\n" == bytes(data.records())
+    give_back(data)
+    assert any(b is buf for b in _pool.get(4096, []))  # now free for the next batch
 
 
 def test_idle_buffers_kept_are_bounded() -> None:
-    """The process keeps at most _POOL_IDLE idle buffers per size; the rest are unmapped."""
+    """The process keeps at most POOL_IDLE idle buffers per size; the rest are unmapped."""
     size = 12_288
-    for buf in [_take_buffer(size) for _ in range(_POOL_IDLE + 3)]:
-        _recycle(buf)
-    assert _POOL_IDLE == len(_pool[size])
+    for buf in [take(size) for _ in range(POOL_IDLE + 3)]:
+        recycle(buf)
+    assert POOL_IDLE == len(_pool[size])

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from writer_helpers import FakeClock, Gate, stored_lines, wait_until
 
 from objlog._codec import decode_batch
+from objlog._engine.queue import PipelineState
 from objlog._layout import parse_batch_key
-from objlog.retry import RetryPolicy
 from objlog.errors import (
     ConfigError,
     PermanentStoreError,
@@ -26,6 +26,7 @@ from objlog.errors import (
     TransientStoreError,
     WriterClosedError,
 )
+from objlog.retry import RetryPolicy
 from objlog.stores.memory import MemoryStore
 from objlog.writer import RECORD_OVERHEAD, ObjectStoreWriter, WriterStats, in_objlog_thread
 
@@ -609,7 +610,7 @@ def test_close_interrupts_a_retry_wait(store: MemoryStore, make_writer: MakeWrit
     wait_until(lambda: writer.stats.retries >= 1)
     with pytest.raises(SyncTimeout):
         writer.close(timeout=0.2)
-    wait_until(lambda: writer._thread is None)
+    wait_until(lambda: not writer._pipeline.running)
 
 
 def test_on_error_writing_back_never_blocks_the_uploader(
@@ -674,7 +675,7 @@ def test_close_waits_for_a_batch_being_spooled(make_writer: MakeWriter, tmp_path
 
     def put(*args: Any, **kwargs: Any) -> Any:
         entered.set()
-        wait_until(lambda: writer._abort)  # finish only once close has given up uploading
+        wait_until(lambda: writer._pipeline.state is PipelineState.ABORTED)  # once close gave up
         return real_put(*args, **kwargs)
 
     spool.put = put  # type: ignore[method-assign]
@@ -682,6 +683,6 @@ def test_close_waits_for_a_batch_being_spooled(make_writer: MakeWriter, tmp_path
     writer.flush()
     assert entered.wait(60)
     writer.close(timeout=0.5)
-    wait_until(lambda: not writer._thread_alive())
+    wait_until(lambda: not writer._pipeline.running)
     assert 1 == writer.stats.spooled
     assert 1 == len(list(tmp_path.glob("*/*.spool")))

@@ -8,9 +8,10 @@ from collections.abc import Callable
 import pytest
 from writer_helpers import stored_lines, wait_until
 
+from objlog._engine.buffer import INBOX_RECORD_BYTES
 from objlog.errors import WriterClosedError
 from objlog.stores.memory import MemoryStore
-from objlog.writer import _INBOX_RECORD_BYTES, ObjectStoreWriter
+from objlog.writer import ObjectStoreWriter
 
 MakeWriter = Callable[..., ObjectStoreWriter]
 
@@ -38,12 +39,12 @@ def test_writes_while_the_lock_is_held_return_and_are_all_stored(
             writer.write(f"{t}:{i}")
         done.wait(timeout=10)
 
-    with writer._lock:  # every write below finds it held
+    with writer._buffer._lock:  # every write below finds it held
         threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
         for th in threads:
             th.start()
         done.wait(timeout=10)  # all 200 writes returned while the lock is held
-        assert 200 == len(writer._inbox)
+        assert 200 == len(writer._buffer._inbox)
     for th in threads:
         th.join()
     writer.sync()  # right after the last write: the inbox is drained first
@@ -60,14 +61,6 @@ def test_contended_threads_keep_their_own_order_and_sync_stores_all(
     writer = make_writer(max_size_bytes=64 * 1024)
     _prime(writer)
     n = 20000
-    drained = [0]
-    drain = writer._drain_inbox
-
-    def counting_drain(**kw: bool) -> None:
-        drained[0] += len(writer._inbox)
-        drain(**kw)
-
-    writer._drain_inbox = counting_drain  # type: ignore[method-assign]
 
     def work(t: int) -> None:
         for i in range(n):
@@ -83,23 +76,22 @@ def test_contended_threads_keep_their_own_order_and_sync_stores_all(
     assert 4 * n == len(lines)
     _own_order(lines, 4, n)
     assert 4 * n + 1 == writer.stats.records
-    print(f"records through the inbox: {drained[0]}")
 
 
 def test_uploader_drains_an_idle_writers_inbox_within_max_age(
     store: MemoryStore, make_writer: MakeWriter
 ) -> None:
-    """A record left in the inbox with no later call is stored by the uploader's bounded wait."""
+    """A record left in the inbox with no later call is stored by the age timer's idle wake-up."""
     writer = make_writer(max_age=0.2)
     _prime(writer)
     writer.sync()
-    writer._room = 1000  # a batch's room as after an accept (sync's seal zeroed it)
-    with writer._lock:
+    writer._buffer._room = 1000  # a batch's room as after an accept (sync's seal zeroed it)
+    with writer._buffer._lock:
         th = threading.Thread(target=writer.write, args=("late",))
         th.start()
         th.join(timeout=10)
         assert not th.is_alive()
-        assert 1 == len(writer._inbox)
+        assert 1 == len(writer._buffer._inbox)
     wait_until(lambda: b"late\n" in stored_lines(store), timeout=10)
 
 
@@ -118,14 +110,14 @@ def test_a_record_appended_after_close_drained_the_inbox_is_refused(
             errors.append(exc)
 
     writer.close()
-    writer._room = 1000  # as read before close zeroed it
-    with writer._lock:
+    writer._buffer._room = 1000  # as read before close zeroed it
+    with writer._buffer._lock:
         th = threading.Thread(target=late)
         th.start()
-        wait_until(lambda: len(writer._inbox) == 1)
+        wait_until(lambda: len(writer._buffer._inbox) == 1)
     th.join(timeout=10)
     assert [WriterClosedError] == [type(e) for e in errors]
-    assert not writer._inbox
+    assert not writer._buffer._inbox
 
 
 def test_drop_policy_counts_an_inbox_record_that_finds_memory_full(
@@ -134,31 +126,31 @@ def test_drop_policy_counts_an_inbox_record_that_finds_memory_full(
     """A drained record that no longer fits is dropped and counted (its write returned)."""
     writer = make_writer(max_size_bytes=1024, max_buffer_bytes=1024 * 512, when_full="drop")
     _prime(writer)
-    writer._mem_bytes = writer.max_buffer_bytes  # memory full by the time of the drain
-    writer._room = 1000  # a stale room read unlocked
-    with writer._lock:
+    writer._buffer._budget.held = writer.max_buffer_bytes  # memory full by the time of the drain
+    writer._buffer._room = 1000  # a stale room read unlocked
+    with writer._buffer._lock:
         th = threading.Thread(target=writer.write, args=("x" * 99,))
         th.start()
         th.join(timeout=10)
-        assert 1 == len(writer._inbox)
-        writer._drain_inbox()
+        assert 1 == len(writer._buffer._inbox)
+        writer._buffer._drain_inbox()
     assert 1 == writer.stats.dropped_records
-    writer._mem_bytes = 0
-    assert not writer._inbox
+    writer._buffer._budget.held = 0
+    assert not writer._buffer._inbox
 
 
 def test_forked_state_starts_with_an_empty_inbox(make_writer: MakeWriter) -> None:
     """The child's reset (`_after_fork_in_child`) gives it an empty inbox."""
     writer = make_writer()
-    writer._inbox.append(b"parent's\n")
+    writer._buffer._inbox.append(b"parent's\n")
     writer._after_fork_in_child()
-    assert not writer._inbox
+    assert not writer._buffer._inbox
 
 
 @pytest.mark.parametrize(
     ("buffer", "size"),
     [
-        (64 * 1024**2, _INBOX_RECORD_BYTES),
+        (64 * 1024**2, INBOX_RECORD_BYTES),
         (64 * 1024**2, 64 * 1024 + 1),
         # A small bound: at most a sixteenth of it may wait uncounted (256 x 1 KiB).
         (4 * 1024**2, 4 * 1024**2 // 16 // 256),
@@ -170,12 +162,12 @@ def test_large_records_never_use_the_inbox(
     """A record over the inbox's size limit waits for the lock as before."""
     writer = make_writer(max_buffer_bytes=buffer, max_size_bytes=min(buffer, 8 * 1024**2))
     _prime(writer)
-    with writer._lock:
+    with writer._buffer._lock:
         th = threading.Thread(target=writer.write, args=("y" * size,))
         th.start()
         th.join(timeout=0.3)
         assert th.is_alive()  # blocked on the lock
-        assert not writer._inbox
+        assert not writer._buffer._inbox
     th.join(timeout=10)
     writer.sync()
     assert 2 == len(stored_lines(store))

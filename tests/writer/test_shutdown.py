@@ -39,7 +39,7 @@ def fake_signal(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         wait_until(lambda: not _shutdown._syncing)
     finally:  # never leave writes paused for the next tests
         _shutdown._INSTALLED.pop(FAKE_SIGNUM, None)
-        _shutdown._paused = _shutdown._syncing = _shutdown._synced = False
+        _shutdown.paused = _shutdown._syncing = _shutdown._synced = False
         _shutdown._pending.clear()
 
 
@@ -62,7 +62,7 @@ def test_handler_inside_critical_section_returns_at_once(
     """A signal arriving while the main thread holds a writer's lock syncs once it lets go."""
     writer = make_writer()
     writer.write("a")
-    with writer._lock:
+    with writer._buffer._lock:
         _shutdown._handle(FAKE_SIGNUM, None)
         assert [] == fake_signal
     wait_until(lambda: bool(fake_signal))

@@ -173,7 +173,7 @@ def mode_fork_store(progress: Progress) -> None:
         for seq in range(200):
             writer.write(record(seq, "child"))
         writer.close(timeout=120.0)
-        reopened = writer._store is not store
+        reopened = writer._pipeline.store is not store
         info = {"child_writer": writer.writer_id, "child_store_reopened": reopened}
         print(json.dumps(info), flush=True)
         os._exit(0)

@@ -16,6 +16,8 @@ import io
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, cast
 
+from objlog._streams import PrependReader as _Prepend
+from objlog._streams import read_exact
 from objlog.config import StoreConfig
 from objlog.errors import (
     ObjectNotFoundError,
@@ -79,41 +81,6 @@ def check_digests(
 def content_md5(data: bytes | memoryview) -> str:
     """Return the base64 MD5 digest for a ``Content-MD5`` header."""
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
-
-
-def read_exact(stream: BinaryIO, n: int) -> bytes:
-    """
-    Read up to `n` bytes, looping over short reads; fewer only at EOF.
-    """
-    if n <= 0:
-        return b""
-    chunks: list[bytes] = []
-    remaining = n
-    while remaining > 0:
-        chunk = stream.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-class _Prepend:
-    """A reader returning `head` first, then the rest of `rest` (no copies)."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if 0 <= n < len(self._head):
-                head = memoryview(self._head)
-                out, self._head = bytes(head[:n]), bytes(head[n:])
-                return out
-            out, self._head = self._head, b""
-            return out
-        return self._rest.read(n)
 
 
 def iter_parts(first: bytes, stream: BinaryIO | None, part_size_bytes: int) -> Iterator[bytes]:

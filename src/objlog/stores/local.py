@@ -37,6 +37,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from objlog._streams import fsync_dir
 from objlog.errors import (
     ObjectNotFoundError,
     PermanentStoreError,
@@ -310,11 +311,7 @@ class LocalStore:
     @staticmethod
     def _fsync_dir(path: Path) -> None:
         with contextlib.suppress(OSError):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(path)
 
     # -- reading ------------------------------------------------------------------
     def _not_found(self, key: str) -> ObjectNotFoundError:

@@ -11,9 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog import _codec
+from objlog import _codec, reader
 from objlog._codec import (
+    CODECS,
     GZIP_MAGIC,
+    CorruptBatchError,
+    Gzip,
+    Identity,
+    codec_for,
     decode_batch,
     encode_batch,
     encoding_for,
@@ -95,6 +100,19 @@ def test_decode_corrupt_gzip() -> None:
         decode_batch(data, "logs/a/b/x.jsonl.gz")
     assert "CorruptBatch" == info.value.reason
     assert "logs/a/b/x.jsonl.gz" == info.value.key
+    assert isinstance(info.value, CorruptBatchError)
+    assert isinstance(info.value, ValueError)  # what objlog.reader.decode_batch raised
+
+
+def test_decode_corrupt_magic_under_a_plain_key_is_plain_data() -> None:
+    """Bytes that merely start with the gzip magic under a .jsonl key are returned as they are."""
+    data = GZIP_MAGIC + b" not gzip\n"
+    assert data == decode_batch(data, "logs/a/b/x.jsonl")
+
+
+def test_reader_decodes_with_the_codec_module() -> None:
+    """objlog.reader.decode_batch is the one decode function of objlog._codec."""
+    assert _codec.decode_batch is reader.decode_batch
 
 
 @given(st.binary(max_size=3000), st.integers(1, 4), st.integers(1, 512))
@@ -142,3 +160,44 @@ def test_member_compressed_by_a_helper_thread_that_failed_is_redone(
     body = encode_batch(raw, "gzip", 1, threads=2)
     assert 1 == calls["helper"]
     assert raw == gzip.decompress(body)
+
+
+def test_codec_objects_carry_name_suffix_and_headers() -> None:
+    """Every codec's suffix is the records suffix plus its extension; names key CODECS."""
+    assert {"gzip": Gzip, "none": Identity} == dict(CODECS)
+    for name, kind in CODECS.items():
+        codec = codec_for(name)
+        assert (name, ".jsonl" + kind.extension) == (codec.name, codec.suffix)
+        assert codec.content_encoding is None
+    assert Gzip(level=6) == encoding_for("gzip")
+    assert Identity() == encoding_for("none")
+
+
+def test_codec_for_passes_the_level_to_gzip() -> None:
+    """codec_for gives gzip its level; identity ignores it."""
+    assert Gzip(level=1) == codec_for("gzip", 1)
+    assert Identity() == codec_for("none", 42)
+
+
+@pytest.mark.parametrize("level", [-1, 10, True, 1.5, "6"])
+def test_gzip_level_out_of_range_is_refused(level: object) -> None:
+    """A gzip level that is not an int 0..9 is a ConfigError, from the codec and encode_batch."""
+    with pytest.raises(ConfigError):
+        Gzip(level=level)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        encode_batch(b"x\n", "gzip", level)  # type: ignore[arg-type]
+
+
+def test_identity_encode_returns_the_records_without_a_copy() -> None:
+    """The plain codec hands back the very object it was given."""
+    raw = memoryview(b"a\nb\n")
+    assert raw is Identity().encode(raw, threads=4)
+
+
+@given(st.binary(max_size=4096), st.sampled_from(sorted(CODECS)), st.integers(0, 9))
+def test_every_codec_round_trips_through_decode(raw: bytes, name: str, level: int) -> None:
+    """decode_batch(codec.encode(x)) == x for every registered codec: decode needs no codec."""
+    codec = codec_for(name, level)
+    body = bytes(codec.encode(raw))
+    assert codec.magic == body[: len(codec.magic)]
+    assert raw == decode_batch(body, "logs/a/b/x" + codec.suffix)

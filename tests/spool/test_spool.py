@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from objlog import errors
 from objlog._spool import Spool, SpoolCorruptError
 
 
@@ -151,3 +152,12 @@ def test_recovery_goes_on_when_a_directory_vanishes(
     monkeypatch.setattr("objlog._spool.fcntl.flock", flock)
     entries, problems = Spool(tmp_path, "c_new").claim_leftovers()
     assert ([], ["logs/r/t/k0.jsonl.gz"]) == (problems, [e.key for e in entries])
+
+
+def test_spool_corrupt_error_is_in_the_error_tree() -> None:
+    """SpoolCorruptError is errors.SpoolCorruptError: an ObjlogError and still a ValueError."""
+    assert errors.SpoolCorruptError is SpoolCorruptError
+    assert issubclass(SpoolCorruptError, errors.ObjlogError)
+    assert issubclass(SpoolCorruptError, ValueError)
+    assert "SpoolCorruptError" in errors.__all__
+    assert "SpoolCorruptError" in (errors.__doc__ or "")

@@ -1,0 +1,318 @@
+"""
+The upload pipeline: the threads that take sealed batches to the store (or the spool).
+
+Stages, after Vector's batch -> request -> send and s3transfer's bounded executor::
+
+    BatchBuffer ─ put ─> BatchQueue ─┬─> Encoder thread: compress + hash up to
+                                     │   ENCODE_AHEAD batches ahead (zlib and
+                                     │   hashlib release the GIL)
+                                     ├─> uploader thread: PUT with retries
+                                     │   (objlog.retry); after giving up, the
+                                     │   batch is kept and the policy's cooldown runs
+                                     └─> SpoolStage: with a spool, every sealed batch
+                                         is written to local disk before its upload,
+                                         by the uploader or by a caller that needs
+                                         room or a sync
+
+A batch leaves the queue once stored (or, at close, when time ran out); its
+memory goes back to the `MemoryBudget` once stored or spooled. Batches a
+dead writer left in the spool are claimed and queued first by the uploader
+when it starts.
+
+The pipeline knows nothing of ``logging``, SDKs, configuration or store URLs:
+the store comes in as an `ObjectStore`, or a factory that opens one (a
+forked child re-opens its store this way).
+
+Thread safety: every method is safe from any thread. The pipeline's state is
+in its `BatchQueue` (one condition); the pipeline itself only keeps its
+threads, started under that condition. Store and spool I/O run with no lock
+held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+
+from objlog import _shutdown
+from objlog._codec import encoding_for
+from objlog._engine.batch import SealedBatch
+from objlog._engine.budget import MemoryBudget
+from objlog._engine.encoder import Encoder, encode
+from objlog._engine.queue import BatchQueue, PipelineState, Records
+from objlog._engine.spooler import SpoolStage
+from objlog._engine.stats import Counters, Reporter
+from objlog._spool import Spool, SpoolEntry
+from objlog.errors import SpoolCorruptError
+from objlog.retry import RetryPolicy, retry_call
+from objlog.typing import ObjectStore
+
+__all__ = ["CRASH_PAUSE", "UploadPipeline"]
+
+#: Seconds the uploader pauses after an unexpected exception of its own.
+CRASH_PAUSE = 0.5
+
+
+class _Abort(Exception):
+    """Raised inside the uploader to give up the current upload (close deadline passed)."""
+
+
+class UploadPipeline:
+    """
+    Encode, spool and upload sealed batches on background threads.
+
+    Args:
+        prefix: The writer's key prefix (for messages).
+        store: The store, or None to open one with `open_store` on first use.
+        open_store: Opens the store when `store` is None.
+        owns_store: Close the store when the pipeline closes.
+        spool: The durable local queue, or None.
+        retry: Retry policy of the PUTs, and the cooldown after giving up.
+        budget: Released as batches are stored or spooled.
+        counters: The writer's counters.
+        report: Records a failure (never raises).
+        clock: Monotonic seconds for retry timing.
+        sleep: Waits between retries; None for an interruptible wait.
+        thread_name: Suffix of the threads' names.
+    """
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        store: ObjectStore | None,
+        open_store: Callable[[], ObjectStore],
+        owns_store: bool,
+        spool: Spool | None,
+        retry: RetryPolicy,
+        budget: MemoryBudget,
+        counters: Counters,
+        report: Reporter,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None] | None,
+        thread_name: str,
+    ) -> None:
+        self.prefix = prefix
+        self.store = store
+        self._open_store = open_store
+        self._owns_store = owns_store
+        self.spool = spool
+        self._stage = SpoolStage(spool, report) if spool is not None else None
+        self.queue = BatchQueue(
+            prefix=prefix, budget=budget, counters=counters, stage=self._stage, clock=clock
+        )
+        self._retry = retry
+        self._counters = counters
+        self.report = report
+        self._clock = clock
+        self._sleep = sleep
+        self._name = thread_name
+        self._thread: threading.Thread | None = None
+        self._encoder: Encoder | None = None
+
+    @property
+    def running(self) -> bool:
+        """The uploader thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    @property
+    def state(self) -> PipelineState:
+        """The pipeline's lifecycle state."""
+        return self.queue.state
+
+    @property
+    def sealed(self) -> int:
+        """Batches submitted so far (`BatchQueue.wait_done` targets)."""
+        return self.queue.sealed
+
+    # -- from the batch buffer and the facade ---------------------------------------------------
+    def submit(self, batch: SealedBatch) -> None:
+        """Queue a sealed batch; a backlog starts the encoder thread."""
+        if self.queue.put(batch) and self._encoder is None and self._thread is not None:
+            encoder = Encoder(self.queue, self.report, f"objlog-encoder-{self._name}")
+            if encoder.start():
+                self._encoder = encoder
+
+    def ensure_started(self) -> None:
+        """Start the uploader if it is not running (lazily, and again after it exited)."""
+        if self.running:
+            return
+        failed: RuntimeError | None = None
+        with self.queue.cond:
+            if self.running:
+                return
+            thread = threading.Thread(
+                target=self._run, name=f"objlog-writer-{self._name}", daemon=True
+            )
+            try:
+                thread.start()
+            except RuntimeError as exc:  # interpreter shutting down
+                failed = exc
+            else:
+                self._thread = thread
+        if failed is not None:  # reported unlocked: on_error is the application's code
+            self.report(failed, "start uploader thread")
+
+    def close(self, target: int, deadline: float) -> None:
+        """
+        Upload everything by `deadline`, then stop the threads; spool or give up the rest.
+
+        Raises:
+            SyncTimeout: Batches sealed before `target` were neither stored nor spooled.
+        """
+        if len(self.queue) or not self.queue.recovered:
+            self.ensure_started()
+        lost = self.queue.lost(target) if self.queue.drain(deadline, lambda: self.running) else 0
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if not self.running:
+            if self._stage is not None:
+                self._stage.close()
+            if self._owns_store and self.store is not None:
+                with contextlib.suppress(Exception):
+                    self.store.close()
+        if lost:
+            raise self.queue.timeout("close", lost)
+
+    # -- uploader thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        _shutdown.mark_objlog_thread()
+        try:
+            self._loop()
+        finally:
+            with self.queue.cond:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                self.queue.cond.notify_all()
+
+    def _loop(self) -> None:
+        if not self.queue.recovered:
+            self._recover()
+        while True:
+            try:
+                batch = self.queue.take_for_upload()
+                if batch is None:
+                    return
+                self.queue.spool_pending()
+                self._upload(batch)
+            except _Abort:
+                continue
+            except BaseException as exc:  # noqa: BLE001 - the uploader never dies silently
+                self.report(exc, "uploader")
+                with contextlib.suppress(BaseException):
+                    self.queue.cool_down(CRASH_PAUSE)
+                if self.queue.aborted:
+                    return
+
+    def _recover(self) -> None:
+        """Claim dead writers' spooled batches and queue them first."""
+        recovered: list[SealedBatch] = []
+        try:
+            if self._stage is not None:
+                recovered = self._stage.recover()
+        finally:
+            self.queue.put_recovered(recovered)
+
+    def _store_now(self) -> ObjectStore:
+        if self.store is None:
+            self.store = self._open_store()
+        return self.store
+
+    def _upload(self, batch: SealedBatch) -> None:
+        """Encode (unless the encoder did) and PUT `batch`, which the queue handed out."""
+        try:
+            self._upload_taken(batch)
+        finally:
+            self.queue.done_with(batch)
+
+    def _upload_taken(self, batch: SealedBatch) -> None:
+        body, digests, data, entry = self.queue.open_for_upload(batch)
+        if body is None:
+            body = self._encode_for_upload(batch, data, entry)
+            if body is None:
+                return
+        encoding = encoding_for(batch.compression)
+        store = self._store_now()
+
+        def put() -> object:
+            self._check_abort()
+            return store.put_object(
+                batch.key,
+                body,
+                content_type=encoding.content_type,
+                content_encoding=encoding.content_encoding,
+                metadata={"objlog-records": str(batch.records)},
+                digests=digests,
+            )
+
+        try:
+            retry_call(
+                put, self._retry, sleep=self._retry_wait, clock=self._clock, on_retry=self._on_retry
+            )
+        except _Abort:
+            raise
+        except Exception as exc:  # noqa: BLE001 - StoreError, or a store's bug: keep the batch
+            self._failed(exc, batch)
+            return
+        entry = self.queue.remove(batch, stored=True)
+        self._counters.stored(len(body))
+        if entry is not None and self._stage is not None:
+            self._stage.remove(entry.path)
+
+    def _encode_for_upload(
+        self, batch: SealedBatch, data: Records, entry: SpoolEntry | None
+    ) -> bytes | None:
+        """The body of `batch` from its borrowed records or its spool file; None if given up."""
+        try:
+            if data is None:
+                assert entry is not None and self._stage is not None
+                data = self._stage.read(entry)
+            body = encode(data, batch.compression, batch.compresslevel)
+        except SpoolCorruptError as exc:
+            self.report(exc, f"spooled batch {batch.key}")
+            self.queue.encoded(batch, data, None)
+            self.queue.remove(batch, stored=False)
+            if self._stage is not None and entry is not None:
+                self._stage.quarantine(entry)
+            return None
+        except OSError as exc:
+            self.queue.encoded(batch, data, None)
+            self._failed(exc, batch)
+            return None
+        self.queue.encoded(batch, data, (body, None))
+        return body
+
+    def _failed(self, exc: BaseException, batch: SealedBatch) -> None:
+        """An upload gave up: keep the batch, try again after the policy's cooldown."""
+        self._counters.failed()
+        self.queue.cool_down(self._retry.cooldown_seconds())
+        self.report(exc, f"upload of {batch.key}")
+
+    def _on_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
+        self._counters.retried(f"upload (attempt {attempt}): {type(exc).__name__}: {exc}")
+
+    def _check_abort(self) -> None:
+        """Raise `_Abort` once close gave up (checked between the uploader's steps)."""
+        if self.queue.aborted:
+            raise _Abort
+
+    def _retry_wait(self, seconds: float) -> None:
+        """Wait between attempts; spools meanwhile; raises `_Abort` once close gave up."""
+        if self._sleep is not None:
+            self._check_abort()
+            self._sleep(seconds)
+            self._check_abort()
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            self.queue.spool_pending()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._check_abort()
+                return
+            if not self.queue.wait(remaining):
+                raise _Abort

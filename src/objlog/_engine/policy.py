@@ -1,0 +1,162 @@
+"""
+When a batch is sealed: the flush policy, and the timer that applies its age bound.
+
+`FlushPolicy` is the pure rule (the stdlib's ``MemoryHandler.shouldFlush``
+kept apart from the flush itself): a batch is sealed when the next record
+would take it past ``max_size_bytes``, when it reaches that size, or when
+its first record is ``max_age`` seconds old. A record of at least
+``max_size_bytes`` is an object of its own.
+
+The age bound must hold with no further write, so `AgeTimer` runs one small
+thread per writer: armed with the current batch's deadline, it calls its
+``on_due`` hook then (and every ``idle_interval`` seconds while unarmed, so
+records left in the inbox by contended writes are moved in, see
+`objlog._engine.buffer`). The hook is called with no timer lock held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from objlog import _shutdown
+from objlog.errors import ConfigError
+
+__all__ = ["AgeTimer", "FlushPolicy"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlushPolicy:
+    """
+    The seal rule of a writer's batches.
+
+    Args:
+        max_size_bytes: Seal a batch at this many record bytes (>= 1).
+        max_age: Seal a batch when its first record is this many seconds old (> 0).
+
+    Raises:
+        ConfigError: A value is out of range.
+
+    Thread safety: immutable.
+    """
+
+    max_size_bytes: int
+    max_age: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_size_bytes, int) or isinstance(self.max_size_bytes, bool):
+            raise ConfigError(f"max_size_bytes must be an int, got {self.max_size_bytes!r}")
+        if not isinstance(self.max_age, (int, float)) or isinstance(self.max_age, bool):
+            raise ConfigError(f"max_age must be a number of seconds, got {self.max_age!r}")
+        if self.max_size_bytes < 1:
+            raise ConfigError(f"max_size_bytes must be >= 1, got {self.max_size_bytes}")
+        if not self.max_age > 0:
+            raise ConfigError(f"max_age must be > 0 seconds, got {self.max_age}")
+
+    def seal_before(self, batch_bytes: int, size: int, started: float, now: float) -> bool:
+        """Whether a non-empty batch must be sealed before a record of `size` bytes goes in."""
+        return batch_bytes + size > self.max_size_bytes or now - started >= self.max_age
+
+    def due(self, started: float, now: float) -> bool:
+        """Whether a batch started at `started` is old enough to seal at `now`."""
+        return now - started >= self.max_age
+
+    def alone(self, size: int) -> bool:
+        """Whether a record of `size` bytes is an object of its own."""
+        return size >= self.max_size_bytes
+
+
+class TimerState(enum.Enum):
+    """Lifecycle of an `AgeTimer`."""
+
+    IDLE = "idle"  # no thread yet (or a forked child's copy)
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class AgeTimer:
+    """
+    One thread that calls `on_due` at the armed deadline, or every `idle_interval` seconds.
+
+    Args:
+        on_due: Called on the timer's thread with no timer lock held; must not raise
+            (it is guarded anyway) and must not wait long.
+        idle_interval: Seconds between calls while unarmed.
+        clock: Monotonic seconds the deadlines are in.
+        name: Thread name.
+
+    Thread safety: `arm` and `stop` are safe from any thread.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_cond",
+        "_deadline",
+        "_idle_interval",
+        "_name",
+        "_on_due",
+        "_thread",
+        "state",
+    )
+
+    def __init__(
+        self,
+        on_due: Callable[[], None],
+        *,
+        idle_interval: float,
+        clock: Callable[[], float],
+        name: str,
+    ) -> None:
+        self._on_due = on_due
+        self._idle_interval = idle_interval
+        self._clock = clock
+        self._name = name
+        self._cond = threading.Condition(threading.Lock())
+        self._deadline: float | None = None
+        self._thread: threading.Thread | None = None
+        self.state = TimerState.IDLE
+
+    def arm(self, deadline: float) -> None:
+        """Call `on_due` at `deadline` (clock seconds); starts the thread on first use."""
+        with self._cond:
+            if self.state is TimerState.STOPPED:
+                return
+            self._deadline = deadline
+            if self.state is TimerState.IDLE:
+                self._start()
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """End the thread (it exits at its next wake-up, at once)."""
+        with self._cond:
+            self.state = TimerState.STOPPED
+            self._cond.notify()
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: sync and close still seal
+            return
+        self._thread = thread
+        self.state = TimerState.RUNNING
+
+    def _run(self) -> None:
+        _shutdown.mark_objlog_thread()
+        while True:
+            with self._cond:
+                while True:
+                    if self.state is TimerState.STOPPED:
+                        return
+                    deadline = self._deadline
+                    wait = self._idle_interval if deadline is None else deadline - self._clock()
+                    if wait <= 0:
+                        self._deadline = None
+                        break
+                    if not self._cond.wait(max(0.001, wait)) and deadline is None:
+                        break  # an idle interval passed
+            with contextlib.suppress(Exception):  # the hook reports its own failures
+                self._on_due()

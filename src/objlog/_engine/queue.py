@@ -1,0 +1,370 @@
+"""
+The queue of sealed batches between the batch buffer and the pipeline's threads.
+
+`BatchQueue` holds the sealed batches of one writer in seal order (batches
+recovered from the spool first) and every change of their states
+(`objlog._engine.batch`): it hands a batch to the encoder or the uploader,
+takes it back, keeps its body, removes it once stored, and releases its
+memory to the `MemoryBudget` once stored or spooled. Waiting happens here
+too: the uploader for work (after a failure, not before the cooldown ends),
+``sync`` for its batches (`wait_done`), ``close`` for all (`drain`).
+
+It is the spool stage's scheduler as well (`spool_pending`): it picks the
+batches to write and records the result; the I/O runs in
+`objlog._engine.spooler.SpoolStage` with no lock held.
+
+Thread safety: one condition guards the queue, the batches and the state;
+every method is safe from any thread. It is taken inside the batch
+buffer's lock (`put`), and takes the budget's and counters' locks inside
+its own; no I/O and no application code runs under it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from objlog._engine.batch import SealedBatch, SpoolState, UploadState, give_back
+from objlog._engine.budget import MemoryBudget
+from objlog._engine.records import RecordBuffer
+from objlog._engine.spooler import SpoolStage
+from objlog._engine.stats import Counters
+from objlog._spool import SpoolEntry
+from objlog.errors import SyncTimeout
+from objlog.typing import BodyDigests
+
+__all__ = ["ENCODE_AHEAD", "SPOOL_GRACE", "BatchQueue", "PipelineState"]
+
+#: Sealed batches the encoder thread may encode ahead of the uploader: it
+#: overlaps compression with uploads, at the cost of holding that many
+#: encoded bodies (compressed: a fraction of their records) in memory too.
+ENCODE_AHEAD = 2
+#: Seconds `sync`/`close` wait past their deadline for a spool write already
+#: under way on another thread before calling its batch neither stored nor spooled.
+SPOOL_GRACE = 5.0
+
+Records = RecordBuffer | bytes | None
+
+
+class PipelineState(enum.Enum):
+    """Lifecycle of a writer's upload pipeline."""
+
+    RUNNING = "running"
+    DRAINING = "draining"  # close(): upload what is queued, then the threads exit
+    ABORTED = "aborted"  # close() ran out of time: give up the upload under way
+
+
+class BatchQueue:
+    """
+    Sealed batches of one writer and their states.
+
+    Args:
+        prefix: The writer's key prefix (for messages).
+        budget: Released as batches are stored or spooled.
+        counters: The writer's counters.
+        stage: The spool stage, or None without a spool.
+        clock: Monotonic seconds of the cooldown.
+    """
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        budget: MemoryBudget,
+        counters: Counters,
+        stage: SpoolStage | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.prefix = prefix
+        self._budget = budget
+        self._counters = counters
+        self._stage = stage
+        self._clock = clock
+        self.cond = threading.Condition(threading.Lock())
+        self._batches: collections.deque[SealedBatch] = collections.deque()
+        self.sealed = 0  # batches put (the next one's index)
+        self.state = PipelineState.RUNNING
+        self.recovered = stage is None
+        self._retry_at = 0.0  # no batch is handed out before (clock seconds)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    @property
+    def aborted(self) -> bool:
+        """close() gave up: every thread stops what it does."""
+        return self.state is PipelineState.ABORTED
+
+    # -- in ------------------------------------------------------------------------------
+    def put(self, batch: SealedBatch) -> bool:
+        """Queue a sealed batch (its index is set here), charge its memory; True on a backlog."""
+        with self.cond:
+            batch.index = self.sealed
+            self.sealed += 1
+            self._batches.append(batch)
+            self._budget.charge(batch.mem_bytes)
+            self.cond.notify_all()
+            return len(self._batches) > 1
+
+    def put_recovered(self, batches: list[SealedBatch]) -> None:
+        """Queue batches claimed from the spool ahead of the others; recovery is over."""
+        with self.cond:
+            self._batches.extendleft(reversed(batches))
+            self.recovered = True
+            self.cond.notify_all()
+
+    # -- the uploader ---------------------------------------------------------------------
+    def take_for_upload(self) -> SealedBatch | None:
+        """
+        Wait for the oldest batch no thread works on, once the cooldown is over.
+
+        Returns:
+            The batch, now ``UPLOADING``; None when the uploader should exit
+            (aborted, or draining with nothing left).
+        """
+        with self.cond:
+            while True:
+                if self.state is PipelineState.ABORTED:
+                    return None
+                now = self._clock()
+                if self._batches and now >= self._retry_at:
+                    batch = next((b for b in self._batches if b.idle), None)
+                    if batch is not None:
+                        batch.upload = UploadState.UPLOADING
+                        return batch
+                if self.state is PipelineState.DRAINING and not self._batches:
+                    return None
+                cooling = self._batches and now < self._retry_at
+                self.cond.wait(max(0.001, self._retry_at - now) if cooling else None)
+
+    def open_for_upload(
+        self, batch: SealedBatch
+    ) -> tuple[bytes | None, BodyDigests | None, Records, SpoolEntry | None]:
+        """Return the body and digests kept, else the borrowed records, and the spool entry."""
+        with self.cond:
+            data = batch.borrow() if batch.body is None else None
+            return batch.body, batch.digests, data, batch.spool_entry
+
+    def encoded(
+        self,
+        batch: SealedBatch,
+        data: Records,
+        encoded: tuple[bytes, BodyDigests | None] | None,
+    ) -> None:
+        """A thread is done encoding `batch` from its borrowed `data`: keep the body."""
+        with self.cond:
+            give_back(data)
+            if batch.upload is UploadState.ENCODING:
+                batch.upload = UploadState.QUEUED
+            if encoded is not None:
+                batch.keep_body(*encoded, keep_records=self._stage is not None)
+            self.cond.notify_all()
+
+    def done_with(self, batch: SealedBatch) -> None:
+        """The uploader lets go of `batch` (stored, removed, or to be tried again)."""
+        with self.cond:
+            if batch.upload is UploadState.UPLOADING:
+                batch.upload = UploadState.QUEUED
+            self.cond.notify_all()
+
+    def remove(self, batch: SealedBatch, *, stored: bool) -> SpoolEntry | None:
+        """Drop a finished batch (stored, or set aside), free its memory; return its spool entry."""
+        with self.cond:
+            if stored:
+                batch.upload = UploadState.STORED
+            with contextlib.suppress(ValueError):
+                self._batches.remove(batch)
+            self._budget.release(batch.release_memory())
+            batch.set_data(None)
+            batch.body = None
+            batch.digests = None
+            self.cond.notify_all()
+            return batch.spool_entry
+
+    def cool_down(self, seconds: float) -> None:
+        """Hand out no batch for `seconds` (after an upload gave up, or the uploader failed)."""
+        with self.cond:
+            self._retry_at = self._clock() + seconds
+
+    def expedite(self) -> None:
+        """End the cooldown and wake every thread (``sync``, ``close``)."""
+        with self.cond:
+            self._retry_at = 0.0
+            self.cond.notify_all()
+
+    def wake(self) -> None:
+        """Wake every thread to look at its timers again (``flush``)."""
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for any change; False once aborted."""
+        with self.cond:
+            if self.state is PipelineState.ABORTED:
+                return False
+            self.cond.wait(seconds)
+            return not self.aborted
+
+    # -- the encoder ----------------------------------------------------------------------
+    def take_for_encoding(self) -> tuple[SealedBatch, Records] | None:
+        """Wait for a batch to encode ahead and borrow its records; None: the encoder exits."""
+        with self.cond:
+            while True:
+                if self.state is PipelineState.ABORTED:
+                    return None
+                batch = next(
+                    (
+                        b
+                        for b in itertools.islice(self._batches, ENCODE_AHEAD + 1)
+                        if b.body is None and b.idle and b.data is not None
+                    ),
+                    None,
+                )
+                if batch is not None:
+                    batch.upload = UploadState.ENCODING
+                    return batch, batch.borrow()
+                if self.state is PipelineState.DRAINING and not self._batches:
+                    return None
+                self.cond.wait(1.0)
+
+    # -- the spool stage ------------------------------------------------------------------
+    def spool_pending(self) -> None:
+        """Write every sealed batch not yet spooled to the spool (no lock held during I/O)."""
+        stage = self._stage
+        if stage is None:
+            return
+        with self.cond:
+            todo = [
+                (b, b.borrow())
+                for b in self._batches
+                if b.spool is SpoolState.MEMORY and b.data is not None
+            ]
+            for b, _ in todo:
+                b.spool = SpoolState.SPOOLING
+        if not todo:
+            return
+        done = stage.write(todo)
+        for path in self._spooled(todo, done):
+            stage.remove(path, quiet=True)
+
+    def _spooled(
+        self, todo: list[tuple[SealedBatch, Records]], done: list[tuple[SealedBatch, SpoolEntry]]
+    ) -> list[Path]:
+        """Record the spool writes; returns files of batches stored meanwhile (to remove)."""
+        stale: list[Path] = []
+        with self.cond:
+            for b, data in todo:
+                b.spool = SpoolState.MEMORY
+                give_back(data)
+            for b, entry in done:
+                if b.upload is UploadState.STORED:
+                    stale.append(entry.path)
+                    continue
+                b.spool_entry = entry
+                b.spool = SpoolState.SPOOLED
+                b.set_data(None)
+                self._budget.release(b.release_memory())
+            if done:
+                self._budget.unblock()
+            self.cond.notify_all()  # also wakes `_await_spooling` after a failure
+        self._counters.spooled_batches(len(done) - len(stale))
+        return stale
+
+    def _await_spooling(self) -> bool:
+        """
+        Lock held: wait (up to `SPOOL_GRACE` s) for spool writes under way on other threads.
+
+        Returns True when there were any: a caller about to report batches as
+        neither stored nor spooled counts again, since they may have landed.
+        """
+        if not any(b.spool is SpoolState.SPOOLING for b in self._batches):
+            return False
+        deadline = time.monotonic() + SPOOL_GRACE
+        while any(b.spool is SpoolState.SPOOLING for b in self._batches):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.cond.wait(remaining)
+        return True
+
+    # -- sync and close -------------------------------------------------------------------
+    def wait_done(self, target: int, deadline: float, what: str) -> None:
+        """
+        Block until the batches sealed before `target` are stored or spooled.
+
+        Args:
+            target: `sealed` when the caller sealed its last batch.
+            deadline: ``time.monotonic()`` seconds.
+            what: The operation, for the error message.
+
+        Raises:
+            SyncTimeout: Time ran out; ``pending_batches`` says how many.
+        """
+        graced = False
+        while True:
+            self.spool_pending()
+            with self.cond:
+                pending = self._pending(target)
+                if not pending:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and not graced:
+                    graced = True
+                    if self._await_spooling():
+                        continue  # batches being spooled at the deadline may have landed
+                if remaining <= 0:
+                    raise self.timeout(what, pending)
+                self.cond.wait(remaining)
+
+    def drain(self, deadline: float, uploading: Callable[[], bool]) -> bool:
+        """
+        Let the threads upload everything until `deadline`; abort them if time runs out.
+
+        Args:
+            deadline: ``time.monotonic()`` seconds.
+            uploading: Whether the uploader thread is still alive.
+
+        Returns:
+            True when batches are left (the pipeline is then ``ABORTED``).
+        """
+        with self.cond:
+            self.state = PipelineState.DRAINING
+            self._retry_at = 0.0
+            self.cond.notify_all()
+            while (self._batches or not self.recovered) and uploading():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.cond.wait(remaining)
+            if not self._batches:
+                return False
+            self.state = PipelineState.ABORTED
+            self.cond.notify_all()
+            return True
+
+    def lost(self, target: int) -> int:
+        """After an abort: spool what can be, then count batches sealed before `target` lost."""
+        self.spool_pending()
+        with self.cond:
+            self._await_spooling()
+            return self._pending(target)
+
+    def _pending(self, target: int) -> int:
+        """Lock held: batches sealed before `target` neither stored nor spooled."""
+        return sum(
+            1 for b in self._batches if b.index < target and b.spool is not SpoolState.SPOOLED
+        )
+
+    def timeout(self, what: str, pending: int) -> SyncTimeout:
+        """The error of a `what` (sync, close) that left `pending` batches."""
+        return SyncTimeout(
+            f"{what}: {pending} batch(es) of {self.prefix} neither stored nor spooled"
+            f" in time (last error: {self._counters.last_error})",
+            pending_batches=pending,
+        )

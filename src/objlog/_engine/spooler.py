@@ -1,0 +1,128 @@
+"""
+The spool stage of the upload pipeline: sealed batches to local disk and back.
+
+`SpoolStage` does the spool's I/O for the pipeline, with no lock held: it
+writes batches (`write`), reads one back for its upload (`read`), removes a
+stored batch's file, quarantines a corrupt one, and claims the batches a dead
+writer left (`recover`). Which batches to write, and what their states
+become, is the pipeline's business, under its lock.
+
+Thread safety: safe from any thread (`objlog._spool.Spool` locks its own files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from objlog._engine.batch import SealedBatch
+from objlog._engine.records import RecordBuffer
+from objlog._engine.stats import Reporter
+from objlog._spool import Spool, SpoolEntry
+
+__all__ = ["SpoolStage", "records_of"]
+
+
+def records_of(data: RecordBuffer | bytes | None) -> bytes | memoryview:
+    """The bytes of a sealed batch's records (a view of its buffer; bytes as they are)."""
+    if isinstance(data, RecordBuffer):
+        return data.records()
+    assert data is not None
+    return data
+
+
+class SpoolStage:
+    """
+    Spool I/O for one writer's pipeline.
+
+    Args:
+        spool: The writer's spool.
+        report: Records a failure (never raises).
+    """
+
+    __slots__ = ("_report", "spool")
+
+    def __init__(self, spool: Spool, report: Reporter) -> None:
+        self.spool = spool
+        self._report = report
+
+    def write(
+        self, todo: Sequence[tuple[SealedBatch, RecordBuffer | bytes | None]]
+    ) -> list[tuple[SealedBatch, SpoolEntry]]:
+        """
+        Write each batch's borrowed records to the spool (fsync), in order.
+
+        Stops at the first failure, which is reported; the batches not
+        written stay in memory and are tried again by the next spooling.
+
+        Returns:
+            The batches written, each with its spool entry.
+        """
+        done: list[tuple[SealedBatch, SpoolEntry]] = []
+        for batch, data in todo:
+            if data is None:
+                continue
+            try:
+                entry = self.spool.put(
+                    batch.key,
+                    [records_of(data)],
+                    compression=batch.compression,
+                    compresslevel=batch.compresslevel,
+                    records=batch.records,
+                )
+            except OSError as exc:
+                self._report(exc, f"spool to {self.spool.root}")
+                break
+            done.append((batch, entry))
+        return done
+
+    def read(self, entry: SpoolEntry) -> bytes:
+        """
+        Return the records of a spooled batch.
+
+        Raises:
+            SpoolCorruptError: The file is not a whole spool file.
+            OSError: It cannot be read.
+        """
+        return Spool.read(entry.path)
+
+    def remove(self, path: Path, *, quiet: bool = False) -> None:
+        """Remove a stored batch's spool file; a failure is reported unless `quiet`."""
+        try:
+            Spool.remove(path)
+        except OSError as exc:
+            if not quiet:
+                self._report(exc, f"spool clean-up of {path.name}")
+
+    def quarantine(self, entry: SpoolEntry) -> None:
+        """Set a corrupt spool file aside (it is never deleted)."""
+        with contextlib.suppress(OSError):
+            self.spool.quarantine(entry.path)
+
+    def recover(self) -> list[SealedBatch]:
+        """Claim the batches dead writers left in the spool, oldest first; problems are reported."""
+        try:
+            entries, problems = self.spool.claim_leftovers()
+        except OSError as exc:
+            self._report(exc, f"spool recovery in {self.spool.root}")
+            return []
+        for path, problem in problems:
+            self._report(problem, f"spool recovery of {path.name}")
+        return [
+            SealedBatch(
+                entry.key,
+                None,
+                records=entry.records,
+                raw_bytes=entry.raw_bytes,
+                index=-1,
+                compression=entry.compression,
+                compresslevel=entry.compresslevel,
+                spool_entry=entry,
+            )
+            for entry in entries
+        ]
+
+    def close(self) -> None:
+        """Release the spool's lock on its directory."""
+        self.spool.close()

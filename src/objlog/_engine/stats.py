@@ -1,0 +1,186 @@
+"""
+A writer's counters and the snapshot `ObjectStoreWriter.stats` returns.
+
+Counters change per batch or per failure, never per accepted record: the
+current batch counts its own records (`objlog._engine.buffer`) and adds them
+here when sealed.
+
+Thread safety: `Counters` has its own lock, the innermost of the engine's
+(see `objlog._engine`): no other lock is taken while it is held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from objlog import _report
+
+__all__ = ["Counters", "Reporter", "WriterStats"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriterStats:
+    """
+    A snapshot of a writer's counters (cumulative since it started or forked).
+
+    Attributes:
+        records: Records accepted by `write`.
+        bytes_in: Bytes of accepted records (newlines included, uncompressed).
+        bytes_stored: Bytes of stored objects (compressed).
+        objects: Objects stored.
+        retries: Upload attempts retried after a transient failure.
+        failures: Uploads that failed after their retries (the batch was kept).
+        dropped_records: Records dropped because memory was full.
+        dropped_bytes: Bytes of dropped records.
+        spooled: Batches written to the spool.
+        queue_depth: Sealed batches not yet stored.
+        last_error: The last failure as ``"what: Type: message"``, or None.
+    """
+
+    records: int = 0
+    bytes_in: int = 0
+    bytes_stored: int = 0
+    objects: int = 0
+    retries: int = 0
+    failures: int = 0
+    dropped_records: int = 0
+    dropped_bytes: int = 0
+    spooled: int = 0
+    queue_depth: int = 0
+    last_error: str | None = None
+
+
+class Counters:
+    """
+    Cumulative counters of one writer (one process: a forked child starts anew).
+
+    Thread safety: every method is safe from any thread.
+    """
+
+    __slots__ = (
+        "_lock",
+        "bytes_in",
+        "bytes_stored",
+        "dropped_bytes",
+        "dropped_records",
+        "failures",
+        "last_error",
+        "objects",
+        "records",
+        "retries",
+        "spooled",
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.records = 0
+        self.bytes_in = 0
+        self.bytes_stored = 0
+        self.objects = 0
+        self.retries = 0
+        self.failures = 0
+        self.dropped_records = 0
+        self.dropped_bytes = 0
+        self.spooled = 0
+        self.last_error: str | None = None
+
+    def sealed(self, records: int, raw_bytes: int) -> None:
+        """A batch of `records` records and `raw_bytes` bytes was sealed."""
+        with self._lock:
+            self.records += records
+            self.bytes_in += raw_bytes
+
+    def dropped(self, size: int) -> None:
+        """A record of `size` bytes was dropped."""
+        with self._lock:
+            self.dropped_records += 1
+            self.dropped_bytes += size
+
+    def stored(self, body_bytes: int) -> None:
+        """An object of `body_bytes` bytes was stored."""
+        with self._lock:
+            self.objects += 1
+            self.bytes_stored += body_bytes
+
+    def spooled_batches(self, n: int) -> None:
+        """`n` batches were written to the spool."""
+        with self._lock:
+            self.spooled += n
+
+    def retried(self, message: str) -> None:
+        """An attempt failed transiently and is retried."""
+        with self._lock:
+            self.retries += 1
+            self.last_error = message
+
+    def failed(self) -> None:
+        """An upload gave up after its retries (the batch is kept)."""
+        with self._lock:
+            self.failures += 1
+
+    def error(self, message: str) -> None:
+        """Remember the last failure."""
+        with self._lock:
+            self.last_error = message
+
+    def snapshot(
+        self, *, current_records: int, current_bytes: int, queue_depth: int
+    ) -> WriterStats:
+        """Return the counters with the current batch's records and the queue depth added."""
+        with self._lock:
+            return WriterStats(
+                records=self.records + current_records,
+                bytes_in=self.bytes_in + current_bytes,
+                bytes_stored=self.bytes_stored,
+                objects=self.objects,
+                retries=self.retries,
+                failures=self.failures,
+                dropped_records=self.dropped_records,
+                dropped_bytes=self.dropped_bytes,
+                spooled=self.spooled,
+                queue_depth=queue_depth,
+                last_error=self.last_error,
+            )
+
+
+class Reporter:
+    """
+    Record a failure: `Counters.last_error`, the ``on_error`` hook, a rate-limited stderr line.
+
+    Args:
+        counters: Where the last error is kept.
+        prefix: The writer's key prefix, at the start of each stderr line.
+        on_error: Called with the exception; must not block (its own errors are ignored).
+        interval: Seconds between two stderr lines.
+
+    Thread safety: safe from any thread; never raises.
+    """
+
+    __slots__ = ("_counters", "_on_error", "_prefix", "_stderr")
+
+    def __init__(
+        self,
+        counters: Counters,
+        prefix: str,
+        on_error: Callable[[BaseException], None] | None,
+        interval: float = _report.STDERR_INTERVAL,
+    ) -> None:
+        self._counters = counters
+        self._prefix = prefix
+        self._on_error = on_error
+        self._stderr = _report.StderrReporter(interval)
+
+    def __call__(self, exc: BaseException, what: str) -> None:
+        """Report `exc`, which happened while doing `what`."""
+        try:
+            message = f"{what}: {type(exc).__name__}: {exc}"
+            self._counters.error(message)
+            if self._on_error is not None:
+                with contextlib.suppress(Exception):
+                    self._on_error(exc)
+            self._stderr(f"objlog: {self._prefix}: {message}")
+        except Exception:  # noqa: BLE001, S110 - reporting must never take the writer down
+            pass
