@@ -33,15 +33,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from objlog._jsonl import TimestampCache, encode_key, encode_value, quote
 from objlog._report import write_stderr
 from objlog.errors import ConfigError, ObjlogError, SyncTimeout, WriterClosedError
 from objlog.writer import ObjectStoreWriter, in_objlog_thread
@@ -83,99 +83,12 @@ _CORE = frozenset(
     }
 )
 
-# One encoder for nested values: json.dumps() with options builds a new encoder per call.
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False,
-    allow_nan=False,  # NaN/Infinity are not JSON; they fall back to repr ("nan")
-    separators=(",", ":"),
-    default=lambda value: _safe_repr(value),
-)
-# Quote and escape one str (the C implementation when available); non-ASCII kept as is.
-_quote: Callable[[str], str] = json.encoder.encode_basestring
-_int_repr = int.__repr__
-_float_repr = float.__repr__
-_isfinite = math.isfinite
 # Python >= 3.12: Filterer.filter returns the (possibly replaced) record, not True.
 _FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)
 # What logging.Handler.format uses when no formatter is set.
 _DEFAULT_FORMATTER = logging.Formatter()
 # Distinct (level, logger) and (process, thread) pairs remembered per formatter.
 _CACHE_ENTRIES = 1024
-
-
-def _safe_repr(value: object) -> str:
-    try:
-        return repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not lose the record
-        return f"<unrepresentable {type(value).__qualname__} object>"
-
-
-def _value(value: object) -> str:
-    """Return `value` as JSON text, or its repr as a JSON string; never raises."""
-    kind = type(value)
-    try:
-        # Fast paths for the common scalar types; containers go to the encoder.
-        if kind is str:
-            return _quote(value)  # type: ignore[arg-type]
-        if kind is int:
-            return _int_repr(value)
-        if kind is float and _isfinite(value):  # type: ignore[arg-type]
-            return _float_repr(value)
-        if value is None:
-            return "null"
-        if kind is bool:
-            return "true" if value else "false"
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError, RecursionError):
-        # NaN, sets, objects, dicts with tuple keys, cycles, ints too long to print.
-        return _quote(_safe_repr(value))
-
-
-def _key(key: object) -> str:
-    return _quote(key if isinstance(key, str) else str(key))
-
-
-def _dumps(fields: Mapping[str, object]) -> str:
-    """
-    Encode `fields` as one line of compact JSON, never raising.
-
-    Values the encoder cannot take (sets, objects, NaN, dicts with tuple keys,
-    circular structures) become their `repr`; a key that is not a string
-    becomes its `str`.
-
-    Args:
-        fields: The object's members, in output order.
-
-    Returns:
-        One JSON object without a trailing newline (UTF-8 text, not
-        ASCII-escaped; newlines inside values are escaped by JSON).
-
-    Thread safety: safe to call from any thread.
-    """
-    return "{" + ",".join([f"{_key(k)}:{_value(v)}" for k, v in fields.items()]) + "}"
-
-
-class _TimestampCache:
-    """RFC 3339 UTC timestamps; the date-time part is cached per second."""
-
-    __slots__ = ("_cached",)
-
-    def __init__(self) -> None:
-        # (first microsecond of the cached second, first of the next, "YYYY-MM-DDTHH:MM:SS.")
-        self._cached: tuple[int, int, str] = (0, -1, "")
-
-    def format(self, created: float) -> str:
-        micros = round(created * 1_000_000)
-        cached = self._cached  # one tuple read: atomic, so no lock is needed
-        if cached[0] <= micros < cached[1]:
-            # Only seconds >= 1 are cached, so the last six digits are the
-            # zero-padded microseconds (cheaper than a format spec).
-            return f"{cached[2]}{str(micros)[-6:]}Z"
-        start = micros // 1_000_000 * 1_000_000
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(start // 1_000_000))
-        if start >= 1_000_000:
-            self._cached = (start, start + 1_000_000, prefix)
-        return f"{prefix}{micros - start:06d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -202,10 +115,10 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         static = dict(static_fields or {})
         self._static = "".join(
-            f",{_key(k)}:{_value(v)}" for k, v in static.items() if k not in _CORE
+            f",{encode_key(k)}:{encode_value(v)}" for k, v in static.items() if k not in _CORE
         )
         self._taken = _CORE | frozenset(static)
-        self._timestamps = _TimestampCache()
+        self._timestamps = TimestampCache()
         self._heads: dict[tuple[object, object], str] = {}
         self._tails: dict[tuple[object, ...], str] = {}
         self._keys: dict[str, str] = {}
@@ -230,7 +143,7 @@ class JsonFormatter(logging.Formatter):
             The JSON object as text.
         """
         # Assembled by hand: ~2x faster than json.dumps of a dict, and each
-        # value falls back to repr on its own (see `_value`).
+        # value falls back to repr on its own (see `encode_value`).
         # The level/logger and process/thread members repeat: their JSON text
         # is cached (a dict lookup instead of four encodings each).
         level_logger = (record.levelname, record.name)
@@ -240,18 +153,18 @@ class JsonFormatter(logging.Formatter):
             head = self._cache(
                 self._heads,
                 level_logger,
-                f',"level":{_value(level_logger[0])},"logger":{_value(level_logger[1])}',
+                f',"level":{encode_value(level_logger[0])},"logger":{encode_value(level_logger[1])}',
             )
         message = record.getMessage()
         parts = [
             f'{{"timestamp":"{self._timestamps.format(record.created)}"{head}'
-            f',"message":{_quote(message) if type(message) is str else _value(message)}'
+            f',"message":{quote(message) if type(message) is str else encode_value(message)}'
             f"{self._static}"
         ]
         attrs = record.__dict__
         if len(attrs) > _N_STANDARD:
             # The text of each `extra=` key (",\"key\":") is cached; str values,
-            # the common ones, skip the call to `_value`.
+            # the common ones, skip the call to `encode_value`.
             keys = self._keys
             append = parts.append
             for key, value in itertools.islice(attrs.items(), _N_STANDARD, None):
@@ -259,16 +172,16 @@ class JsonFormatter(logging.Formatter):
                 if text is None:
                     if key in _RESERVED or key in self._taken:
                         continue
-                    text = self._cache(keys, key, f",{_key(key)}:")
-                # A str cannot fail to quote; everything else may (see `_value`).
-                append(text + (_quote(value) if type(value) is str else _value(value)))
+                    text = self._cache(keys, key, f",{encode_key(key)}:")
+                # A str cannot fail to quote; everything else may (see `encode_value`).
+                append(text + (quote(value) if type(value) is str else encode_value(value)))
         if record.exc_info and not record.exc_text:
             # Cached on the record as logging.Formatter does, for other handlers.
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            parts.append(f',"exception":{_value(record.exc_text)}')
+            parts.append(f',"exception":{encode_value(record.exc_text)}')
         if record.stack_info:
-            parts.append(f',"stack":{_value(self.formatStack(record.stack_info))}')
+            parts.append(f',"stack":{encode_value(self.formatStack(record.stack_info))}')
         identity = (record.process, record.processName, record.thread, record.threadName)
         try:
             tail = self._tails[identity]
@@ -276,10 +189,10 @@ class JsonFormatter(logging.Formatter):
             tail = self._cache(
                 self._tails,
                 identity,
-                f',"process":{_value(identity[0])}'
-                f',"process_name":{_value(identity[1])}'
-                f',"thread":{_value(identity[2])}'
-                f',"thread_name":{_value(identity[3])}}}',
+                f',"process":{encode_value(identity[0])}'
+                f',"process_name":{encode_value(identity[1])}'
+                f',"thread":{encode_value(identity[2])}'
+                f',"thread_name":{encode_value(identity[3])}}}',
             )
         parts.append(tail)
         return "".join(parts)

@@ -43,9 +43,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
 from objlog._codec import normalize_record
+from objlog._jsonl import TimestampCache, dumps
 from objlog._report import StderrReporter
-from objlog._shutdown import _TLS as _OWN_THREAD
-from objlog.stdlib import _dumps, _TimestampCache
+from objlog.writer import in_objlog_thread
 
 if TYPE_CHECKING:
     from objlog.writer import ObjectStoreWriter
@@ -68,10 +68,8 @@ _LEVEL_OF_METHOD = {
 }
 
 
-# `in_objlog_thread` inlined: SDK records made on objlog's uploader threads must
-# never feed back into the writer. The thread's own dict of the flag holder is
-# read, since getattr of a flag never set (every application thread) costs an
-# AttributeError inside, about 10x the lookup, on every event.
+# SDK records made on objlog's uploader threads must never feed back into the
+# writer: both sinks ask `in_objlog_thread` first.
 
 # Lines go to the writer as UTF-8 bytes ending in a newline (`normalize_record`:
 # one encode, newline included, so the writer takes them as they are). Its
@@ -99,6 +97,29 @@ class _FailureReport:
         )
 
 
+class _Sink:
+    """What both sinks share: the writer, the failure count and the repr."""
+
+    __slots__ = ("_report", "_writer")
+
+    def __init__(self, writer: ObjectStoreWriter) -> None:
+        self._writer = writer
+        self._report = _FailureReport(type(self).__name__)
+
+    @property
+    def writer(self) -> ObjectStoreWriter:
+        """The writer lines go to."""
+        return self._writer
+
+    @property
+    def failed(self) -> int:
+        """Events that could not be written (the serializer or the writer failed)."""
+        return self._report.failed
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._writer.prefix!r}>"
+
+
 def _render_exc_info(exc_info: object) -> str | None:
     if exc_info is True:
         exc_info = sys.exc_info()
@@ -109,7 +130,7 @@ def _render_exc_info(exc_info: object) -> str | None:
     return None
 
 
-class ObjectStoreProcessor:
+class ObjectStoreProcessor(_Sink):
     """
     A structlog processor that tees every event dict to an objlog writer.
 
@@ -142,23 +163,9 @@ class ObjectStoreProcessor:
         *,
         serializer: Callable[[Mapping[str, object]], str | bytes] | None = None,
     ) -> None:
-        self._writer = writer
-        self._serializer = serializer or _dumps
-        self._timestamps = _TimestampCache()
-        self._report = _FailureReport(type(self).__name__)
-
-    @property
-    def writer(self) -> ObjectStoreWriter:
-        """The writer lines go to."""
-        return self._writer
-
-    @property
-    def failed(self) -> int:
-        """Events that could not be written (serializer or writer failed)."""
-        return self._report.failed
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._writer.prefix!r}>"
+        super().__init__(writer)
+        self._serializer = serializer or dumps
+        self._timestamps = TimestampCache()
 
     def __call__(
         self, logger: object, method_name: str, event_dict: MutableMapping[str, object]
@@ -174,7 +181,7 @@ class ObjectStoreProcessor:
         Returns:
             `event_dict`, the same object.
         """
-        if _OWN_THREAD.__dict__.get("active"):  # see `_OWN_THREAD`
+        if in_objlog_thread():
             return event_dict
         try:
             fields: Mapping[str, object] = event_dict
@@ -201,7 +208,7 @@ class ObjectStoreProcessor:
         return event_dict
 
 
-class ObjectStoreLogger:
+class ObjectStoreLogger(_Sink):
     """
     A structlog logger whose every method writes the rendered event to objlog.
 
@@ -219,24 +226,7 @@ class ObjectStoreLogger:
     Thread safety: safe from any thread (the writer is thread-safe).
     """
 
-    __slots__ = ("_report", "_writer")
-
-    def __init__(self, writer: ObjectStoreWriter) -> None:
-        self._writer = writer
-        self._report = _FailureReport(type(self).__name__)
-
-    @property
-    def writer(self) -> ObjectStoreWriter:
-        """The writer lines go to."""
-        return self._writer
-
-    @property
-    def failed(self) -> int:
-        """Messages that could not be written."""
-        return self._report.failed
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._writer.prefix!r}>"
+    __slots__ = ()
 
     def msg(self, message: str | bytes) -> None:
         """
@@ -245,7 +235,7 @@ class ObjectStoreLogger:
         Args:
             message: The rendered event (a trailing newline is optional).
         """
-        if _OWN_THREAD.__dict__.get("active"):  # see `_OWN_THREAD`
+        if in_objlog_thread():
             return
         try:
             self._writer.write(normalize_record(message))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +14,20 @@ from objlog.errors import PermanentStoreError
 from objlog.results import ResultWriter
 from objlog.stores.memory import MemoryStore
 
-from .conftest import make_tgz
-
 Entries = list[tuple[tarfile.TarInfo, "bytes | None"]]
+
+
+def make_tgz(entries: Entries) -> bytes:
+    """Build a tar.gz from hand-made members (for malicious archives)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for info, data in entries:
+            if data is not None:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    return gzip.compress(raw.getvalue())
 
 
 def _file(name: str) -> tarfile.TarInfo:

@@ -8,13 +8,13 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from result_helpers import FakeSleep, first_payload, members
 
 from objlog.errors import (
     ConfigError,
@@ -22,12 +22,10 @@ from objlog.errors import (
     PermanentStoreError,
     TransientStoreError,
 )
-from objlog.results import DIR_MODE, FILE_MODE, RESULT_MTIME, ResultWriter, _Pipe
+from objlog.results import DIR_MODE, FILE_MODE, RESULT_MTIME, ResultWriter
 from objlog.retry import RetryPolicy
 from objlog.stores.memory import MemoryStore
 from objlog.typing import ObjectRef, ObjectStore
-
-from .conftest import FakeSleep, first_payload, members
 
 MIB = 1024 * 1024
 
@@ -49,11 +47,12 @@ def _producers() -> list[threading.Thread]:
 # -- format -------------------------------------------------------------------
 
 
-def test_bytes_round_trip(store: ObjectStore) -> None:
-    """Bytes come back from read() unchanged."""
+@pytest.mark.parametrize("payload", [b"\x00\x01 payload \xff", b""])
+def test_bytes_round_trip(store: ObjectStore, payload: bytes) -> None:
+    """Bytes, an empty payload included (one empty member), come back from read() unchanged."""
     writer = ResultWriter(store)
-    writer.write("run-1", "train", "metrics", b"\x00\x01 payload \xff")
-    assert b"\x00\x01 payload \xff" == writer.read("run-1", "train", "metrics")
+    writer.write("run-1", "train", "metrics", payload)
+    assert payload == writer.read("run-1", "train", "metrics")
 
 
 def test_str_is_content_encoded_as_utf8(store: ObjectStore) -> None:
@@ -168,13 +167,6 @@ def test_tar_command_extracts_the_result(store: ObjectStore, tmp_path: Path) -> 
     dest.mkdir()
     subprocess.run(["tar", "-xzf", str(archive), "-C", str(dest)], check=True, timeout=60)
     assert "inner" == (dest / "outputs" / "z-last" / "inner.txt").read_text()
-
-
-def test_empty_payload(store: ObjectStore) -> None:
-    """An empty payload is a valid archive with one empty member."""
-    writer = ResultWriter(store)
-    writer.write("r", "t", "empty", b"")
-    assert b"" == writer.read("r", "t", "empty")
 
 
 def test_long_and_unicode_names_round_trip(store: ObjectStore) -> None:
@@ -392,41 +384,30 @@ def test_permanent_failure_is_not_retried(fake_sleep: FakeSleep) -> None:
     assert ([], 1) == (fake_sleep.waits, store.requests["put"])
 
 
-class MidStreamFailure:
-    """Wrap a store; the first `fails` put_stream calls read 1 MiB, then fail transiently."""
+class MidStreamFailure(MemoryStore):
+    """A memory store whose first `fails` put_stream calls read 1 MiB, then fail transiently."""
 
-    def __init__(self, inner: MemoryStore, fails: int) -> None:
-        self.inner = inner
+    def __init__(self, fails: int) -> None:
+        super().__init__()
         self.fails = fails
-        self.prefix = inner.prefix
-        self.bucket = inner.bucket
-        self.url = inner.url
 
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """Fail after one read while `fails` lasts, else delegate."""
+    def put_stream(self, key: str, stream: BinaryIO, **options: Any) -> ObjectRef:
+        """Fail after one read while `fails` lasts, else store."""
         if self.fails:
             self.fails -= 1
             stream.read(MIB)
             raise TransientStoreError("connection reset", bucket=self.bucket, key=key)
-        return self.inner.put_stream(key, stream, content_type=content_type)
+        return super().put_stream(key, stream, **options)
 
 
 def test_upload_failing_mid_stream_stops_the_producer(fake_sleep: FakeSleep) -> None:
     """An upload that fails after reading part of a large archive leaves no producer blocked."""
     payload = os.urandom(12 * MIB)  # more than the pipe holds: the producer must be unblocked
-    inner = MemoryStore()
-    writer = ResultWriter(MidStreamFailure(inner, 2), compresslevel=0, sleep=fake_sleep)  # type: ignore[arg-type]
+    store = MidStreamFailure(2)
+    writer = ResultWriter(store, compresslevel=0, sleep=fake_sleep)
     writer.write("r", "t", "big", payload)
     assert [] == _producers()
-    assert payload == ResultWriter(inner).read("r", "t", "big")
+    assert payload == writer.read("r", "t", "big")
     assert 2 == len(fake_sleep.waits)
 
 
@@ -453,26 +434,6 @@ def test_url_store_is_opened_and_closed(tmp_path: Path) -> None:
         writer.write("r", "t", "x", b"x")
         assert "ResultWriter(store='file://" in repr(writer)
     assert (tmp_path / "store" / "artifacts" / "r" / "t" / "x.tgz").is_file()
-
-
-# -- the pipe ----------------------------------------------------------------------------
-
-
-def test_pipe_take_returns_full_reads_until_eof() -> None:
-    """take(n) returns exactly n bytes while data lasts, then the rest, then b''."""
-    pipe = _Pipe(capacity=10)
-    pipe.put(b"abc")
-    pipe.put(b"defgh")
-    pipe.finish()
-    assert [b"abcd", b"efgh", b""] == [pipe.take(4), pipe.take(4), pipe.take(4)]
-
-
-def test_pipe_put_after_stop_raises_broken_pipe() -> None:
-    """Once the consumer stopped, the producer's put raises BrokenPipeError."""
-    pipe = _Pipe(capacity=10)
-    pipe.stop()
-    with pytest.raises(BrokenPipeError):
-        pipe.put(b"x")
 
 
 def test_regular_files_in_tree_are_not_executable(tmp_path: Path) -> None:
@@ -541,17 +502,3 @@ def test_payload_stream_supports_readinto_and_read_all(store: ObjectStore) -> No
         assert (b"0123456789", b"abcdef") == (bytes(buf), stream.read())
     with writer.open("r", "t", "raw") as stream:
         assert b"raw object" == stream.read()
-
-
-def test_pipe_reader_readinto_and_readall() -> None:
-    """The upload's end of the pipe supports readinto() and read() to EOF."""
-    from objlog.results import _PipeReader
-
-    pipe = _Pipe(capacity=100)
-    pipe.put(b"hello world")
-    pipe.finish()
-    reader = _PipeReader(pipe)
-    buf = bytearray(5)
-    assert 5 == reader.readinto(buf)
-    assert (b"hello", b" world") == (bytes(buf), reader.read())
-    reader.close()

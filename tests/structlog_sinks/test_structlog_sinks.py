@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import structlog
 
+from logging_helpers import ListWriter
 from objlog._shutdown import mark_objlog_thread
 from objlog.structlog import ObjectStoreLogger, ObjectStoreLoggerFactory, ObjectStoreProcessor
-
-from .conftest import ListWriter
 
 
 @pytest.fixture(autouse=True)

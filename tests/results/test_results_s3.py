@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from result_helpers import first_payload, members
 
 from objlog.results import ResultWriter
 from objlog.stores import open_store
 from objlog.typing import ObjectStore
-
-from .conftest import first_payload, members
 
 if TYPE_CHECKING:
     from s3harness import S3Target  # tests/s3harness.py, for annotations only

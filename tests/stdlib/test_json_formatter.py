@@ -4,7 +4,6 @@ Tests for `objlog.stdlib.JsonFormatter`: fields, extras, exceptions, non-JSON va
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import math
@@ -15,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog.stdlib import JsonFormatter, _dumps, _TimestampCache
+from logging_helpers import BrokenRepr, json_values
+from objlog.stdlib import JsonFormatter
 
 
 def make_record(msg: str = "hello %s", args: tuple[object, ...] = ("world",), **extra: object):
@@ -53,17 +53,6 @@ def test_timestamp_is_rfc3339_utc_microseconds() -> None:
     record.created = 1795174830.123456
     fields = json.loads(JsonFormatter().format(record))
     assert "2026-11-20T11:40:30.123456Z" == fields["timestamp"]
-
-
-@given(st.floats(min_value=0, max_value=4102444800, allow_nan=False))
-def test_timestamp_matches_datetime(created: float) -> None:
-    """The cached timestamp equals datetime's rendering of the rounded instant."""
-    expected = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
-        microseconds=round(created * 1_000_000)
-    )
-    cache = _TimestampCache()
-    cache.format(created + 3600)  # a stale cached second must not leak in
-    assert expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == cache.format(created)
 
 
 def test_extras_are_fields() -> None:
@@ -127,13 +116,6 @@ class Unjsonable:
         return "<Unjsonable>"
 
 
-class BrokenRepr:
-    """An object whose repr raises."""
-
-    def __repr__(self) -> str:
-        raise RuntimeError("no repr")
-
-
 def test_non_json_values_fall_back_to_repr() -> None:
     """Objects, bytes, sets, NaN, tuple keys, cycles and broken reprs never raise."""
     cycle: list[object] = []
@@ -174,17 +156,6 @@ def test_lone_surrogate_survives() -> None:
     assert "bad \udcff byte" == json.loads(line)["message"]
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
-    lambda children: (
-        st.lists(children, max_size=3)
-        | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=3)
-        | st.frozensets(st.integers(), max_size=3)
-    ),
-    max_leaves=10,
-)
-
-
 @given(st.dictionaries(st.from_regex(r"\Ax_[a-z]{1,8}\Z"), json_values, max_size=5))
 def test_any_extras_give_one_valid_line(extras: dict[str, object]) -> None:
     """Whatever the extras hold, the output is one line of valid JSON with all of them."""
@@ -192,12 +163,6 @@ def test_any_extras_give_one_valid_line(extras: dict[str, object]) -> None:
     assert "\n" not in line
     fields = json.loads(line)
     assert set(extras) <= set(fields)
-
-
-@given(st.dictionaries(st.text(max_size=5), json_values, max_size=5))
-def test_dumps_never_raises(fields: dict[str, object]) -> None:
-    """_dumps turns any mapping into a JSON object with the same keys."""
-    assert set(fields) == set(json.loads(_dumps(fields)))
 
 
 def test_static_fields_cannot_replace_core_members() -> None:
@@ -222,11 +187,6 @@ def test_unhashable_identity_fields() -> None:
     record.process = None
     fields = json.loads(JsonFormatter().format(record))
     assert (["not", "hashable"], None) == (fields["process_name"], fields["process"])
-
-
-def test_dumps_stringifies_non_string_keys() -> None:
-    """Top-level keys that are not strings become their str."""
-    assert {"1": "a", "None": 2} == json.loads(_dumps({1: "a", None: 2}))  # type: ignore[dict-item]
 
 
 def test_huge_int_extra_falls_back_to_repr() -> None:

@@ -11,13 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from logging_helpers import ListWriter
 from objlog._codec import decode_batch
 from objlog._shutdown import mark_objlog_thread
 from objlog.errors import ConfigError, StoreError, SyncTimeout
 from objlog.stdlib import FeedbackFilter, JsonFormatter, ObjectStoreHandler
 from objlog.stores.memory import MemoryStore
-
-from .conftest import ListWriter
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """
-Fixtures for the logging integrations: a list-backed stand-in writer and read-back helpers.
+Helpers for the logging adapters' tests: a list-backed stand-in writer, a strategy of values.
 """
 
 from __future__ import annotations
 
 import threading
+
+from hypothesis import strategies as st
 
 from objlog.errors import WriterClosedError
 
@@ -41,3 +43,22 @@ class ListWriter:
         """Record the timeout and refuse further writes."""
         self.close_timeouts.append(timeout)
         self.closed = True
+
+
+class BrokenRepr:
+    """An object whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+#: Any value a log call may carry: JSON scalars and containers, bytes, sets, NaN, int keys.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=3)
+        | st.frozensets(st.integers(), max_size=3)
+    ),
+    max_leaves=10,
+)
