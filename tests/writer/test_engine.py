@@ -675,7 +675,9 @@ def test_close_waits_for_a_batch_being_spooled(make_writer: MakeWriter, tmp_path
 
     def put(*args: Any, **kwargs: Any) -> Any:
         entered.set()
-        wait_until(lambda: writer._pipeline.state is PipelineState.ABORTED)  # once close gave up
+        wait_until(
+            lambda: writer._pipeline.queue.state is PipelineState.ABORTED
+        )  # once close gave up
         return real_put(*args, **kwargs)
 
     spool.put = put  # type: ignore[method-assign]

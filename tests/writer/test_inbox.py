@@ -126,7 +126,7 @@ def test_drop_policy_counts_an_inbox_record_that_finds_memory_full(
     """A drained record that no longer fits is dropped and counted (its write returned)."""
     writer = make_writer(max_size_bytes=1024, max_buffer_bytes=1024 * 512, when_full="drop")
     _prime(writer)
-    writer._buffer._budget.held = writer.max_buffer_bytes  # memory full by the time of the drain
+    writer._buffer.budget.held = writer.max_buffer_bytes  # memory full by the time of the drain
     writer._buffer._room = 1000  # a stale room read unlocked
     with writer._buffer._lock:
         th = threading.Thread(target=writer.write, args=("x" * 99,))
@@ -135,7 +135,7 @@ def test_drop_policy_counts_an_inbox_record_that_finds_memory_full(
         assert 1 == len(writer._buffer._inbox)
         writer._buffer._drain_inbox()
     assert 1 == writer.stats.dropped_records
-    writer._buffer._budget.held = 0
+    writer._buffer.budget.held = 0
     assert not writer._buffer._inbox
 
 

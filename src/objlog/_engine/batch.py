@@ -19,6 +19,7 @@ Thread safety: every field is read and changed under the upload pipeline's lock.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass, field
 
 from objlog._engine.records import RecordBuffer
 from objlog._spool import SpoolEntry
@@ -54,6 +55,7 @@ class SpoolState(enum.Enum):
     SPOOLED = "spooled"  # in the spool; its memory is released
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class SealedBatch:
     """
     A sealed batch: its key, its records or spool file, and its encoded body once made.
@@ -68,51 +70,31 @@ class SealedBatch:
         compression: Codec name (``"gzip"``, ``"none"``).
         compresslevel: Codec level.
         spool_entry: The batch's spool file, when it has one.
+
+    Equality is identity: the queue finds a batch by ``is``.
     """
 
-    __slots__ = (
-        "body",
-        "compression",
-        "compresslevel",
-        "data",
-        "digests",
-        "index",
-        "key",
-        "mem_bytes",
-        "raw_bytes",
-        "records",
-        "spool",
-        "spool_entry",
-        "upload",
-    )
+    key: str
+    data: RecordBuffer | bytes | None
+    records: int = field(kw_only=True)
+    raw_bytes: int = field(kw_only=True)
+    index: int = field(kw_only=True)
+    compression: str = field(kw_only=True)
+    compresslevel: int = field(kw_only=True)
+    spool_entry: SpoolEntry | None = field(default=None, kw_only=True)
+    #: What the batch counts against max_buffer_bytes while in memory (0 once released).
+    mem_bytes: int = field(init=False, default=0)
+    spool: SpoolState = field(init=False, default=SpoolState.MEMORY)
+    upload: UploadState = field(init=False, default=UploadState.QUEUED)
+    #: The encoded body once a thread encoded it (kept across retries) and its digests.
+    body: bytes | None = field(init=False, default=None)
+    digests: BodyDigests | None = field(init=False, default=None)
 
-    def __init__(
-        self,
-        key: str,
-        data: RecordBuffer | bytes | None,
-        *,
-        records: int,
-        raw_bytes: int,
-        index: int,
-        compression: str,
-        compresslevel: int,
-        spool_entry: SpoolEntry | None = None,
-    ) -> None:
-        self.key = key
-        self.data = data
-        self.records = records
-        self.raw_bytes = raw_bytes
-        self.index = index
-        self.compression = compression
-        self.compresslevel = compresslevel
-        # What the batch counts against max_buffer_bytes while in memory (0 once released).
-        self.mem_bytes = charged(raw_bytes, records) if data is not None else 0
-        self.spool_entry = spool_entry
-        self.spool = SpoolState.SPOOLED if spool_entry is not None else SpoolState.MEMORY
-        self.upload = UploadState.QUEUED
-        # The encoded body once a thread encoded it (kept across retries) and its digests.
-        self.body: bytes | None = None
-        self.digests: BodyDigests | None = None
+    def __post_init__(self) -> None:
+        if self.data is not None:
+            self.mem_bytes = charged(self.raw_bytes, self.records)
+        if self.spool_entry is not None:
+            self.spool = SpoolState.SPOOLED
 
     def __repr__(self) -> str:
         return (

@@ -39,6 +39,7 @@ import enum
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from objlog import _shutdown
 from objlog._codec import normalize_record
@@ -75,6 +76,7 @@ class _Verdict(enum.Enum):
     FULL = "full"  # memory is full: make room outside the lock, try again
 
 
+@dataclass(slots=True, eq=False, kw_only=True)
 class BatchBuffer:
     """
     The current batch of one writer, its inbox and its seal.
@@ -91,67 +93,38 @@ class BatchBuffer:
         timer_name: Name of the age timer's thread.
     """
 
-    __slots__ = (
-        "_budget",
-        "_buf",
-        "_clock",
-        "_compression",
-        "_compresslevel",
-        "_counters",
-        "_deadline",
-        "_inbox",
-        "_inbox_max",
-        "_lock",
-        "_max_size",
-        "_namer",
-        "_pipeline",
-        "_policy",
-        "_room",
-        "_started",
-        "_timer",
-        "_view",
-        "nbytes",
-        "nrecords",
-        "state",
-    )
+    policy: FlushPolicy
+    budget: MemoryBudget
+    pipeline: UploadPipeline
+    counters: Counters
+    namer: BatchNamer
+    compression: str
+    compresslevel: int
+    clock: Callable[[], float]
+    timer_name: str
+    state: WriterState = field(init=False, default=WriterState.OPEN)
+    nrecords: int = field(init=False, default=0)
+    nbytes: int = field(init=False, default=0)
+    _lock: threading.RLock = field(init=False, default_factory=threading.RLock)
+    _inbox: collections.deque[bytes] = field(init=False, default_factory=collections.deque)
+    _inbox_max: int = field(init=False, default=0)
+    _max_size: int = field(init=False, default=0)
+    _timer: AgeTimer = field(init=False)
+    _buf: RecordBuffer | None = field(init=False, default=None)
+    _view: memoryview | None = field(init=False, default=None)
+    _started: float = field(init=False, default=0.0)
+    # Fast-path state of `write` (see `_accept`): 0 sends every write the slow way.
+    _deadline: float = field(init=False, default=0.0)
+    _room: int = field(init=False, default=0)
 
-    def __init__(
-        self,
-        *,
-        policy: FlushPolicy,
-        budget: MemoryBudget,
-        pipeline: UploadPipeline,
-        counters: Counters,
-        namer: BatchNamer,
-        compression: str,
-        compresslevel: int,
-        clock: Callable[[], float],
-        timer_name: str,
-    ) -> None:
-        self._lock = threading.RLock()
-        self._policy = policy
-        self._max_size = policy.max_size_bytes
-        self._budget = budget
-        self._pipeline = pipeline
-        self._counters = counters
-        self._namer = namer
-        self._compression = compression
-        self._compresslevel = compresslevel
-        self._clock = clock
-        self._timer = AgeTimer(
-            self.tick, idle_interval=policy.max_age, clock=clock, name=timer_name
+    def __post_init__(self) -> None:
+        self._max_size = self.policy.max_size_bytes
+        self._inbox_max = min(
+            INBOX_RECORD_BYTES, self.budget.max_buffer_bytes // (16 * INBOX_RECORDS)
         )
-        self._inbox: collections.deque[bytes] = collections.deque()
-        self._inbox_max = min(INBOX_RECORD_BYTES, budget.max_buffer_bytes // (16 * INBOX_RECORDS))
-        self._buf: RecordBuffer | None = None
-        self._view: memoryview | None = None
-        self.nrecords = 0
-        self.nbytes = 0
-        self._started = 0.0
-        # Fast-path state of `write` (see `_accept`): 0 sends every write the slow way.
-        self._deadline = 0.0
-        self._room = 0
-        self.state = WriterState.OPEN
+        self._timer = AgeTimer(
+            self.tick, idle_interval=self.policy.max_age, clock=self.clock, name=self.timer_name
+        )
 
     # -- the hot path -------------------------------------------------------------------
     def write(self, data: str | bytes) -> int:
@@ -176,7 +149,7 @@ class BatchBuffer:
             try:
                 if self._inbox:  # earlier records first (this thread's included)
                     self._drain_inbox()
-                if size < self._room and not _shutdown.paused and self._clock() < self._deadline:
+                if size < self._room and not _shutdown.paused and self.clock() < self._deadline:
                     self._room -= size + RECORD_OVERHEAD
                     pos = self.nbytes
                     self.nbytes = end = pos + size
@@ -225,28 +198,28 @@ class BatchBuffer:
         ``when_full`` is ``"drop"`` with no spool.
         """
         if self.state is not WriterState.OPEN and not queued:
-            raise WriterClosedError(f"write to a closed writer ({self._pipeline.prefix})")
+            raise WriterClosedError(f"write to a closed writer ({self.pipeline.prefix})")
         if _shutdown.paused and _shutdown.writes_paused():
             return _Verdict.PAUSED
-        self._pipeline.ensure_started()
+        self.pipeline.ensure_started()
         size = len(record)
-        now = self._clock()
-        if self.nrecords and self._policy.seal_before(self.nbytes, size, self._started, now):
+        now = self.clock()
+        if self.nrecords and self.policy.seal_before(self.nbytes, size, self._started, now):
             self._seal()
-        if not self._budget.fits(charged(self.nbytes, self.nrecords), size):
+        if not self.budget.fits(charged(self.nbytes, self.nrecords), size):
             if not queued:
-                if self._pipeline.spool is not None:
+                if self.pipeline.spool is not None:
                     self._seal()  # so that it can be spooled
                 return _Verdict.FULL
-            if self._budget.when_full is WhenFull.DROP and self._pipeline.spool is None:
-                self._counters.dropped(size)
+            if self.budget.when_full is WhenFull.DROP and self.pipeline.spool is None:
+                self.counters.dropped(size)
                 return _Verdict.DROPPED
         if not self.nrecords:
-            if self._policy.alone(size):  # an object of its own, kept as given
+            if self.policy.alone(size):  # an object of its own, kept as given
                 self._seal(record)
                 return _Verdict.TAKEN
             self._started = now
-            self._deadline = now + self._policy.max_age
+            self._deadline = now + self.policy.max_age
             self._timer.arm(self._deadline)
             if self._buf is None:
                 self._buf = take(self._max_size)
@@ -265,7 +238,7 @@ class BatchBuffer:
             # memory freed by uploads only makes it conservative.
             self._room = min(
                 self._max_size - self.nbytes,
-                self._budget.room(charged(self.nbytes, self.nrecords)),
+                self.budget.room(charged(self.nbytes, self.nrecords)),
             )
         return _Verdict.TAKEN
 
@@ -287,17 +260,17 @@ class BatchBuffer:
             self._buf.seal(raw_bytes)
             self._buf = self._view = None
         batch = SealedBatch(
-            self._namer.next_key(),
+            self.namer.next_key(),
             data,
             records=records,
             raw_bytes=raw_bytes,
             index=-1,
-            compression=self._compression,
-            compresslevel=self._compresslevel,
+            compression=self.compression,
+            compresslevel=self.compresslevel,
         )
-        self._counters.sealed(records, raw_bytes)
+        self.counters.sealed(records, raw_bytes)
         self.nrecords = self.nbytes = self._room = 0
-        self._pipeline.submit(batch)
+        self.pipeline.submit(batch)
 
     def _drain_inbox(self, *, closing: bool = False) -> None:
         """
@@ -324,7 +297,7 @@ class BatchBuffer:
             for i, queued in enumerate(inbox):
                 if queued is record:
                     del inbox[i]
-                    raise WriterClosedError(f"write to a closed writer ({self._pipeline.prefix})")
+                    raise WriterClosedError(f"write to a closed writer ({self.pipeline.prefix})")
 
     # -- memory full (no lock held) ----------------------------------------------------------
     def _write_when_full(self, record: bytes) -> _Verdict:
@@ -338,20 +311,20 @@ class BatchBuffer:
         make room. Raises `WriterClosedError` when close begins meanwhile.
         """
         size = len(record)
-        budget = self._budget
-        spool_first = self._pipeline.spool is not None
+        budget = self.budget
+        spool_first = self.pipeline.spool is not None
         deadline: float | None = None
         seen = budget.releases
         while True:
             if spool_first:
                 spool_first = False
-                self._pipeline.queue.spool_pending()
+                self.pipeline.queue.spool_pending()
             elif (
                 budget.when_full is WhenFull.DROP
                 or budget.blocked_out
                 or _shutdown.in_objlog_thread()
             ):
-                self._counters.dropped(size)
+                self.counters.dropped(size)
                 return _Verdict.DROPPED
             else:
                 now = time.monotonic()
@@ -359,7 +332,7 @@ class BatchBuffer:
                     deadline = now + budget.block_timeout
                 elif now >= deadline:
                     budget.block_out()
-                    self._counters.dropped(size)
+                    self.counters.dropped(size)
                     return _Verdict.DROPPED
                 budget.wait_for_release(seen, deadline)
             while True:
@@ -382,7 +355,7 @@ class BatchBuffer:
             if self._inbox:
                 self._drain_inbox()
             if self.nrecords:
-                if self._policy.due(self._started, self._clock()):
+                if self.policy.due(self._started, self.clock()):
                     self._seal()
                 else:
                     self._timer.arm(self._deadline)
@@ -398,9 +371,9 @@ class BatchBuffer:
             if self._inbox:
                 self._drain_inbox()
             if self.state is WriterState.OPEN:
-                self._pipeline.ensure_started()
+                self.pipeline.ensure_started()
             self._seal()
-            return self._pipeline.sealed
+            return self.pipeline.queue.sealed
 
     def close(self) -> int:
         """
@@ -418,18 +391,18 @@ class BatchBuffer:
             # appends see the state and take theirs back (`_reclaim`).
             self._drain_inbox(closing=True)
             self._seal()
-            sealed = self._pipeline.sealed
+            sealed = self.pipeline.queue.sealed
         self._timer.stop()
-        self._budget.unblock()  # writers waiting for room see the state and raise
+        self.budget.unblock()  # writers waiting for room see the state and raise
         return sealed
 
     def stats(self) -> WriterStats:
         """A consistent snapshot of the counters, the current batch's records included."""
         with self._lock:
-            return self._counters.snapshot(
+            return self.counters.snapshot(
                 current_records=self.nrecords,
                 current_bytes=self.nbytes,
-                queue_depth=len(self._pipeline.queue),
+                queue_depth=len(self.pipeline.queue),
             )
 
     def abandon(self) -> None:

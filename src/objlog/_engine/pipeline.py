@@ -35,13 +35,14 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from objlog import _shutdown
 from objlog._codec import encoding_for
 from objlog._engine.batch import SealedBatch
 from objlog._engine.budget import MemoryBudget
 from objlog._engine.encoder import Encoder, encode
-from objlog._engine.queue import BatchQueue, PipelineState, Records
+from objlog._engine.queue import BatchQueue, Records
 from objlog._engine.spooler import SpoolStage
 from objlog._engine.stats import Counters, Reporter
 from objlog._spool import Spool, SpoolEntry
@@ -59,6 +60,7 @@ class _Abort(Exception):
     """Raised inside the uploader to give up the current upload (close deadline passed)."""
 
 
+@dataclass(eq=False, kw_only=True)
 class UploadPipeline:
     """
     Encode, spool and upload sealed batches on background threads.
@@ -78,39 +80,33 @@ class UploadPipeline:
         thread_name: Suffix of the threads' names.
     """
 
-    def __init__(
-        self,
-        *,
-        prefix: str,
-        store: ObjectStore | None,
-        open_store: Callable[[], ObjectStore],
-        owns_store: bool,
-        spool: Spool | None,
-        retry: RetryPolicy,
-        budget: MemoryBudget,
-        counters: Counters,
-        report: Reporter,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None] | None,
-        thread_name: str,
-    ) -> None:
-        self.prefix = prefix
-        self.store = store
-        self._open_store = open_store
-        self._owns_store = owns_store
-        self.spool = spool
-        self._stage = SpoolStage(spool, report) if spool is not None else None
+    prefix: str
+    store: ObjectStore | None
+    open_store: Callable[[], ObjectStore]
+    owns_store: bool
+    spool: Spool | None
+    retry: RetryPolicy
+    budget: MemoryBudget
+    counters: Counters
+    report: Reporter
+    clock: Callable[[], float]
+    sleep: Callable[[float], None] | None
+    thread_name: str
+    queue: BatchQueue = field(init=False)
+    _stage: SpoolStage | None = field(init=False, default=None)
+    _thread: threading.Thread | None = field(init=False, default=None)
+    _encoder: Encoder | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.spool is not None:
+            self._stage = SpoolStage(self.spool, self.report)
         self.queue = BatchQueue(
-            prefix=prefix, budget=budget, counters=counters, stage=self._stage, clock=clock
+            prefix=self.prefix,
+            budget=self.budget,
+            counters=self.counters,
+            stage=self._stage,
+            clock=self.clock,
         )
-        self._retry = retry
-        self._counters = counters
-        self.report = report
-        self._clock = clock
-        self._sleep = sleep
-        self._name = thread_name
-        self._thread: threading.Thread | None = None
-        self._encoder: Encoder | None = None
 
     @property
     def running(self) -> bool:
@@ -118,21 +114,11 @@ class UploadPipeline:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    @property
-    def state(self) -> PipelineState:
-        """The pipeline's lifecycle state."""
-        return self.queue.state
-
-    @property
-    def sealed(self) -> int:
-        """Batches submitted so far (`BatchQueue.wait_done` targets)."""
-        return self.queue.sealed
-
     # -- from the batch buffer and the facade ---------------------------------------------------
     def submit(self, batch: SealedBatch) -> None:
         """Queue a sealed batch; a backlog starts the encoder thread."""
         if self.queue.put(batch) and self._encoder is None and self._thread is not None:
-            encoder = Encoder(self.queue, self.report, f"objlog-encoder-{self._name}")
+            encoder = Encoder(self.queue, self.report, f"objlog-encoder-{self.thread_name}")
             if encoder.start():
                 self._encoder = encoder
 
@@ -145,7 +131,7 @@ class UploadPipeline:
             if self.running:
                 return
             thread = threading.Thread(
-                target=self._run, name=f"objlog-writer-{self._name}", daemon=True
+                target=self._run, name=f"objlog-writer-{self.thread_name}", daemon=True
             )
             try:
                 thread.start()
@@ -172,7 +158,7 @@ class UploadPipeline:
         if not self.running:
             if self._stage is not None:
                 self._stage.close()
-            if self._owns_store and self.store is not None:
+            if self.owns_store and self.store is not None:
                 with contextlib.suppress(Exception):
                     self.store.close()
         if lost:
@@ -219,7 +205,7 @@ class UploadPipeline:
 
     def _store_now(self) -> ObjectStore:
         if self.store is None:
-            self.store = self._open_store()
+            self.store = self.open_store()
         return self.store
 
     def _upload(self, batch: SealedBatch) -> None:
@@ -251,7 +237,7 @@ class UploadPipeline:
 
         try:
             retry_call(
-                put, self._retry, sleep=self._retry_wait, clock=self._clock, on_retry=self._on_retry
+                put, self.retry, sleep=self._retry_wait, clock=self.clock, on_retry=self._on_retry
             )
         except _Abort:
             raise
@@ -259,7 +245,7 @@ class UploadPipeline:
             self._failed(exc, batch)
             return
         entry = self.queue.remove(batch, stored=True)
-        self._counters.stored(len(body))
+        self.counters.stored(len(body))
         if entry is not None and self._stage is not None:
             self._stage.remove(entry.path)
 
@@ -288,12 +274,12 @@ class UploadPipeline:
 
     def _failed(self, exc: BaseException, batch: SealedBatch) -> None:
         """An upload gave up: keep the batch, try again after the policy's cooldown."""
-        self._counters.failed()
-        self.queue.cool_down(self._retry.cooldown_seconds())
+        self.counters.failed()
+        self.queue.cool_down(self.retry.cooldown_seconds())
         self.report(exc, f"upload of {batch.key}")
 
     def _on_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
-        self._counters.retried(f"upload (attempt {attempt}): {type(exc).__name__}: {exc}")
+        self.counters.retried(f"upload (attempt {attempt}): {type(exc).__name__}: {exc}")
 
     def _check_abort(self) -> None:
         """Raise `_Abort` once close gave up (checked between the uploader's steps)."""
@@ -302,9 +288,9 @@ class UploadPipeline:
 
     def _retry_wait(self, seconds: float) -> None:
         """Wait between attempts; spools meanwhile; raises `_Abort` once close gave up."""
-        if self._sleep is not None:
+        if self.sleep is not None:
             self._check_abort()
-            self._sleep(seconds)
+            self.sleep(seconds)
             self._check_abort()
             return
         deadline = time.monotonic() + seconds

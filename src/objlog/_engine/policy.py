@@ -20,7 +20,7 @@ import contextlib
 import enum
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from objlog import _shutdown
 from objlog.errors import ConfigError
@@ -77,6 +77,7 @@ class TimerState(enum.Enum):
     STOPPED = "stopped"
 
 
+@dataclass(slots=True, eq=False)
 class AgeTimer:
     """
     One thread that calls `on_due` at the armed deadline, or every `idle_interval` seconds.
@@ -91,33 +92,16 @@ class AgeTimer:
     Thread safety: `arm` and `stop` are safe from any thread.
     """
 
-    __slots__ = (
-        "_clock",
-        "_cond",
-        "_deadline",
-        "_idle_interval",
-        "_name",
-        "_on_due",
-        "_thread",
-        "state",
+    on_due: Callable[[], None]
+    idle_interval: float = field(kw_only=True)
+    clock: Callable[[], float] = field(kw_only=True)
+    name: str = field(kw_only=True)
+    state: TimerState = field(init=False, default=TimerState.IDLE)
+    _cond: threading.Condition = field(
+        init=False, default_factory=lambda: threading.Condition(threading.Lock())
     )
-
-    def __init__(
-        self,
-        on_due: Callable[[], None],
-        *,
-        idle_interval: float,
-        clock: Callable[[], float],
-        name: str,
-    ) -> None:
-        self._on_due = on_due
-        self._idle_interval = idle_interval
-        self._clock = clock
-        self._name = name
-        self._cond = threading.Condition(threading.Lock())
-        self._deadline: float | None = None
-        self._thread: threading.Thread | None = None
-        self.state = TimerState.IDLE
+    _deadline: float | None = field(init=False, default=None)
+    _thread: threading.Thread | None = field(init=False, default=None)
 
     def arm(self, deadline: float) -> None:
         """Call `on_due` at `deadline` (clock seconds); starts the thread on first use."""
@@ -136,7 +120,7 @@ class AgeTimer:
             self._cond.notify()
 
     def _start(self) -> None:
-        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         try:
             thread.start()
         except RuntimeError:  # interpreter shutting down: sync and close still seal
@@ -152,11 +136,11 @@ class AgeTimer:
                     if self.state is TimerState.STOPPED:
                         return
                     deadline = self._deadline
-                    wait = self._idle_interval if deadline is None else deadline - self._clock()
+                    wait = self.idle_interval if deadline is None else deadline - self.clock()
                     if wait <= 0:
                         self._deadline = None
                         break
                     if not self._cond.wait(max(0.001, wait)) and deadline is None:
                         break  # an idle interval passed
             with contextlib.suppress(Exception):  # the hook reports its own failures
-                self._on_due()
+                self.on_due()

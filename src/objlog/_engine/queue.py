@@ -28,6 +28,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from objlog._engine.batch import SealedBatch, SpoolState, UploadState, give_back
@@ -52,6 +53,10 @@ SPOOL_GRACE = 5.0
 Records = RecordBuffer | bytes | None
 
 
+def _condition() -> threading.Condition:
+    return threading.Condition(threading.Lock())  # never re-entered: a plain lock
+
+
 class PipelineState(enum.Enum):
     """Lifecycle of a writer's upload pipeline."""
 
@@ -60,6 +65,7 @@ class PipelineState(enum.Enum):
     ABORTED = "aborted"  # close() ran out of time: give up the upload under way
 
 
+@dataclass(eq=False, kw_only=True)
 class BatchQueue:
     """
     Sealed batches of one writer and their states.
@@ -72,26 +78,20 @@ class BatchQueue:
         clock: Monotonic seconds of the cooldown.
     """
 
-    def __init__(
-        self,
-        *,
-        prefix: str,
-        budget: MemoryBudget,
-        counters: Counters,
-        stage: SpoolStage | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self.prefix = prefix
-        self._budget = budget
-        self._counters = counters
-        self._stage = stage
-        self._clock = clock
-        self.cond = threading.Condition(threading.Lock())
-        self._batches: collections.deque[SealedBatch] = collections.deque()
-        self.sealed = 0  # batches put (the next one's index)
-        self.state = PipelineState.RUNNING
-        self.recovered = stage is None
-        self._retry_at = 0.0  # no batch is handed out before (clock seconds)
+    prefix: str
+    budget: MemoryBudget
+    counters: Counters
+    stage: SpoolStage | None
+    clock: Callable[[], float]
+    cond: threading.Condition = field(init=False, default_factory=lambda: _condition())
+    sealed: int = field(init=False, default=0)  # batches put (the next one's index)
+    state: PipelineState = field(init=False, default=PipelineState.RUNNING)
+    recovered: bool = field(init=False, default=False)
+    _batches: collections.deque[SealedBatch] = field(init=False, default_factory=collections.deque)
+    _retry_at: float = field(init=False, default=0.0)  # no batch is handed out before it
+
+    def __post_init__(self) -> None:
+        self.recovered = self.stage is None
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -108,7 +108,7 @@ class BatchQueue:
             batch.index = self.sealed
             self.sealed += 1
             self._batches.append(batch)
-            self._budget.charge(batch.mem_bytes)
+            self.budget.charge(batch.mem_bytes)
             self.cond.notify_all()
             return len(self._batches) > 1
 
@@ -132,7 +132,7 @@ class BatchQueue:
             while True:
                 if self.state is PipelineState.ABORTED:
                     return None
-                now = self._clock()
+                now = self.clock()
                 if self._batches and now >= self._retry_at:
                     batch = next((b for b in self._batches if b.idle), None)
                     if batch is not None:
@@ -163,7 +163,7 @@ class BatchQueue:
             if batch.upload is UploadState.ENCODING:
                 batch.upload = UploadState.QUEUED
             if encoded is not None:
-                batch.keep_body(*encoded, keep_records=self._stage is not None)
+                batch.keep_body(*encoded, keep_records=self.stage is not None)
             self.cond.notify_all()
 
     def done_with(self, batch: SealedBatch) -> None:
@@ -180,7 +180,7 @@ class BatchQueue:
                 batch.upload = UploadState.STORED
             with contextlib.suppress(ValueError):
                 self._batches.remove(batch)
-            self._budget.release(batch.release_memory())
+            self.budget.release(batch.release_memory())
             batch.set_data(None)
             batch.body = None
             batch.digests = None
@@ -190,7 +190,7 @@ class BatchQueue:
     def cool_down(self, seconds: float) -> None:
         """Hand out no batch for `seconds` (after an upload gave up, or the uploader failed)."""
         with self.cond:
-            self._retry_at = self._clock() + seconds
+            self._retry_at = self.clock() + seconds
 
     def expedite(self) -> None:
         """End the cooldown and wake every thread (``sync``, ``close``)."""
@@ -236,7 +236,7 @@ class BatchQueue:
     # -- the spool stage ------------------------------------------------------------------
     def spool_pending(self) -> None:
         """Write every sealed batch not yet spooled to the spool (no lock held during I/O)."""
-        stage = self._stage
+        stage = self.stage
         if stage is None:
             return
         with self.cond:
@@ -269,11 +269,11 @@ class BatchQueue:
                 b.spool_entry = entry
                 b.spool = SpoolState.SPOOLED
                 b.set_data(None)
-                self._budget.release(b.release_memory())
+                self.budget.release(b.release_memory())
             if done:
-                self._budget.unblock()
+                self.budget.unblock()
             self.cond.notify_all()  # also wakes `_await_spooling` after a failure
-        self._counters.spooled_batches(len(done) - len(stale))
+        self.counters.spooled_batches(len(done) - len(stale))
         return stale
 
     def _await_spooling(self) -> bool:
@@ -365,6 +365,6 @@ class BatchQueue:
         """The error of a `what` (sync, close) that left `pending` batches."""
         return SyncTimeout(
             f"{what}: {pending} batch(es) of {self.prefix} neither stored nor spooled"
-            f" in time (last error: {self._counters.last_error})",
+            f" in time (last error: {self.counters.last_error})",
             pending_batches=pending,
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from objlog import _report
 
@@ -146,6 +146,7 @@ class Counters:
             )
 
 
+@dataclass(slots=True, eq=False)
 class Reporter:
     """
     Record a failure: `Counters.last_error`, the ``on_error`` hook, a rate-limited stderr line.
@@ -159,28 +160,23 @@ class Reporter:
     Thread safety: safe from any thread; never raises.
     """
 
-    __slots__ = ("_counters", "_on_error", "_prefix", "_stderr")
+    counters: Counters
+    prefix: str
+    on_error: Callable[[BaseException], None] | None
+    interval: float = _report.STDERR_INTERVAL
+    _stderr: _report.StderrReporter = field(init=False)
 
-    def __init__(
-        self,
-        counters: Counters,
-        prefix: str,
-        on_error: Callable[[BaseException], None] | None,
-        interval: float = _report.STDERR_INTERVAL,
-    ) -> None:
-        self._counters = counters
-        self._prefix = prefix
-        self._on_error = on_error
-        self._stderr = _report.StderrReporter(interval)
+    def __post_init__(self) -> None:
+        self._stderr = _report.StderrReporter(self.interval)
 
     def __call__(self, exc: BaseException, what: str) -> None:
         """Report `exc`, which happened while doing `what`."""
         try:
             message = f"{what}: {type(exc).__name__}: {exc}"
-            self._counters.error(message)
-            if self._on_error is not None:
+            self.counters.error(message)
+            if self.on_error is not None:
                 with contextlib.suppress(Exception):
-                    self._on_error(exc)
-            self._stderr(f"objlog: {self._prefix}: {message}")
+                    self.on_error(exc)
+            self._stderr(f"objlog: {self.prefix}: {message}")
         except Exception:  # noqa: BLE001, S110 - reporting must never take the writer down
             pass
