@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 import pytest
-from writer_helpers import Gate, stored_lines, wait_until
 
 from objlog._engine.batch import SealedBatch, give_back
 from objlog._engine.queue import ENCODE_AHEAD
@@ -14,6 +13,7 @@ from objlog._engine.records import POOL_IDLE, RecordBuffer, _pool, recycle, take
 from objlog.stores.memory import MemoryStore
 from objlog.typing import BodyDigests, ObjectRef
 from objlog.writer import ObjectStoreWriter
+from writer_helpers import Gate, stored_lines, wait_until
 
 
 def _encoders() -> list[threading.Thread]:

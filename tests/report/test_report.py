@@ -6,9 +6,9 @@ import math
 import sys
 
 import pytest
-from writer_helpers import FakeClock
 
 from objlog._report import StderrReporter, write_stderr
+from writer_helpers import FakeClock
 
 
 def test_one_line_per_interval_with_suppressed_count(capsys: pytest.CaptureFixture[str]) -> None:

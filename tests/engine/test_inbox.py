@@ -6,12 +6,12 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from writer_helpers import stored_lines, wait_until
 
 from objlog._engine.buffer import INBOX_RECORD_BYTES
 from objlog.errors import WriterClosedError
 from objlog.stores.memory import MemoryStore
 from objlog.writer import ObjectStoreWriter
+from writer_helpers import stored_lines, wait_until
 
 MakeWriter = Callable[..., ObjectStoreWriter]
 

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 import pytest
-from writer_helpers import Gate, stored_lines, wait_until
 
 from objlog import _shutdown
 from objlog.errors import ConfigError
 from objlog.stores.memory import MemoryStore
 from objlog.writer import ObjectStoreWriter, install_signal_handlers
+from writer_helpers import Gate, stored_lines, wait_until
 
 MakeWriter = Callable[..., ObjectStoreWriter]
 FAKE_SIGNUM = 1000  # never delivered: the handler is called directly
