@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 from objlog._codec import normalize_record
 from objlog._jsonl import TimestampCache, dumps
 from objlog._report import StderrReporter
-from objlog.writer import in_objlog_thread
+from objlog._shutdown import OWN_THREAD as _OWN_THREAD
 
 if TYPE_CHECKING:
     from objlog.writer import ObjectStoreWriter
@@ -181,7 +181,7 @@ class ObjectStoreProcessor(_Sink):
         Returns:
             `event_dict`, the same object.
         """
-        if in_objlog_thread():
+        if _OWN_THREAD.__dict__.get("active"):  # in_objlog_thread(), inline
             return event_dict
         try:
             fields: Mapping[str, object] = event_dict
@@ -235,7 +235,7 @@ class ObjectStoreLogger(_Sink):
         Args:
             message: The rendered event (a trailing newline is optional).
         """
-        if in_objlog_thread():
+        if _OWN_THREAD.__dict__.get("active"):  # in_objlog_thread(), inline
             return
         try:
             self._writer.write(normalize_record(message))
