@@ -80,6 +80,9 @@ class Identity:
     content_type: ClassVar[str] = "application/x-ndjson"
     content_encoding: ClassVar[str | None] = None
     magic: ClassVar[bytes] = b""
+    #: Levels `codec_for` accepts (and ignores here): gzip's, so that a level
+    #: set for gzip stays valid when compression is turned off.
+    levels: ClassVar[range] = range(10)
 
     def encode(self, raw: bytes | memoryview, *, threads: int = 1) -> bytes | memoryview:
         """Return `raw` itself (no copy); `threads` is ignored."""
@@ -117,6 +120,7 @@ class Gzip:
     content_type: ClassVar[str] = "application/gzip"
     content_encoding: ClassVar[str | None] = None
     magic: ClassVar[bytes] = GZIP_MAGIC
+    levels: ClassVar[range] = range(10)
 
     level: int = 6
 
@@ -170,10 +174,11 @@ def codec_for(compression: str, compresslevel: int = 6) -> Codec:
 
     Args:
         compression: A key of `CODECS`: ``"gzip"`` or ``"none"``.
-        compresslevel: zlib level 0-9 for gzip (default 6); ignored by ``"none"``.
+        compresslevel: A level in the codec's ``levels``: zlib level 0-9 for
+            gzip (default 6); ``"none"`` accepts the same and ignores it.
 
     Raises:
-        ConfigError: Unknown `compression`, or a level out of range.
+        ConfigError: Unknown `compression`, or a level outside the codec's ``levels``.
 
     Thread safety: pure; safe from any thread.
     """
@@ -183,6 +188,11 @@ def codec_for(compression: str, compresslevel: int = 6) -> Codec:
         raise ConfigError(
             f"compression must be one of {sorted(CODECS)}, got {compression!r}"
         ) from None
+    if isinstance(compresslevel, bool) or compresslevel not in kind.levels:
+        first, last = kind.levels[0], kind.levels[-1]
+        raise ConfigError(
+            f"compresslevel for {compression} must be {first}..{last}, got {compresslevel!r}"
+        )
     return Gzip(level=compresslevel) if kind is Gzip else Identity()
 
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from objlog import _report, _shutdown
-from objlog._codec import encoding_for, normalize_record
+from objlog._codec import codec_for, normalize_record
 from objlog._engine.batch import RECORD_OVERHEAD
 from objlog._engine.budget import MemoryBudget, WhenFull
 from objlog._engine.buffer import WRITELINES_CHUNK, BatchBuffer, WriterState
@@ -184,9 +184,7 @@ class ObjectStoreWriter:
         policy = FlushPolicy(max_size_bytes=max_size_bytes, max_age=max_age)
         parsed_when_full = WhenFull.parse(when_full)
         _check_options(max_buffer_bytes, max_size_bytes, block_timeout, sync_timeout, on_error)
-        if not 0 <= compresslevel <= 9:
-            raise ConfigError(f"compresslevel must be 0..9, got {compresslevel}")
-        encoding = encoding_for(compression)
+        encoding = codec_for(compression, compresslevel)  # validates the level per codec
         self._base_id = validate_writer_id(writer_id) if writer_id is not None else None
         logs_prefix("", pipelinerun, task)  # refuse bad names before opening a store
         self._source, store = _StoreSource.open(store)

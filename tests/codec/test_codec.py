@@ -174,9 +174,16 @@ def test_codec_objects_carry_name_suffix_and_headers() -> None:
 
 
 def test_codec_for_passes_the_level_to_gzip() -> None:
-    """codec_for gives gzip its level; identity ignores it."""
+    """codec_for gives gzip its level; identity accepts gzip's levels and ignores them."""
     assert Gzip(level=1) == codec_for("gzip", 1)
-    assert Identity() == codec_for("none", 42)
+    assert Identity() == codec_for("none", 9)
+
+
+@pytest.mark.parametrize(("compression", "level"), [("gzip", 10), ("none", 42), ("none", -1)])
+def test_codec_for_refuses_a_level_outside_the_codecs_range(compression: str, level: int) -> None:
+    """A level outside the codec's ``levels`` is a ConfigError naming the range (the writer's check)."""
+    with pytest.raises(ConfigError, match="0..9"):
+        codec_for(compression, level)
 
 
 @pytest.mark.parametrize("level", [-1, 10, True, 1.5, "6"])
