@@ -489,6 +489,10 @@ def run_step(
     return report
 
 
+#: Seconds between two looks at the child, in which forwarded signals are handled.
+_WAIT_SLICE = 0.2
+
+
 class _SignalForwarder:
     """
     Forward SIGTERM, SIGHUP and SIGINT to the child while ``objlog run`` waits for it.
@@ -545,6 +549,23 @@ def _start_child(options: RunOptions) -> subprocess.Popen[bytes]:
     )
 
 
+def _wait_for(proc: subprocess.Popen[bytes]) -> int:
+    """
+    Wait for the child in short slices, so forwarded signals are handled at once.
+
+    A process-directed signal may be delivered to any thread; one taken by a
+    pump or an uploader thread does not interrupt the main thread's blocking
+    ``waitpid``, and Python runs its handler (which forwards the signal to the
+    child) only once the main thread runs bytecode again: with a plain
+    ``proc.wait()`` that is never, and the step never sees its SIGTERM.
+    """
+    while True:
+        try:
+            return proc.wait(timeout=_WAIT_SLICE)
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _record_output(
     proc: subprocess.Popen[bytes],
     sink: LineSink,
@@ -566,7 +587,7 @@ def _record_output(
         pipe.close()
     for pump in pumps:
         pump.start()
-    returncode = proc.wait()
+    returncode = _wait_for(proc)
     drain_end = time.monotonic() + options.drain_timeout
     for pump in pumps:
         pump.join(max(0.0, drain_end - time.monotonic()))

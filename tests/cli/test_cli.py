@@ -448,6 +448,50 @@ def test_signal_is_forwarded_and_child_status_kept(
     assert out == objlog("cat", "pr", "t", env=local_env).stdout
 
 
+_TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or _TGKILL is None, reason="tgkill is Linux-only"
+)
+def test_a_signal_taken_by_another_thread_is_still_forwarded(
+    local_env: dict[str, str], tmp_path: Path
+) -> None:
+    """SIGTERM delivered to a non-main thread of objlog run (a pump's) still reaches the step."""
+    import ctypes
+
+    ready = tmp_path / "ready"
+    child = py(
+        f"""
+        import pathlib, signal, sys, time
+        signal.signal(signal.SIGTERM, lambda n, f: sys.exit(7))
+        pathlib.Path({str(ready)!r}).touch()
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "objlog", "run", "--pipelinerun", "pr", "--task", "t", "--", *child],
+        env=local_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not ready.exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    tids = [int(t.name) for t in Path(f"/proc/{proc.pid}/task").iterdir()]
+    others = [tid for tid in tids if tid != proc.pid]
+    assert others  # the pumps and the uploader
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert 0 == libc.syscall(_TGKILL, proc.pid, others[0], int(signal.SIGTERM))
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert 7 == proc.returncode, err.decode()
+
+
 def test_child_logging_through_objlog_merges_into_the_same_task(local_env: dict[str, str]) -> None:
     """A child's own ObjectStoreHandler (names from the env objlog run sets) merges by time."""
     child = py(
