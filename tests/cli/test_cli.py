@@ -442,7 +442,11 @@ def test_signal_is_forwarded_and_child_status_kept(
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=TIMEOUT)
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:  # a hung run must not outlive the test (its pipes would warn in a later one)
+        proc.kill()
+        proc.communicate()
     assert 7 == proc.returncode, err.decode()
     assert f"waiting\ngot {int(signum)}\n".encode() == out
     assert out == objlog("cat", "pr", "t", env=local_env).stdout
@@ -489,6 +493,7 @@ def test_a_signal_taken_by_another_thread_is_still_forwarded(
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
+        proc.communicate()
     assert 7 == proc.returncode, err.decode()
 
 
