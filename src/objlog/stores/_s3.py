@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import encodings.idna  # noqa: F401 - imported here on purpose, see below
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 from objlog.config import StoreConfig
@@ -29,8 +29,8 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import scrub
-from objlog.stores._upload import ObjectHeaders, UploadCalls, upload_body, upload_stream
+from objlog.stores._common import ObjectHeaders, StoreBase, scrub
+from objlog.stores._upload import UploadCalls, Uploader
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 # Why `encodings.idna` is imported above: the first connection of an SDK
@@ -302,7 +302,7 @@ class MappedStream(io.RawIOBase):
                 super().close()
 
 
-class S3StoreBase(abc.ABC):
+class S3StoreBase(StoreBase):
     """
     What the boto3 and minio stores share: config, uploads, the verbs, errors.
 
@@ -325,13 +325,19 @@ class S3StoreBase(abc.ABC):
             raise ConfigError(f"{type(self).__name__} needs an s3:// store config")
         self._config = config
         self._secrets = (config.secret_key, config.session_token)
-        self._calls = UploadCalls(
+        calls = UploadCalls(
             put=self._put,
             create=self._create,
             upload_part=self._upload_part,
             complete=self._complete,
             abort=self._abort,
             map_error=self._map,
+        )
+        self._uploader = Uploader(
+            calls=calls,
+            bucket=config.bucket,
+            multipart_threshold_bytes=config.multipart_threshold_bytes,
+            part_size_bytes=config.part_size_bytes,
         )
 
     # -- the SDK seams (each raises the SDK's exceptions) -----------------------------
@@ -398,6 +404,23 @@ class S3StoreBase(abc.ABC):
             exc, self._sdk_errors(), verb=verb, bucket=self.bucket, key=key, secrets=self._secrets
         )
 
+    def _call(self, verb: str, key: str | None, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except Exception as exc:
+            raise self._map(exc, verb, key) from exc
+
+    def _call_allowing(
+        self, reason: str, verb: str, key: str | None, call: Callable[[], object]
+    ) -> None:
+        # For S3's idempotent verbs: a failure of this reason means done already.
+        try:
+            call()
+        except Exception as exc:
+            error = self._map(exc, verb, key)
+            if error.reason != reason:
+                raise error from exc
+
     def _mapped(self, verb: str, key: str | None, items: Iterator[T]) -> Iterator[T]:
         # SDKs list lazily: errors surface while iterating, so map them here.
         while True:
@@ -435,48 +458,21 @@ class S3StoreBase(abc.ABC):
         return f"{type(self).__name__}(url={self.url!r}, endpoint={endpoint!r})"
 
     # -- writing --------------------------------------------------------------------
-    def put_object(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        digests: BodyDigests | None = None,
+    def _store_body(
+        self, key: str, body: bytes, headers: ObjectHeaders, digests: BodyDigests | None
     ) -> ObjectRef:
         """
-        Store `body` under `key`; see `ObjectStore.put_object`.
+        Upload `body`: one PUT, or parts above ``multipart_threshold_bytes``.
 
-        Bodies above ``multipart_threshold_bytes`` go up in parts of
-        ``part_size_bytes`` (aborted on failure); memory beyond `body` is
-        one part. A single PUT sends `digests` as given and the server
-        checks the MD5; a multipart upload hashes each part anyway.
+        Parts are of ``part_size_bytes`` (aborted on failure); memory beyond
+        `body` is one part. A single PUT sends `digests` as given and the
+        server checks the MD5; a multipart upload hashes each part anyway.
         """
-        return upload_body(
-            self._calls,
-            key,
-            bytes(body),
-            bucket=self.bucket,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-            multipart_threshold_bytes=self._config.multipart_threshold_bytes,
-            part_size_bytes=self._config.part_size_bytes,
-            digests=digests,
-        )
+        return self._uploader.body(key, bytes(body), headers, digests)
 
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
+    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
         """
-        Store `stream` read to EOF under `key`; see `ObjectStore.put_stream`.
+        Upload `stream` read to EOF, one part at a time.
 
         Memory: two parts while the first part goes up with the default
         threshold (equal to the part size), the threshold plus two parts
@@ -485,17 +481,7 @@ class S3StoreBase(abc.ABC):
         object's metadata. Errors raised by ``stream.read`` propagate
         unchanged, and the stream is read by the caller's thread.
         """
-        return upload_stream(
-            self._calls,
-            key,
-            stream,
-            bucket=self.bucket,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-            multipart_threshold_bytes=self._config.multipart_threshold_bytes,
-            part_size_bytes=self._config.part_size_bytes,
-        )
+        return self._uploader.stream(key, stream, headers)
 
     # -- reading --------------------------------------------------------------------
     def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
@@ -513,19 +499,13 @@ class S3StoreBase(abc.ABC):
         return self._open(key, None)
 
     def _open(self, key: str, byte_range: tuple[int, int] | None) -> BinaryIO:
-        try:
-            read, close = self._get(key, byte_range)
-        except Exception as exc:
-            raise self._map(exc, "get_object", key) from exc
+        read, close = self._call("get_object", key, lambda: self._get(key, byte_range))
         raw = MappedStream(read, close, lambda e: self._map(e, "get_object", key))
         return io.BufferedReader(raw, buffer_size=1024 * 1024)
 
     def head_object(self, key: str) -> ObjectInfo:
         """Return the object's info; see `ObjectStore.head_object`."""
-        try:
-            return self._head(key)
-        except Exception as exc:
-            raise self._map(exc, "head_object", key) from exc
+        return self._call("head_object", key, lambda: self._head(key))
 
     def list_objects(
         self, prefix: str = "", *, start_after: str | None = None
@@ -545,13 +525,7 @@ class S3StoreBase(abc.ABC):
     # -- deleting, the bucket, closing ------------------------------------------------
     def delete_object(self, key: str) -> None:
         """Delete `key` (a missing key is fine); see `ObjectStore.delete_object`."""
-        try:
-            self._delete(key)
-        except Exception as exc:
-            error = self._map(exc, "delete_object", key)
-            if error.reason == "NoSuchKey":
-                return
-            raise error from exc
+        self._call_allowing("NoSuchKey", "delete_object", key, lambda: self._delete(key))
 
     def ensure_bucket(self) -> None:
         """
@@ -561,19 +535,12 @@ class S3StoreBase(abc.ABC):
         us-east-1. A bucket that is ours already is fine; a name taken by
         another account is a `PermanentStoreError` (``BucketAlreadyExists``).
         """
-        try:
-            if self._bucket_exists():
-                return
-        except Exception as exc:
-            raise self._map(exc, "head_bucket", None) from exc
+        if self._call("head_bucket", None, self._bucket_exists):
+            return
         location = None if self._config.region == "us-east-1" else self._config.region
-        try:
-            self._create_bucket(location)
-        except Exception as exc:
-            error = self._map(exc, "create_bucket", None)
-            if error.reason == "BucketAlreadyOwnedByYou":
-                return
-            raise error from exc
+        self._call_allowing(
+            "BucketAlreadyOwnedByYou", "create_bucket", None, lambda: self._create_bucket(location)
+        )
 
     def close(self) -> None:
         """Close the client's connection pool; call once, after other threads are done."""

@@ -24,9 +24,8 @@ from typing import Any
 
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError, MissingBackendError, StoreError
-from objlog.stores._common import scrub
+from objlog.stores._common import ObjectHeaders, scrub
 from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrors, map_sdk_error
-from objlog.stores._upload import ObjectHeaders
 from objlog.typing import ObjectInfo
 
 __all__ = ["SDK_MAX_ATTEMPTS", "Boto3Store", "map_boto3_error"]

@@ -26,9 +26,8 @@ from typing import Any
 
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError, MissingBackendError, PermanentStoreError, StoreError
-from objlog.stores._common import common_prefixes, scrub
+from objlog.stores._common import ObjectHeaders, common_prefixes, scrub
 from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrors, map_sdk_error
-from objlog.stores._upload import ObjectHeaders
 from objlog.typing import ObjectInfo
 
 __all__ = ["SDK_MAX_ATTEMPTS", "MinioStore", "map_minio_error"]
