@@ -2,7 +2,7 @@
 The S3 side shared by the SDK stores: one error ladder and one store base.
 
 `classify_s3_error` maps an S3 error response (code, HTTP status) onto
-objlog's error tree; `map_sdk_error` maps any SDK exception, given the
+objlog's error tree; an `SDKErrorMapper` maps any SDK exception, given the
 SDK's `SDKErrors` table (which of its exceptions carry an S3 response, and
 which transport failure each other one is). `S3StoreBase` holds what the
 boto3 and minio stores do alike, so each of them is its SDK calls and its
@@ -44,9 +44,9 @@ __all__ = [
     "MappedStream",
     "S3Response",
     "S3StoreBase",
+    "SDKErrorMapper",
     "SDKErrors",
     "classify_s3_error",
-    "map_sdk_error",
 ]
 
 T = TypeVar("T")
@@ -179,7 +179,7 @@ def _same(exc: BaseException) -> BaseException:
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SDKErrors:
     """
-    One SDK's exceptions, as `map_sdk_error` needs to know them.
+    One SDK's exceptions, as `SDKErrorMapper` needs to know them.
 
     Attributes:
         response: ``response(exc)`` returns the `S3Response` an exception
@@ -200,55 +200,80 @@ class SDKErrors:
     unwrap: Callable[[BaseException], BaseException] = _same
 
 
-def map_sdk_error(
-    exc: BaseException,
-    errors: SDKErrors,
-    *,
-    verb: str,
-    bucket: str,
-    key: str | None,
-    secrets: tuple[str | None, ...] = (),
-) -> StoreError:
+@dataclasses.dataclass(frozen=True, slots=True)
+class SDKErrorMapper:
     """
-    Turn an SDK exception into a `StoreError`, using the SDK's `errors` table.
+    Turns one SDK's exceptions into `StoreError`, by the SDK's `SDKErrors` table.
+
+    Each SDK module exposes one as its public mapper (``map_boto3_error``,
+    ``map_minio_error``), so the two answer alike for the same failure.
 
     Args:
-        exc: The SDK's exception (a `StoreError` is returned unchanged).
-        errors: The SDK's table.
-        verb: What objlog was doing (``"put_object"``, ...), for the message.
-        bucket: The bucket of the request.
-        key: The key, or None for bucket-level requests.
-        secrets: Values that must never appear in the message (scrubbed).
+        load: Returns the table; called at each mapping, so cache it (it
+            imports the SDK, which ``import objlog`` must not do).
 
-    Returns:
-        `classify_s3_error` of an S3 error response; for a transport failure
-        the error its reason names; otherwise a `PermanentStoreError` with
-        reason ``SDKError``. The caller raises it ``from exc``.
-
-    Thread safety: pure function.
+    Thread safety: immutable; a call is a pure function.
     """
-    if isinstance(exc, StoreError):
-        return exc
-    response = errors.response(exc)
-    if response is not None:
-        code, status, message = response
-        if code.isdigit() and not status:
-            status = int(code)
-        return classify_s3_error(
-            code, status, scrub(message, secrets), verb=verb, bucket=bucket, key=key
-        )
-    cause = errors.unwrap(exc)
-    text = scrub(str(cause), secrets)
-    for types, reason in errors.transport:
-        if isinstance(cause, types):
-            name = reason(text) if callable(reason) else reason
-            kind, message = _TRANSPORT_FAILURES[name]
-            return kind(
-                f"{verb} failed: " + message.format(text=text), bucket=bucket, key=key, reason=name
+
+    load: Callable[[], SDKErrors]
+
+    def __call__(
+        self,
+        exc: BaseException,
+        *,
+        verb: str,
+        bucket: str,
+        key: str | None,
+        secrets: tuple[str | None, ...] = (),
+    ) -> StoreError:
+        """
+        Turn `exc` into a `StoreError`; the caller raises it ``from exc``.
+
+        Args:
+            exc: The SDK's exception (a `StoreError` is returned unchanged).
+            verb: What objlog was doing (``"put_object"``, ...), for the message.
+            bucket: The bucket of the request.
+            key: The key, or None for bucket-level requests.
+            secrets: Values that must never appear in the message (scrubbed).
+
+        Returns:
+            For an S3 error response, what `classify_s3_error` says:
+            `TransientStoreError` (throttling, 5xx), `PermanentStoreError`
+            (denied, bad credentials, no such bucket) or `ObjectNotFoundError`.
+            For a transport failure, the error its reason in the table names
+            (``EndpointUnreachable``, ``TLSError``, ``Timeout``,
+            ``ConnectionReset``, ``NoCredentials``, ...). Otherwise a
+            `PermanentStoreError` with reason ``SDKError``.
+        """
+        if isinstance(exc, StoreError):
+            return exc
+        errors = self.load()
+        response = errors.response(exc)
+        if response is not None:
+            code, status, message = response
+            if code.isdigit() and not status:
+                status = int(code)
+            return classify_s3_error(
+                code, status, scrub(message, secrets), verb=verb, bucket=bucket, key=key
             )
-    return PermanentStoreError(
-        f"{verb} failed: {type(cause).__name__}: {text}", bucket=bucket, key=key, reason="SDKError"
-    )
+        cause = errors.unwrap(exc)
+        text = scrub(str(cause), secrets)
+        for types, reason in errors.transport:
+            if isinstance(cause, types):
+                name = reason(text) if callable(reason) else reason
+                kind, message = _TRANSPORT_FAILURES[name]
+                return kind(
+                    f"{verb} failed: " + message.format(text=text),
+                    bucket=bucket,
+                    key=key,
+                    reason=name,
+                )
+        return PermanentStoreError(
+            f"{verb} failed: {type(cause).__name__}: {text}",
+            bucket=bucket,
+            key=key,
+            reason="SDKError",
+        )
 
 
 class MappedStream(io.RawIOBase):
@@ -341,9 +366,10 @@ class S3StoreBase(StoreBase):
         )
 
     # -- the SDK seams (each raises the SDK's exceptions) -----------------------------
+    @property
     @abc.abstractmethod
-    def _sdk_errors(self) -> SDKErrors:
-        """The SDK's exception table."""
+    def _map_error(self) -> SDKErrorMapper:
+        """The SDK's error mapper."""
 
     @abc.abstractmethod
     def _put(self, key: str, body: bytes, md5: str, headers: ObjectHeaders) -> str:
@@ -400,9 +426,7 @@ class S3StoreBase(StoreBase):
         """Close the SDK's connection pool."""
 
     def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
-        return map_sdk_error(
-            exc, self._sdk_errors(), verb=verb, bucket=self.bucket, key=key, secrets=self._secrets
-        )
+        return self._map_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
 
     def _call(self, verb: str, key: str | None, call: Callable[[], T]) -> T:
         try:
