@@ -333,7 +333,7 @@ class S3StoreBase(StoreBase):
 
     A subclass calls ``super().__init__(config)``, builds its client and
     implements the SDK seams below; each seam raises the SDK's own
-    exceptions, which this class maps through the subclass's `SDKErrors`.
+    exceptions, which this class maps through the subclass's `_map_error`.
 
     Args:
         config: An ``s3`` `StoreConfig`.
