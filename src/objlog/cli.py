@@ -34,7 +34,7 @@ import re
 import shutil
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
@@ -632,31 +632,49 @@ def _cmd_result_put(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------------
 
 
-def _store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+def _add_command(
+    sub: argparse._SubParsersAction[_Parser],
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    summary: str,
+    usage: str | None = None,
+    *,
+    operands: bool = True,
+) -> _Parser:
+    """
+    Add the subcommand `name`, run by `run`, with the ``--store`` option.
+
+    With `operands`, its positional arguments (a first one holding "/" is the
+    store URL) are collected in ``args.args``; ``run`` takes a command instead.
+    """
+    p = sub.add_parser(name, help=summary, usage=usage)
+    p.add_argument(
         "--store",
         metavar="URL",
         help="store URL: s3://BUCKET[/PREFIX], file:///DIR or a path "
         "(default: $OBJLOG_STORE, else the embedded local store)",
     )
+    if operands:
+        p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+    return p
 
 
 def _add_check(sub: argparse._SubParsersAction[_Parser]) -> None:
     """Add ``objlog check [URL]``."""
-    p = sub.add_parser("check", help="prove a store works: put, get, list, delete a probe")
-    _store_option(p)
-    p.add_argument("args", nargs="*", metavar="URL", help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_check)
+    _add_command(sub, "check", _cmd_check, "prove a store works: put, get, list, delete a probe")
 
 
 def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     """Add ``objlog run [OPTIONS] -- COMMAND [ARGS...]``."""
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "run",
-        help="run a command, streaming its output to the store",
-        usage="objlog run [OPTIONS] -- COMMAND [ARGS...]",
+        _cmd_run,
+        "run a command, streaming its output to the store",
+        "objlog run [OPTIONS] -- COMMAND [ARGS...]",
+        operands=False,
     )
-    _store_option(p)
     p.add_argument(
         "--pipelinerun",
         metavar="PR",
@@ -701,30 +719,29 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_run)
 
 
 def _add_ls(sub: argparse._SubParsersAction[_Parser]) -> None:
     """Add ``objlog ls [URL] [PR [TASK]]``."""
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "ls",
-        help="list runs, a run's tasks, or a task's objects",
-        usage="objlog ls [URL] [PR [TASK]]",
+        _cmd_ls,
+        "list runs, a run's tasks, or a task's objects",
+        "objlog ls [URL] [PR [TASK]]",
     )
-    _store_option(p)
     p.add_argument("-v", "--verbose", action="store_true", help="print totals on stderr")
-    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_ls)
 
 
 def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
     """Add ``objlog cat [URL] PR TASK [OPTIONS]``."""
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "cat",
-        help="print a task's log records in order",
-        usage="objlog cat [URL] PR TASK [OPTIONS]",
+        _cmd_cat,
+        "print a task's log records in order",
+        "objlog cat [URL] PR TASK [OPTIONS]",
     )
-    _store_option(p)
     p.add_argument("-f", "--follow", action="store_true", help="keep polling for new records")
     p.add_argument(
         "--since",
@@ -751,32 +768,28 @@ def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="SECONDS",
         help="seconds between polls with --follow (default 1)",
     )
-    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_cat)
 
 
 def _add_result(sub: argparse._SubParsersAction[_Parser]) -> None:
     """Add ``objlog result get|put ...``."""
     p = sub.add_parser("result", help="get or put a task result (.tgz, KFP layout)")
     rsub = p.add_subparsers(dest="result_command", metavar="ACTION", required=True)
-    g = rsub.add_parser(
+    g = _add_command(
+        rsub,
         "get",
-        help="print or save a result's payload",
-        usage="objlog result get [URL] PR TASK NAME [-o PATH|-]",
+        _cmd_result_get,
+        "print or save a result's payload",
+        "objlog result get [URL] PR TASK NAME [-o PATH|-]",
     )
-    _store_option(g)
     g.add_argument("-o", "--output", metavar="PATH", help="write here ('-' = stdout, default)")
     g.add_argument("-v", "--verbose", action="store_true", help="say where it went")
-    g.add_argument("args", nargs="*", help=argparse.SUPPRESS)
-    g.set_defaults(func=_cmd_result_get)
-    u = rsub.add_parser(
+    _add_command(
+        rsub,
         "put",
-        help="store a file or directory as a result",
-        usage="objlog result put [URL] PR TASK NAME PATH",
+        _cmd_result_put,
+        "store a file or directory as a result",
+        "objlog result put [URL] PR TASK NAME PATH",
     )
-    _store_option(u)
-    u.add_argument("args", nargs="*", help=argparse.SUPPRESS)
-    u.set_defaults(func=_cmd_result_put)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -310,16 +310,14 @@ def _keyed(
 
 
 def _merged(
-    store: ObjectStore,
-    infos: Iterable[ObjectInfo],
-    on_bad: Callable[[str, Exception], None] | None,
-    pool: ThreadPoolExecutor,
+    fetch: Callable[[list[str]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
 ) -> Iterator[dict[str, Any]]:
+    # `fetch(keys)` yields the records of those batches in order (`_batch_records`).
     groups: dict[str, list[str]] = {}
     for info in infos:
         groups.setdefault(_layout.batch_writer(info.key), []).append(info.key)
     streams = [
-        _keyed(_batch_records(store, sorted(keys), on_bad, pool), index)
+        _keyed(fetch(sorted(keys)), index)
         for index, (_, keys) in enumerate(sorted(groups.items(), key=lambda kv: min(kv[1])))
     ]
     for _, _, _, record in heapq.merge(*streams, key=lambda item: item[:3]):
@@ -401,8 +399,9 @@ def read_records(
     if since_ts is not None:
         infos = [info for info in infos if not _sealed_before(info.key, since_ts)]
     pool = ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-read")
+    fetch = functools.partial(_batch_records, store, on_bad=on_bad_object, pool=pool)
     try:
-        yield from _filtered(_merged(store, infos, on_bad_object, pool))
+        yield from _filtered(_merged(fetch, infos))
         if not follow:
             return
 
@@ -422,7 +421,7 @@ def read_records(
                 seen = {k for k in seen if k > start_after}
             seen.update(info.key for info in listed)
             if new:
-                yield from _filtered(_merged(store, new, on_bad_object, pool))
+                yield from _filtered(_merged(fetch, new))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

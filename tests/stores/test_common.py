@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import pytest
 from hypothesis import assume, given
@@ -11,13 +12,19 @@ from hypothesis import strategies as st
 from objlog.errors import PermanentStoreError
 from objlog.stores._common import (
     SHA256_META,
+    ObjectHeaders,
+    StoreBase,
     check_digests,
     common_prefixes,
     content_md5,
     scrub,
     user_metadata,
 )
-from objlog.typing import BodyDigests
+from objlog.stores.boto3 import Boto3Store
+from objlog.stores.local import LocalStore
+from objlog.stores.memory import MemoryStore
+from objlog.stores.minio import MinioStore
+from objlog.typing import BodyDigests, ObjectStore
 
 
 def test_content_md5_is_base64_of_the_digest() -> None:
@@ -80,3 +87,35 @@ def test_common_prefixes_are_what_s3_lists(keys: list[str], prefix: str, delimit
         assert delimiter not in rest[: -len(delimiter)]
     deeper = [k for k in keys if k.startswith(prefix) and delimiter in k[len(prefix) :]]
     assert all(any(k.startswith(c) for c in found) for k in deeper)
+
+
+@given(
+    metadata=st.one_of(
+        st.none(),
+        st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=8), max_size=5),
+    ),
+    encoding=st.one_of(st.none(), st.sampled_from(["", "gzip"])),
+    sha256=st.one_of(st.none(), st.text(min_size=64, max_size=64)),
+)
+def test_object_headers_gather_a_puts_arguments(
+    metadata: dict[str, str] | None, encoding: str | None, sha256: str | None
+) -> None:
+    """ObjectHeaders.of lower-cases metadata and drops an empty encoding; the sha goes in last."""
+    headers = ObjectHeaders.of("text/plain", encoding, metadata).with_sha256(sha256)
+    expected = ObjectHeaders(
+        content_type="text/plain",
+        content_encoding=encoding or None,
+        metadata=user_metadata(metadata, sha256),
+    )
+    assert expected == headers
+
+
+@pytest.mark.parametrize("store_class", [Boto3Store, LocalStore, MemoryStore, MinioStore])
+@pytest.mark.parametrize("verb", ["put_object", "put_stream"])
+def test_store_base_keeps_the_protocols_signatures(store_class: type, verb: str) -> None:
+    """Every store's put_object and put_stream come from StoreBase with ObjectStore's signature."""
+    expected = inspect.signature(getattr(ObjectStore, verb))
+    assert (True, expected) == (
+        issubclass(store_class, StoreBase),
+        inspect.signature(getattr(store_class, verb)),
+    )

@@ -18,7 +18,7 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._s3 import S3Response, SDKErrors, classify_s3_error, map_sdk_error
+from objlog.stores._s3 import S3Response, SDKErrorMapper, SDKErrors, classify_s3_error
 from objlog.stores.boto3 import map_boto3_error
 from objlog.stores.minio import map_minio_error
 
@@ -211,13 +211,14 @@ def _table(response: Callable[[BaseException], S3Response | None]) -> SDKErrors:
     )
 
 
-def test_map_sdk_error_follows_the_table() -> None:
+def test_sdk_error_mapper_follows_the_table() -> None:
     """Responses are classified, unwrapped causes matched in order, reasons may read the text."""
     table = _table(lambda exc: ("SlowDown", 0, "") if isinstance(exc, OSError) else None)
     wrapped = RuntimeError("wrapper")
     wrapped.__cause__ = KeyError("k")
     cases = [OSError(), wrapped, IndexError("slow"), IndexError("gone"), ZeroDivisionError()]
-    mapped = [map_sdk_error(exc, table, verb="op", bucket="b", key="k") for exc in cases]
+    mapper = SDKErrorMapper(lambda: table)
+    mapped = [mapper(exc, verb="op", bucket="b", key="k") for exc in cases]
     assert ["SlowDown", "InvalidRequest", "Timeout", "ConnectionReset", "SDKError"] == [
         e.reason for e in mapped
     ]
@@ -226,7 +227,7 @@ def test_map_sdk_error_follows_the_table() -> None:
 def test_a_numeric_code_stands_for_the_status() -> None:
     """An S3 response with a numeric code and no status (HEAD) is classified by that code."""
     table = _table(lambda exc: ("404", 0, ""))
-    error = map_sdk_error(Exception(), table, verb="head_object", bucket="b", key="k")
+    error = SDKErrorMapper(lambda: table)(Exception(), verb="head_object", bucket="b", key="k")
     assert (ObjectNotFoundError, "NoSuchKey") == (type(error), error.reason)
 
 
@@ -254,3 +255,13 @@ def test_sdk_attempts_come_from_one_constant_per_store() -> None:
         boto3.close()
         minio.close()
     assert (boto3_store.SDK_MAX_ATTEMPTS, minio_store.SDK_MAX_ATTEMPTS) == retries
+
+
+def test_public_mappers_keep_their_signature() -> None:
+    """map_boto3_error and map_minio_error are called as (exc, *, verb, bucket, key, secrets=())."""
+    import inspect
+
+    expected = ["exc", "verb", "bucket", "key", "secrets"]
+    assert [expected, expected] == [
+        list(inspect.signature(mapper).parameters) for mapper in (map_boto3_error, map_minio_error)
+    ]

@@ -12,15 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objlog.errors import PermanentStoreError, StoreError, TransientStoreError
-from objlog.stores._common import SHA256_META, content_md5
-from objlog.stores._upload import (
-    ObjectHeaders,
-    UploadCalls,
-    check_part_count,
-    iter_parts,
-    upload_body,
-    upload_stream,
-)
+from objlog.stores._common import SHA256_META, ObjectHeaders, content_md5
+from objlog.stores._upload import UploadCalls, Uploader, check_part_count, iter_parts
+
+#: Headers of an upload whose content type and metadata do not matter.
+PLAIN = ObjectHeaders.of("", None, None)
 
 
 class Trickle(io.RawIOBase):
@@ -119,9 +115,9 @@ class FakeSDK:
         """Every SDK failure is transient here; the verb goes into the message."""
         return TransientStoreError(verb, bucket="b", key=key, reason="ConnectionReset")
 
-    def calls(self) -> UploadCalls:
-        """The UploadCalls for these fakes."""
-        return UploadCalls(
+    def uploader(self, threshold: int, part: int) -> Uploader:
+        """An Uploader to bucket "b" through these fakes."""
+        calls = UploadCalls(
             put=self.put,
             create=self.create,
             upload_part=self.upload_part,
@@ -129,10 +125,9 @@ class FakeSDK:
             abort=self.abort,
             map_error=self.map_error,
         )
-
-
-def _sizes(threshold: int, part: int) -> dict[str, int]:
-    return {"multipart_threshold_bytes": threshold, "part_size_bytes": part}
+        return Uploader(
+            calls=calls, bucket="b", multipart_threshold_bytes=threshold, part_size_bytes=part
+        )
 
 
 class CountingStream(Trickle):
@@ -158,16 +153,8 @@ def test_upload_stream_decides_by_threshold_and_aligns_parts(
     data = bytes(i % 251 for i in range(size))
     sdk = FakeSDK()
     stream = CountingStream(data, chunk)
-    ref = upload_stream(
-        sdk.calls(),
-        "k",
-        stream,  # type: ignore[arg-type]
-        bucket="b",
-        content_type="text/plain",
-        content_encoding=None,
-        metadata={"Kind": "x"},
-        **_sizes(threshold, part),
-    )
+    headers = ObjectHeaders.of("text/plain", None, {"Kind": "x"})
+    ref = sdk.uploader(threshold, part).stream("k", stream, headers)  # type: ignore[arg-type]
     body, headers = sdk.objects["k"]
     assert data == body
     assert (hashlib.sha256(data).hexdigest(), size) == (ref.sha256, ref.size)
@@ -191,16 +178,7 @@ def test_upload_body_decides_by_threshold_and_keeps_sha(
     """put_object bodies above the threshold go up in exact parts, with objlog-sha256 metadata."""
     data = bytes(i % 13 for i in range(size))
     sdk = FakeSDK()
-    ref = upload_body(
-        sdk.calls(),
-        "k",
-        data,
-        bucket="b",
-        content_type="",
-        content_encoding="gzip",
-        metadata=None,
-        **_sizes(threshold, part),
-    )
+    ref = sdk.uploader(threshold, part).body("k", data, ObjectHeaders.of("", "gzip", None))
     body, headers = sdk.objects["k"]
     assert data == body
     assert {SHA256_META: hashlib.sha256(data).hexdigest()} == dict(headers.metadata)
@@ -214,16 +192,7 @@ def test_failed_part_is_mapped_and_aborts() -> None:
     """An SDK error in part 2 becomes the mapper's StoreError and the upload is aborted."""
     sdk = FakeSDK(fail_part=2)
     with pytest.raises(TransientStoreError) as info:
-        upload_stream(
-            sdk.calls(),
-            "k",
-            io.BytesIO(b"x" * 1000),
-            bucket="b",
-            content_type="",
-            content_encoding=None,
-            metadata=None,
-            **_sizes(100, 100),
-        )
+        sdk.uploader(100, 100).stream("k", io.BytesIO(b"x" * 1000), PLAIN)
     assert ("upload_part", ["up-0"], {}) == (str(info.value).split()[0], sdk.aborted, sdk.uploads)
     assert isinstance(info.value.__cause__, ConnectionResetError)
 
@@ -243,16 +212,7 @@ def test_failed_stream_propagates_unchanged_and_aborts() -> None:
 
     sdk = FakeSDK()
     with pytest.raises(OSError, match="the producer died"):
-        upload_stream(
-            sdk.calls(),
-            "k",
-            Broken(),  # type: ignore[arg-type]
-            bucket="b",
-            content_type="",
-            content_encoding=None,
-            metadata=None,
-            **_sizes(100, 100),
-        )
+        sdk.uploader(100, 100).stream("k", Broken(), PLAIN)  # type: ignore[arg-type]
     assert (["up-0"], {}, {}) == (sdk.aborted, sdk.uploads, sdk.objects)
 
 
@@ -266,16 +226,7 @@ def _upload_peak(routine: Callable[..., object], source: object) -> tuple[int, i
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        routine(
-            sdk.calls(),
-            "k",
-            source,
-            bucket="b",
-            content_type="",
-            content_encoding=None,
-            metadata=None,
-            **_sizes(PART, PART),
-        )
+        routine(sdk.uploader(PART, PART), "k", source, PLAIN)
         return len(sdk.part_sizes), tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
@@ -283,13 +234,13 @@ def _upload_peak(routine: Callable[..., object], source: object) -> tuple[int, i
 
 def test_streamed_multipart_holds_about_two_parts() -> None:
     """Streaming 40 parts holds at most ~2 parts at once (head plus probe), never the object."""
-    parts, peak = _upload_peak(upload_stream, io.BytesIO(bytes(40 * PART + 17)))
+    parts, peak = _upload_peak(Uploader.stream, io.BytesIO(bytes(40 * PART + 17)))
     assert 41 == parts
     assert peak < 2.5 * PART, peak
 
 
 def test_multipart_put_object_copies_one_part_at_a_time() -> None:
     """put_object of a 40-part body holds at most about one extra part (no quadratic re-slicing)."""
-    parts, peak = _upload_peak(upload_body, bytes(40 * PART))
+    parts, peak = _upload_peak(Uploader.body, bytes(40 * PART))
     assert 40 == parts
     assert peak < 1.5 * PART, peak

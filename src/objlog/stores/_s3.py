@@ -2,7 +2,7 @@
 The S3 side shared by the SDK stores: one error ladder and one store base.
 
 `classify_s3_error` maps an S3 error response (code, HTTP status) onto
-objlog's error tree; `map_sdk_error` maps any SDK exception, given the
+objlog's error tree; an `SDKErrorMapper` maps any SDK exception, given the
 SDK's `SDKErrors` table (which of its exceptions carry an S3 response, and
 which transport failure each other one is). `S3StoreBase` holds what the
 boto3 and minio stores do alike, so each of them is its SDK calls and its
@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import encodings.idna  # noqa: F401 - imported here on purpose, see below
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 from objlog.config import StoreConfig
@@ -29,8 +29,8 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import scrub
-from objlog.stores._upload import ObjectHeaders, UploadCalls, upload_body, upload_stream
+from objlog.stores._common import ObjectHeaders, StoreBase, scrub
+from objlog.stores._upload import UploadCalls, Uploader
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 # Why `encodings.idna` is imported above: the first connection of an SDK
@@ -44,9 +44,9 @@ __all__ = [
     "MappedStream",
     "S3Response",
     "S3StoreBase",
+    "SDKErrorMapper",
     "SDKErrors",
     "classify_s3_error",
-    "map_sdk_error",
 ]
 
 T = TypeVar("T")
@@ -179,7 +179,7 @@ def _same(exc: BaseException) -> BaseException:
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SDKErrors:
     """
-    One SDK's exceptions, as `map_sdk_error` needs to know them.
+    One SDK's exceptions, as `SDKErrorMapper` needs to know them.
 
     Attributes:
         response: ``response(exc)`` returns the `S3Response` an exception
@@ -200,55 +200,80 @@ class SDKErrors:
     unwrap: Callable[[BaseException], BaseException] = _same
 
 
-def map_sdk_error(
-    exc: BaseException,
-    errors: SDKErrors,
-    *,
-    verb: str,
-    bucket: str,
-    key: str | None,
-    secrets: tuple[str | None, ...] = (),
-) -> StoreError:
+@dataclasses.dataclass(frozen=True, slots=True)
+class SDKErrorMapper:
     """
-    Turn an SDK exception into a `StoreError`, using the SDK's `errors` table.
+    Turns one SDK's exceptions into `StoreError`, by the SDK's `SDKErrors` table.
+
+    Each SDK module exposes one as its public mapper (``map_boto3_error``,
+    ``map_minio_error``), so the two answer alike for the same failure.
 
     Args:
-        exc: The SDK's exception (a `StoreError` is returned unchanged).
-        errors: The SDK's table.
-        verb: What objlog was doing (``"put_object"``, ...), for the message.
-        bucket: The bucket of the request.
-        key: The key, or None for bucket-level requests.
-        secrets: Values that must never appear in the message (scrubbed).
+        load: Returns the table; called at each mapping, so cache it (it
+            imports the SDK, which ``import objlog`` must not do).
 
-    Returns:
-        `classify_s3_error` of an S3 error response; for a transport failure
-        the error its reason names; otherwise a `PermanentStoreError` with
-        reason ``SDKError``. The caller raises it ``from exc``.
-
-    Thread safety: pure function.
+    Thread safety: immutable; a call is a pure function.
     """
-    if isinstance(exc, StoreError):
-        return exc
-    response = errors.response(exc)
-    if response is not None:
-        code, status, message = response
-        if code.isdigit() and not status:
-            status = int(code)
-        return classify_s3_error(
-            code, status, scrub(message, secrets), verb=verb, bucket=bucket, key=key
-        )
-    cause = errors.unwrap(exc)
-    text = scrub(str(cause), secrets)
-    for types, reason in errors.transport:
-        if isinstance(cause, types):
-            name = reason(text) if callable(reason) else reason
-            kind, message = _TRANSPORT_FAILURES[name]
-            return kind(
-                f"{verb} failed: " + message.format(text=text), bucket=bucket, key=key, reason=name
+
+    load: Callable[[], SDKErrors]
+
+    def __call__(
+        self,
+        exc: BaseException,
+        *,
+        verb: str,
+        bucket: str,
+        key: str | None,
+        secrets: tuple[str | None, ...] = (),
+    ) -> StoreError:
+        """
+        Turn `exc` into a `StoreError`; the caller raises it ``from exc``.
+
+        Args:
+            exc: The SDK's exception (a `StoreError` is returned unchanged).
+            verb: What objlog was doing (``"put_object"``, ...), for the message.
+            bucket: The bucket of the request.
+            key: The key, or None for bucket-level requests.
+            secrets: Values that must never appear in the message (scrubbed).
+
+        Returns:
+            For an S3 error response, what `classify_s3_error` says:
+            `TransientStoreError` (throttling, 5xx), `PermanentStoreError`
+            (denied, bad credentials, no such bucket) or `ObjectNotFoundError`.
+            For a transport failure, the error its reason in the table names
+            (``EndpointUnreachable``, ``TLSError``, ``Timeout``,
+            ``ConnectionReset``, ``NoCredentials``, ...). Otherwise a
+            `PermanentStoreError` with reason ``SDKError``.
+        """
+        if isinstance(exc, StoreError):
+            return exc
+        errors = self.load()
+        response = errors.response(exc)
+        if response is not None:
+            code, status, message = response
+            if code.isdigit() and not status:
+                status = int(code)
+            return classify_s3_error(
+                code, status, scrub(message, secrets), verb=verb, bucket=bucket, key=key
             )
-    return PermanentStoreError(
-        f"{verb} failed: {type(cause).__name__}: {text}", bucket=bucket, key=key, reason="SDKError"
-    )
+        cause = errors.unwrap(exc)
+        text = scrub(str(cause), secrets)
+        for types, reason in errors.transport:
+            if isinstance(cause, types):
+                name = reason(text) if callable(reason) else reason
+                kind, message = _TRANSPORT_FAILURES[name]
+                return kind(
+                    f"{verb} failed: " + message.format(text=text),
+                    bucket=bucket,
+                    key=key,
+                    reason=name,
+                )
+        return PermanentStoreError(
+            f"{verb} failed: {type(cause).__name__}: {text}",
+            bucket=bucket,
+            key=key,
+            reason="SDKError",
+        )
 
 
 class MappedStream(io.RawIOBase):
@@ -302,13 +327,13 @@ class MappedStream(io.RawIOBase):
                 super().close()
 
 
-class S3StoreBase(abc.ABC):
+class S3StoreBase(StoreBase):
     """
     What the boto3 and minio stores share: config, uploads, the verbs, errors.
 
     A subclass calls ``super().__init__(config)``, builds its client and
     implements the SDK seams below; each seam raises the SDK's own
-    exceptions, which this class maps through the subclass's `SDKErrors`.
+    exceptions, which this class maps through the subclass's `_map_error`.
 
     Args:
         config: An ``s3`` `StoreConfig`.
@@ -325,7 +350,7 @@ class S3StoreBase(abc.ABC):
             raise ConfigError(f"{type(self).__name__} needs an s3:// store config")
         self._config = config
         self._secrets = (config.secret_key, config.session_token)
-        self._calls = UploadCalls(
+        calls = UploadCalls(
             put=self._put,
             create=self._create,
             upload_part=self._upload_part,
@@ -333,11 +358,18 @@ class S3StoreBase(abc.ABC):
             abort=self._abort,
             map_error=self._map,
         )
+        self._uploader = Uploader(
+            calls=calls,
+            bucket=config.bucket,
+            multipart_threshold_bytes=config.multipart_threshold_bytes,
+            part_size_bytes=config.part_size_bytes,
+        )
 
     # -- the SDK seams (each raises the SDK's exceptions) -----------------------------
+    @property
     @abc.abstractmethod
-    def _sdk_errors(self) -> SDKErrors:
-        """The SDK's exception table."""
+    def _map_error(self) -> SDKErrorMapper:
+        """The SDK's error mapper."""
 
     @abc.abstractmethod
     def _put(self, key: str, body: bytes, md5: str, headers: ObjectHeaders) -> str:
@@ -394,9 +426,24 @@ class S3StoreBase(abc.ABC):
         """Close the SDK's connection pool."""
 
     def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
-        return map_sdk_error(
-            exc, self._sdk_errors(), verb=verb, bucket=self.bucket, key=key, secrets=self._secrets
-        )
+        return self._map_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
+
+    def _call(self, verb: str, key: str | None, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except Exception as exc:
+            raise self._map(exc, verb, key) from exc
+
+    def _call_allowing(
+        self, reason: str, verb: str, key: str | None, call: Callable[[], object]
+    ) -> None:
+        # For S3's idempotent verbs: a failure of this reason means done already.
+        try:
+            call()
+        except Exception as exc:
+            error = self._map(exc, verb, key)
+            if error.reason != reason:
+                raise error from exc
 
     def _mapped(self, verb: str, key: str | None, items: Iterator[T]) -> Iterator[T]:
         # SDKs list lazily: errors surface while iterating, so map them here.
@@ -435,48 +482,21 @@ class S3StoreBase(abc.ABC):
         return f"{type(self).__name__}(url={self.url!r}, endpoint={endpoint!r})"
 
     # -- writing --------------------------------------------------------------------
-    def put_object(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        digests: BodyDigests | None = None,
+    def _store_body(
+        self, key: str, body: bytes, headers: ObjectHeaders, digests: BodyDigests | None
     ) -> ObjectRef:
         """
-        Store `body` under `key`; see `ObjectStore.put_object`.
+        Upload `body`: one PUT, or parts above ``multipart_threshold_bytes``.
 
-        Bodies above ``multipart_threshold_bytes`` go up in parts of
-        ``part_size_bytes`` (aborted on failure); memory beyond `body` is
-        one part. A single PUT sends `digests` as given and the server
-        checks the MD5; a multipart upload hashes each part anyway.
+        Parts are of ``part_size_bytes`` (aborted on failure); memory beyond
+        `body` is one part. A single PUT sends `digests` as given and the
+        server checks the MD5; a multipart upload hashes each part anyway.
         """
-        return upload_body(
-            self._calls,
-            key,
-            bytes(body),
-            bucket=self.bucket,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-            multipart_threshold_bytes=self._config.multipart_threshold_bytes,
-            part_size_bytes=self._config.part_size_bytes,
-            digests=digests,
-        )
+        return self._uploader.body(key, bytes(body), headers, digests)
 
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
+    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
         """
-        Store `stream` read to EOF under `key`; see `ObjectStore.put_stream`.
+        Upload `stream` read to EOF, one part at a time.
 
         Memory: two parts while the first part goes up with the default
         threshold (equal to the part size), the threshold plus two parts
@@ -485,17 +505,7 @@ class S3StoreBase(abc.ABC):
         object's metadata. Errors raised by ``stream.read`` propagate
         unchanged, and the stream is read by the caller's thread.
         """
-        return upload_stream(
-            self._calls,
-            key,
-            stream,
-            bucket=self.bucket,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-            multipart_threshold_bytes=self._config.multipart_threshold_bytes,
-            part_size_bytes=self._config.part_size_bytes,
-        )
+        return self._uploader.stream(key, stream, headers)
 
     # -- reading --------------------------------------------------------------------
     def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
@@ -513,19 +523,13 @@ class S3StoreBase(abc.ABC):
         return self._open(key, None)
 
     def _open(self, key: str, byte_range: tuple[int, int] | None) -> BinaryIO:
-        try:
-            read, close = self._get(key, byte_range)
-        except Exception as exc:
-            raise self._map(exc, "get_object", key) from exc
+        read, close = self._call("get_object", key, lambda: self._get(key, byte_range))
         raw = MappedStream(read, close, lambda e: self._map(e, "get_object", key))
         return io.BufferedReader(raw, buffer_size=1024 * 1024)
 
     def head_object(self, key: str) -> ObjectInfo:
         """Return the object's info; see `ObjectStore.head_object`."""
-        try:
-            return self._head(key)
-        except Exception as exc:
-            raise self._map(exc, "head_object", key) from exc
+        return self._call("head_object", key, lambda: self._head(key))
 
     def list_objects(
         self, prefix: str = "", *, start_after: str | None = None
@@ -545,13 +549,7 @@ class S3StoreBase(abc.ABC):
     # -- deleting, the bucket, closing ------------------------------------------------
     def delete_object(self, key: str) -> None:
         """Delete `key` (a missing key is fine); see `ObjectStore.delete_object`."""
-        try:
-            self._delete(key)
-        except Exception as exc:
-            error = self._map(exc, "delete_object", key)
-            if error.reason == "NoSuchKey":
-                return
-            raise error from exc
+        self._call_allowing("NoSuchKey", "delete_object", key, lambda: self._delete(key))
 
     def ensure_bucket(self) -> None:
         """
@@ -561,19 +559,12 @@ class S3StoreBase(abc.ABC):
         us-east-1. A bucket that is ours already is fine; a name taken by
         another account is a `PermanentStoreError` (``BucketAlreadyExists``).
         """
-        try:
-            if self._bucket_exists():
-                return
-        except Exception as exc:
-            raise self._map(exc, "head_bucket", None) from exc
+        if self._call("head_bucket", None, self._bucket_exists):
+            return
         location = None if self._config.region == "us-east-1" else self._config.region
-        try:
-            self._create_bucket(location)
-        except Exception as exc:
-            error = self._map(exc, "create_bucket", None)
-            if error.reason == "BucketAlreadyOwnedByYou":
-                return
-            raise error from exc
+        self._call_allowing(
+            "BucketAlreadyOwnedByYou", "create_bucket", None, lambda: self._create_bucket(location)
+        )
 
     def close(self) -> None:
         """Close the client's connection pool; call once, after other threads are done."""

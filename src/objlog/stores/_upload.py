@@ -1,11 +1,10 @@
 """
 Uploads to an S3 API: one PUT or a multipart upload, in bounded memory.
 
-`upload_body` and `upload_stream` drive any SDK through `UploadCalls`, the
-five requests an upload is made of (PutObject, CreateMultipartUpload,
-UploadPart, CompleteMultipartUpload, AbortMultipartUpload), so that the
-boto3 and minio stores share one routine and tests drive it with
-function-backed fakes.
+An `Uploader` drives any SDK through `UploadCalls`, the five requests an
+upload is made of (PutObject, CreateMultipartUpload, UploadPart,
+CompleteMultipartUpload, AbortMultipartUpload), so that the boto3 and minio
+stores share one routine and tests drive it with function-backed fakes.
 
 Private: nothing here is a public API.
 """
@@ -15,21 +14,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, cast
 
 from objlog._streams import PrependReader, read_exact
 from objlog.errors import PermanentStoreError, StoreError
-from objlog.stores._common import content_md5, user_metadata
+from objlog.stores._common import ObjectHeaders, content_md5
 from objlog.typing import MAX_PARTS, BodyDigests, ObjectRef
 
 __all__ = [
-    "ObjectHeaders",
     "UploadCalls",
+    "Uploader",
     "check_part_count",
     "iter_parts",
-    "upload_body",
-    "upload_stream",
 ]
 
 
@@ -89,15 +86,6 @@ def check_part_count(number: int, *, bucket: str, key: str, part_size_bytes: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class ObjectHeaders:
-    """Content headers and user metadata of an object being uploaded."""
-
-    content_type: str
-    content_encoding: str | None
-    metadata: Mapping[str, str]
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class UploadCalls:
     """
     The SDK requests an upload is made of; each raises the SDK's own errors.
@@ -122,181 +110,159 @@ class UploadCalls:
     map_error: Callable[[BaseException, str, str | None], StoreError]
 
 
-def _headers(
-    content_type: str,
-    content_encoding: str | None,
-    metadata: Mapping[str, str] | None,
-    sha256: str | None,
-) -> ObjectHeaders:
-    return ObjectHeaders(
-        content_type=content_type or "application/octet-stream",
-        content_encoding=content_encoding or None,
-        metadata=user_metadata(metadata, sha256),
-    )
+def _sealed(headers: ObjectHeaders, sha256: str | None) -> ObjectHeaders:
+    """The headers as sent: a Content-Type always, ``objlog-sha256`` when known."""
+    headers = headers.with_sha256(sha256)
+    if headers.content_type:
+        return headers
+    return dataclasses.replace(headers, content_type="application/octet-stream")
 
 
-def _single_put(
-    calls: UploadCalls,
-    bucket: str,
-    key: str,
-    body: bytes,
-    headers: ObjectHeaders,
-    sha256: str,
-    md5: str | None = None,
-) -> ObjectRef:
-    try:
-        etag = calls.put(key, body, md5 or content_md5(body), headers)
-    except Exception as exc:
-        raise calls.map_error(exc, "put_object", key) from exc
-    return ObjectRef(bucket=bucket, key=key, size=len(body), sha256=sha256, etag=etag.strip('"'))
-
-
-def _multipart(
-    calls: UploadCalls,
-    bucket: str,
-    key: str,
-    parts: Iterator[bytes],
-    headers: ObjectHeaders,
-    part_size_bytes: int,
-) -> ObjectRef:
-    try:
-        upload_id = calls.create(key, headers)
-    except Exception as exc:
-        raise calls.map_error(exc, "create_multipart_upload", key) from exc
-    sha = hashlib.sha256()
-    size = 0
-    sent: list[tuple[int, str]] = []
-    verb: str | None = None
-    try:
-        while True:
-            verb = None  # reading the caller's stream: its errors stay its own
-            part = next(parts, None)
-            if part is None:
-                break
-            number = len(sent) + 1
-            check_part_count(number, bucket=bucket, key=key, part_size_bytes=part_size_bytes)
-            verb = "upload_part"
-            etag = calls.upload_part(key, upload_id, number, part, content_md5(part))
-            sent.append((number, etag))
-            sha.update(part)
-            size += len(part)
-            del part  # the next read must not hold two parts
-        verb = "complete_multipart_upload"
-        done = calls.complete(key, upload_id, sent)
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            calls.abort(key, upload_id)
-        if verb is not None and isinstance(exc, Exception):
-            raise calls.map_error(exc, verb, key) from exc
-        raise
-    finally:
-        # Free what the part iterator holds (e.g. a failed stream's buffers).
-        close = getattr(parts, "close", None)
-        if close is not None:
-            close()
-    # Ceph RGW answers CompleteMultipartUpload with an empty ETag: informational only.
-    return ObjectRef(
-        bucket=bucket,
-        key=key,
-        size=size,
-        sha256=sha.hexdigest(),
-        etag=done.strip('"'),
-        parts=len(sent),
-    )
-
-
-def upload_body(
-    calls: UploadCalls,
-    key: str,
-    body: bytes,
-    *,
-    bucket: str,
-    content_type: str,
-    content_encoding: str | None,
-    metadata: Mapping[str, str] | None,
-    multipart_threshold_bytes: int,
-    part_size_bytes: int,
-    digests: BodyDigests | None = None,
-) -> ObjectRef:
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Uploader:
     """
-    Upload `body`: one PUT up to the threshold, else a multipart upload.
+    Uploads to one bucket through one SDK: one PUT up to a threshold, else parts.
 
-    The SHA-256 is known first, so it goes into ``objlog-sha256`` either
-    way. Parts are cut from `body` by offset: memory beyond `body` is one part.
-    A single PUT takes both digests from `digests` when given (the server
-    checks the MD5); a multipart upload hashes `body` itself, since each
-    part needs its own MD5 anyway.
+    Attributes:
+        calls: The SDK's requests.
+        bucket: The bucket, for refs and errors.
+        multipart_threshold_bytes: The largest body sent in one PUT.
+        part_size_bytes: The size of every part but the last.
 
-    Raises:
-        TransientStoreError: As mapped by ``calls.map_error``.
-        PermanentStoreError: As mapped (``BadDigest`` when `digests` is not
-            the body's), or more than 10,000 parts.
+    Thread safety: immutable; each upload's state is its own.
     """
-    if digests is not None and len(body) <= multipart_threshold_bytes:
-        headers = _headers(content_type, content_encoding, metadata, digests.sha256)
-        return _single_put(calls, bucket, key, body, headers, digests.sha256, digests.md5)
-    digest = hashlib.sha256(body).hexdigest()
-    headers = _headers(content_type, content_encoding, metadata, digest)
-    if len(body) <= multipart_threshold_bytes:
-        return _single_put(calls, bucket, key, body, headers, digest)
-    parts = iter_parts(body, None, part_size_bytes)
-    ref = _multipart(calls, bucket, key, parts, headers, part_size_bytes)
-    if ref.sha256 != digest:  # pragma: no cover - defensive
-        raise PermanentStoreError(
-            "multipart upload hashed differently than its body", bucket=bucket, key=key
+
+    calls: UploadCalls
+    bucket: str
+    multipart_threshold_bytes: int
+    part_size_bytes: int
+
+    def body(
+        self, key: str, body: bytes, headers: ObjectHeaders, digests: BodyDigests | None = None
+    ) -> ObjectRef:
+        """
+        Upload `body`: one PUT up to the threshold, else a multipart upload.
+
+        The SHA-256 is known first, so it goes into ``objlog-sha256`` either
+        way. Parts are cut from `body` by offset: memory beyond `body` is one
+        part. A single PUT takes both digests from `digests` when given (the
+        server checks the MD5); a multipart upload hashes `body` itself,
+        since each part needs its own MD5 anyway.
+
+        Raises:
+            TransientStoreError: As mapped by ``calls.map_error``.
+            PermanentStoreError: As mapped (``BadDigest`` when `digests` is
+                not the body's), or more than 10,000 parts.
+        """
+        single = len(body) <= self.multipart_threshold_bytes
+        if digests is not None and single:
+            return self._single_put(key, body, headers, digests.sha256, digests.md5)
+        digest = hashlib.sha256(body).hexdigest()
+        if single:
+            return self._single_put(key, body, headers, digest)
+        parts = iter_parts(body, None, self.part_size_bytes)
+        ref = self._multipart(key, parts, _sealed(headers, digest))
+        if ref.sha256 != digest:  # pragma: no cover - defensive
+            raise PermanentStoreError(
+                "multipart upload hashed differently than its body", bucket=self.bucket, key=key
+            )
+        return ref
+
+    def stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
+        """
+        Upload `stream` read to EOF: one PUT up to the threshold, else multipart.
+
+        Reads are aligned on parts. With a threshold below the part size, one
+        part is read and decides; otherwise the threshold is read, then the
+        bytes completing the part it ends in: nothing more means one PUT (with
+        ``objlog-sha256``), anything more a multipart upload (the SHA-256 is
+        then known only afterwards: in the ref, not the metadata). Memory:
+        two parts while the first part goes up when the threshold equals the
+        part size (the default), one part with a smaller threshold, the
+        threshold plus two parts with a larger one; about one part after that.
+
+        Raises:
+            TransientStoreError: As mapped by ``calls.map_error``.
+            PermanentStoreError: As mapped, or more than 10,000 parts.
+            Exception: Whatever reading `stream` raises, unchanged (the upload
+                is aborted).
+        """
+        threshold, part = self.multipart_threshold_bytes, self.part_size_bytes
+        rest: BinaryIO = stream
+        if threshold < part:
+            head = read_exact(stream, part)
+            single = len(head) <= threshold
+        else:
+            head = read_exact(stream, threshold)
+            single = len(head) < threshold
+            if not single:
+                probe = read_exact(stream, part - threshold % part)
+                single = not probe
+                if probe:
+                    rest = cast(BinaryIO, PrependReader(probe, stream))
+                del probe
+        if single:
+            return self._single_put(key, head, headers, hashlib.sha256(head).hexdigest())
+        parts = iter_parts(head, rest, part)
+        del head, rest  # the part iterator holds them only as long as it needs them
+        return self._multipart(key, parts, _sealed(headers, None))
+
+    def _single_put(
+        self, key: str, body: bytes, headers: ObjectHeaders, sha256: str, md5: str | None = None
+    ) -> ObjectRef:
+        try:
+            etag = self.calls.put(key, body, md5 or content_md5(body), _sealed(headers, sha256))
+        except Exception as exc:
+            raise self.calls.map_error(exc, "put_object", key) from exc
+        return ObjectRef(
+            bucket=self.bucket, key=key, size=len(body), sha256=sha256, etag=etag.strip('"')
         )
-    return ref
 
-
-def upload_stream(
-    calls: UploadCalls,
-    key: str,
-    stream: BinaryIO,
-    *,
-    bucket: str,
-    content_type: str,
-    content_encoding: str | None,
-    metadata: Mapping[str, str] | None,
-    multipart_threshold_bytes: int,
-    part_size_bytes: int,
-) -> ObjectRef:
-    """
-    Upload `stream` read to EOF: one PUT up to the threshold, else multipart.
-
-    Reads are aligned on parts. With a threshold below the part size, one
-    part is read and decides; otherwise the threshold is read, then the
-    bytes completing the part it ends in: nothing more means one PUT (with
-    ``objlog-sha256``), anything more a multipart upload (the SHA-256 is
-    then known only afterwards: in the ref, not the metadata). Memory:
-    two parts while the first part goes up when the threshold equals the
-    part size (the default), one part with a smaller threshold, the
-    threshold plus two parts with a larger one; about one part after that.
-
-    Raises:
-        TransientStoreError: As mapped by ``calls.map_error``.
-        PermanentStoreError: As mapped, or more than 10,000 parts.
-        Exception: Whatever reading `stream` raises, unchanged (the upload
-            is aborted).
-    """
-    threshold, part = multipart_threshold_bytes, part_size_bytes
-    rest: BinaryIO = stream
-    if threshold < part:
-        head = read_exact(stream, part)
-        single = len(head) <= threshold
-    else:
-        head = read_exact(stream, threshold)
-        single = len(head) < threshold
-        if not single:
-            probe = read_exact(stream, part - threshold % part)
-            single = not probe
-            if probe:
-                rest = cast(BinaryIO, PrependReader(probe, stream))
-            del probe
-    if single:
-        digest = hashlib.sha256(head).hexdigest()
-        headers = _headers(content_type, content_encoding, metadata, digest)
-        return _single_put(calls, bucket, key, head, headers, digest)
-    parts = iter_parts(head, rest, part)
-    del head, rest  # the part iterator holds them only as long as it needs them
-    headers = _headers(content_type, content_encoding, metadata, None)
-    return _multipart(calls, bucket, key, parts, headers, part)
+    def _multipart(self, key: str, parts: Iterator[bytes], headers: ObjectHeaders) -> ObjectRef:
+        calls = self.calls
+        try:
+            upload_id = calls.create(key, headers)
+        except Exception as exc:
+            raise calls.map_error(exc, "create_multipart_upload", key) from exc
+        sha = hashlib.sha256()
+        size = 0
+        sent: list[tuple[int, str]] = []
+        verb: str | None = None
+        try:
+            while True:
+                verb = None  # reading the caller's stream: its errors stay its own
+                part = next(parts, None)
+                if part is None:
+                    break
+                number = len(sent) + 1
+                check_part_count(
+                    number, bucket=self.bucket, key=key, part_size_bytes=self.part_size_bytes
+                )
+                verb = "upload_part"
+                etag = calls.upload_part(key, upload_id, number, part, content_md5(part))
+                sent.append((number, etag))
+                sha.update(part)
+                size += len(part)
+                del part  # the next read must not hold two parts
+            verb = "complete_multipart_upload"
+            done = calls.complete(key, upload_id, sent)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                calls.abort(key, upload_id)
+            if verb is not None and isinstance(exc, Exception):
+                raise calls.map_error(exc, verb, key) from exc
+            raise
+        finally:
+            # Free what the part iterator holds (e.g. a failed stream's buffers).
+            close = getattr(parts, "close", None)
+            if close is not None:
+                close()
+        # Ceph RGW answers CompleteMultipartUpload with an empty ETag: informational only.
+        return ObjectRef(
+            bucket=self.bucket,
+            key=key,
+            size=size,
+            sha256=sha.hexdigest(),
+            etag=done.strip('"'),
+            parts=len(sent),
+        )

@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from objlog.config import StoreConfig
-from objlog.errors import ConfigError, MissingBackendError, StoreError
-from objlog.stores._common import scrub
-from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrors, map_sdk_error
-from objlog.stores._upload import ObjectHeaders
+from objlog.errors import ConfigError, MissingBackendError
+from objlog.stores._common import ObjectHeaders, scrub
+from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrorMapper, SDKErrors
 from objlog.typing import ObjectInfo
 
 __all__ = ["SDK_MAX_ATTEMPTS", "Boto3Store", "map_boto3_error"]
@@ -80,36 +79,10 @@ def _sdk_errors() -> SDKErrors:
     )
 
 
-def map_boto3_error(
-    exc: BaseException,
-    *,
-    verb: str,
-    bucket: str,
-    key: str | None,
-    secrets: tuple[str | None, ...] = (),
-) -> StoreError:
-    """
-    Turn a boto3/botocore/urllib3 exception into a `StoreError`.
-
-    Args:
-        exc: The SDK's exception.
-        verb: What objlog was doing (``"put_object"``, ...), for the message.
-        bucket: The bucket of the request.
-        key: The key, or None for bucket-level requests.
-        secrets: Values that must never appear in the message (scrubbed).
-
-    Returns:
-        `TransientStoreError` (throttling, 5xx, timeouts, refused or reset
-        connections), `PermanentStoreError` (denied, bad credentials, no
-        such bucket, invalid request) or `ObjectNotFoundError`; ``reason``
-        names the cause (``EndpointUnreachable``, ``TLSError``, ``Timeout``,
-        ``InvalidCredentials``, ``NoCredentials``, ``AccessDenied``,
-        ``NoSuchBucket``, ``NoSuchKey``, ``SlowDown``, ``ServerError``, ...).
-        The caller raises it ``from exc``.
-
-    Thread safety: pure function.
-    """
-    return map_sdk_error(exc, _sdk_errors(), verb=verb, bucket=bucket, key=key, secrets=secrets)
+#: Turns a boto3/botocore/urllib3 exception into a `StoreError` (called as
+#: ``map_boto3_error(exc, *, verb, bucket, key, secrets=())``; see
+#: `objlog.stores._s3.SDKErrorMapper`). The caller raises it ``from exc``.
+map_boto3_error = SDKErrorMapper(_sdk_errors)
 
 
 class Boto3Store(S3StoreBase):
@@ -173,8 +146,7 @@ class Boto3Store(S3StoreBase):
             ) from None
 
     # -- the SDK seams ----------------------------------------------------------------
-    def _sdk_errors(self) -> SDKErrors:
-        return _sdk_errors()
+    _map_error = map_boto3_error
 
     @staticmethod
     def _content(headers: ObjectHeaders) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,7 +47,7 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import check_digests, common_prefixes, user_metadata
+from objlog.stores._common import ObjectHeaders, StoreBase, check_digests, common_prefixes
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 __all__ = ["InvalidKeyError", "LocalStore"]
@@ -155,7 +155,7 @@ def _prune(directory: Path, top: Path) -> None:
         directory = directory.parent
 
 
-class LocalStore:
+class LocalStore(StoreBase):
     """
     Keep objects as files in a directory (see the module docstring for the layout).
 
@@ -226,61 +226,25 @@ class LocalStore:
         return self._root.joinpath(_RESERVED, "meta", *_split_key(key))
 
     # -- writing ----------------------------------------------------------------
-    def put_object(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        digests: BodyDigests | None = None,
+    def _store_body(
+        self, key: str, body: bytes, headers: ObjectHeaders, digests: BodyDigests | None
     ) -> ObjectRef:
         """
-        Store `body` atomically (temp file, fsync, `os.replace`); see `ObjectStore.put_object`.
+        Store `body` atomically (temp file, fsync, `os.replace`).
 
         Content headers and metadata go to the sidecar; the ETag is the MD5.
         The body is hashed while written, `digests` or not. A key beside a
         longer key below it (``a`` and ``a/b``) is a `PermanentStoreError`
         with reason ``KeyConflict``.
         """
-        return self._write(
-            key,
-            io.BytesIO(body),
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-            digests=digests,
-        )
+        return self._write(key, io.BytesIO(body), headers, digests)
 
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """Copy `stream` to EOF into `key` 1 MiB at a time; as `put_object` otherwise."""
-        return self._write(
-            key,
-            stream,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-            digests=None,
-        )
+    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
+        """Copy `stream` to EOF into `key` 1 MiB at a time; as `_store_body` otherwise."""
+        return self._write(key, stream, headers, None)
 
     def _write(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str,
-        content_encoding: str | None,
-        metadata: Mapping[str, str] | None,
-        digests: BodyDigests | None,
+        self, key: str, stream: BinaryIO, headers: ObjectHeaders, digests: BodyDigests | None
     ) -> ObjectRef:
         data_path = self._data_path(key)
         meta_path = self._meta_path(key)
@@ -307,9 +271,9 @@ class LocalStore:
                 "inode": inode,
                 "size": size,
                 "md5": md5.hexdigest(),
-                "content_type": content_type,
-                "content_encoding": content_encoding or "",
-                "metadata": user_metadata(metadata, digest),
+                "content_type": headers.content_type,
+                "content_encoding": headers.content_encoding or "",
+                "metadata": dict(headers.with_sha256(digest).metadata),
             }
             with open(meta_tmp, "x", encoding="utf-8") as out:
                 json.dump(sidecar, out, sort_keys=True)

@@ -9,7 +9,7 @@ import hashlib
 import io
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -19,7 +19,7 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
-from objlog.stores._common import check_digests, common_prefixes, user_metadata
+from objlog.stores._common import ObjectHeaders, StoreBase, check_digests, common_prefixes
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
 
 __all__ = ["MemoryStore"]
@@ -31,7 +31,7 @@ class _Stored:
     info: ObjectInfo
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """
     Keep objects in a dict; inject failures and latency on demand.
 
@@ -135,18 +135,11 @@ class MemoryStore:
                 reason="KeyTooLongError",
             )
 
-    def put_object(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        digests: BodyDigests | None = None,
+    def _store_body(
+        self, key: str, body: bytes, headers: ObjectHeaders, digests: BodyDigests | None
     ) -> ObjectRef:
         """
-        Store `body` under `key` (see `objlog.typing.ObjectStore`).
+        Store `body` under `key`; counted as a ``put`` request.
 
         Hashes the body itself and refuses it (PermanentStoreError,
         ``BadDigest``) when `digests` is given and does not match.
@@ -158,40 +151,25 @@ class MemoryStore:
         md5 = hashlib.md5(data, usedforsecurity=False)
         check_digests(digests, md5.digest(), digest, bucket=self._bucket, key=key)
         etag = md5.hexdigest()
-        meta = user_metadata(metadata, digest)
         info = ObjectInfo(
             key=key,
             size=len(data),
             last_modified=_dt.datetime.now(_dt.timezone.utc),
             etag=etag,
-            metadata=meta,
-            content_type=content_type,
-            content_encoding=content_encoding or "",
+            metadata=headers.with_sha256(digest).metadata,
+            content_type=headers.content_type,
+            content_encoding=headers.content_encoding or "",
         )
         with self._lock:
             self._objects[key] = _Stored(data, info)
         return ObjectRef(bucket=self._bucket, key=key, size=len(data), sha256=digest, etag=etag)
 
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",
-        content_encoding: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectRef:
-        """Read `stream` to EOF and store it under `key`."""
+    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
+        """Read `stream` to EOF, then store it as `_store_body` does."""
         chunks = []
         while chunk := stream.read(1024 * 1024):
             chunks.append(chunk)
-        return self.put_object(
-            key,
-            b"".join(chunks),
-            content_type=content_type,
-            content_encoding=content_encoding,
-            metadata=metadata,
-        )
+        return self._store_body(key, b"".join(chunks), headers, None)
 
     def _get(self, key: str) -> _Stored:
         with self._lock:

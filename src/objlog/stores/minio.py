@@ -25,10 +25,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from objlog.config import StoreConfig
-from objlog.errors import ConfigError, MissingBackendError, PermanentStoreError, StoreError
-from objlog.stores._common import common_prefixes, scrub
-from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrors, map_sdk_error
-from objlog.stores._upload import ObjectHeaders
+from objlog.errors import ConfigError, MissingBackendError, PermanentStoreError
+from objlog.stores._common import ObjectHeaders, common_prefixes, scrub
+from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrorMapper, SDKErrors
 from objlog.typing import ObjectInfo
 
 __all__ = ["SDK_MAX_ATTEMPTS", "MinioStore", "map_minio_error"]
@@ -83,26 +82,13 @@ def _sdk_errors() -> SDKErrors:
     )
 
 
-def map_minio_error(
-    exc: BaseException,
-    *,
-    verb: str,
-    bucket: str,
-    key: str | None,
-    secrets: tuple[str | None, ...] = (),
-) -> StoreError:
-    """
-    Turn a minio/urllib3 exception into a `StoreError`.
-
-    Takes the arguments of `objlog.stores.boto3.map_boto3_error` and returns
-    what it does for the same failure: `TransientStoreError`,
-    `PermanentStoreError` or `ObjectNotFoundError` with the same ``reason``
-    (``tests/stores/test_s3.py`` holds the two to it). The caller raises it
-    ``from exc``. A urllib3 ``MaxRetryError`` is judged by its reason.
-
-    Thread safety: pure function.
-    """
-    return map_sdk_error(exc, _sdk_errors(), verb=verb, bucket=bucket, key=key, secrets=secrets)
+#: Turns a minio/urllib3 exception into a `StoreError` (called as
+#: ``map_minio_error(exc, *, verb, bucket, key, secrets=())``; see
+#: `objlog.stores._s3.SDKErrorMapper`). The caller raises it ``from exc``.
+#: It answers as `objlog.stores.boto3.map_boto3_error` does for the same
+#: failure (``tests/stores/test_s3.py`` holds the two to it); a urllib3
+#: ``MaxRetryError`` is judged by its reason.
+map_minio_error = SDKErrorMapper(_sdk_errors)
 
 
 def _utc(value: _dt.datetime | None) -> _dt.datetime:
@@ -182,8 +168,7 @@ class MinioStore(S3StoreBase):
             client.enable_virtual_style_endpoint()
 
     # -- the SDK seams ----------------------------------------------------------------
-    def _sdk_errors(self) -> SDKErrors:
-        return _sdk_errors()
+    _map_error = map_minio_error
 
     @staticmethod
     def _content(headers: ObjectHeaders) -> dict[str, str]:
