@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal, cast
 
+from objlog._codec import GZIP_MAGIC
 from objlog._streams import PrependReader, read_exact
 from objlog.errors import ConfigError
 
@@ -82,7 +83,6 @@ READ_BYTES = 1024 * 1024
 #: What reading a damaged gzip or tar raises.
 CORRUPT_ERRORS = (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error)
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _TAR_MAGIC_OFFSET = 257
 _TAR_MAGIC = b"ustar"
 _TAR_BLOCK_BYTES = 512
@@ -465,9 +465,9 @@ def open_payload(raw: BinaryIO, corrupt: Corrupt, not_a_file: Refuse) -> Payload
     """
     closers: list[Callable[[], object]] = [raw.close]
     try:
-        head = read_exact(raw, len(_GZIP_MAGIC))
+        head = read_exact(raw, len(GZIP_MAGIC))
         stream: PrependReader | BinaryIO = PrependReader(head, raw)
-        if head == _GZIP_MAGIC:
+        if head == GZIP_MAGIC:
             gz = gzip.GzipFile(filename="", mode="rb", fileobj=cast(BinaryIO, stream))
             closers.append(gz.close)
             stream = cast(BinaryIO, gz)
@@ -616,7 +616,7 @@ def extract_archive(
     """
     try:
         source.seek(0)
-        compressed = read_exact(source, len(_GZIP_MAGIC)) == _GZIP_MAGIC
+        compressed = read_exact(source, len(GZIP_MAGIC)) == GZIP_MAGIC
         source.seek(0)
         body: BinaryIO = (
             cast(BinaryIO, gzip.GzipFile(filename="", mode="rb", fileobj=source))
