@@ -517,10 +517,17 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _progress(total: int, description: str, *, known_total: bool = True) -> Any:
-    """Return a tqdm bar for a transfer of `total` bytes, or None when it should be silent."""
+    """
+    Return a tqdm bar for a transfer of `total` bytes, or None when it should be silent.
+
+    Silent too without tqdm (the ``progress`` extra): a bar is a nicety, not a door.
+    """
     if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
         return None
-    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+    try:
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return None
 
     try:
         columns, lines = os.get_terminal_size(sys.stderr.fileno())
