@@ -51,3 +51,29 @@ def test_import_and_local_store_work_without_fcntl(tmp_path: Path) -> None:
     assert ["no fcntl here"] == report["messages"]
     assert "fcntl" in str(report["error"])
     assert not (tmp_path / "spool").exists()
+
+
+def test_env_spool_without_fcntl_names_the_variable(tmp_path: Path) -> None:
+    """OBJLOG_SPOOL_DIR where fcntl is missing: ConfigError naming it, before a store opens."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["fcntl"] = None
+        from objlog import ConfigError, ObjectStoreWriter
+        try:
+            ObjectStoreWriter(sys.argv[1], pipelinerun="pr", task="t")
+        except ConfigError as exc:
+            print(exc)
+        """
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code, (tmp_path / "store").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "OBJLOG_SPOOL_DIR": str(tmp_path / "spool")},
+    )
+    assert f"OBJLOG_SPOOL_DIR={str(tmp_path / 'spool')!r}" in child.stdout
+    assert not (tmp_path / "store").exists()
+    assert not (tmp_path / "spool").exists()
