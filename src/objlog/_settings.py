@@ -220,12 +220,18 @@ class _Sources:
 
     @contextlib.contextmanager
     def blame(self, *options: str) -> Iterator[None]:
-        """Add the variables among `options` that were set to a `ConfigError` raised inside."""
+        """
+        Add the variables behind a `ConfigError` raised inside to its message.
+
+        The suspects are those of `options` the message names (all of them
+        when it names none); those set from the environment are added.
+        """
         try:
             yield
         except ConfigError as exc:
+            suspects = [o for o in options if o in str(exc)] or list(options)
             culprits = [
-                f"{variable(o)}={self.from_env[o]!r}" for o in options if o in self.from_env
+                f"{variable(o)}={self.from_env[o]!r}" for o in suspects if o in self.from_env
             ]
             if not culprits:
                 raise
