@@ -832,7 +832,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _RUN_VALUE_OPTIONS = frozenset(
-    {"--store", "--pipelinerun", "--task", "--result", "--spool-dir", "--sync-timeout"}
+    {
+        "--store",
+        "--pipelinerun",
+        "--task",
+        "--result",
+        "--spool-dir",
+        "--sync-timeout",
+        "--compresslevel",
+    }
 )
 
 
