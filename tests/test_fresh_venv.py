@@ -57,42 +57,25 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
+def _run(argv: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run `argv`, assert it succeeded (showing its stderr if not) and return its stdout."""
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=cwd, check=False
+    )
+    assert 0 == proc.returncode, proc.stderr
+    return proc.stdout
+
+
 def test_core_install_logs_to_a_local_store_and_reads_back(tmp_path: Path) -> None:
     """pip install of the checkout with no extras: the handler, `objlog cat` and the hint work."""
     env = _clean_env(tmp_path / "home")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=TIMEOUT, env=env)
-    python, objlog_cmd = venv / "bin" / "python", venv / "bin" / "objlog"
-    pip = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
-        check=False,
-    )
-    assert 0 == pip.returncode, pip.stderr
+    _run([sys.executable, "-m", "venv", str(venv)], env, tmp_path)
+    python, objlog_cmd = str(venv / "bin" / "python"), str(venv / "bin" / "objlog")
+    _run([python, "-m", "pip", "install", "-q", str(ROOT)], env, tmp_path)
     store = (tmp_path / "store").as_uri()
-    child = subprocess.run(
-        [str(python), "-c", CHILD, store],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert 0 == child.returncode, child.stderr
-    report = json.loads(child.stdout)
-    cat = subprocess.run(
-        [str(objlog_cmd), "cat", store, "fresh", "venv"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
-        cwd=tmp_path,
-        check=True,
-    )
+    report = json.loads(_run([python, "-c", CHILD, store], env, tmp_path))
+    cat = _run([objlog_cmd, "cat", store, "fresh", "venv"], env, tmp_path)
     declared = re.search(
         r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE
     )
@@ -100,4 +83,4 @@ def test_core_install_logs_to_a_local_store_and_reads_back(tmp_path: Path) -> No
     assert declared.group(1) == report["version"]
     assert [] == report["sdks"]
     assert "pip install 'objlog-s3[s3]'" in report["hint"]
-    assert "hello from the core" in cat.stdout
+    assert "hello from the core" in cat

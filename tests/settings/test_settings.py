@@ -17,6 +17,7 @@ from objlog._settings import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_BUFFER_BYTES,
     DEFAULT_MAX_SIZE_BYTES,
+    WriterSettings,
     parse_bytes,
     parse_level,
     parse_seconds,
@@ -27,6 +28,19 @@ from objlog.errors import ConfigError
 UNITS = {"": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
 SIZES = st.integers(min_value=1, max_value=2**30)
 AGES = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+def _options(settings: WriterSettings) -> tuple[object, ...]:
+    """The seven resolved options, in the writer's signature order."""
+    return (
+        settings.policy.max_size_bytes,
+        settings.policy.max_age,
+        settings.max_buffer_bytes,
+        settings.when_full,
+        settings.codec.name,
+        settings.compresslevel,
+        settings.spool_dir,
+    )
 
 
 @given(
@@ -83,15 +97,7 @@ def test_defaults_without_arguments_or_environment() -> None:
         DEFAULT_COMPRESSLEVEL,
         None,
     )
-    actual = (
-        settings.policy.max_size_bytes,
-        settings.policy.max_age,
-        settings.max_buffer_bytes,
-        settings.when_full,
-        settings.codec.name,
-        settings.compresslevel,
-        settings.spool_dir,
-    )
+    actual = _options(settings)
     assert expected == actual
 
 
@@ -107,15 +113,8 @@ def test_environment_sets_every_option(size: int, age: float, mode: str, level: 
         "OBJLOG_COMPRESSLEVEL": str(level),
     }
     settings = resolve_writer_settings(environ=environ)
-    expected = (size, age, size * 2, WhenFull(mode), "none", level)
-    actual = (
-        settings.policy.max_size_bytes,
-        settings.policy.max_age,
-        settings.max_buffer_bytes,
-        settings.when_full,
-        settings.codec.name,
-        settings.compresslevel,
-    )
+    expected = (size, age, size * 2, WhenFull(mode), "none", level, None)
+    actual = _options(settings)
     assert expected == actual
 
 
@@ -135,15 +134,7 @@ def test_explicit_arguments_win_over_the_environment(size: int, age: float, leve
         size, age, size, "block", "gzip", level, False, environ=environ
     )
     expected = (size, age, size, WhenFull.BLOCK, "gzip", level, None)
-    actual = (
-        settings.policy.max_size_bytes,
-        settings.policy.max_age,
-        settings.max_buffer_bytes,
-        settings.when_full,
-        settings.codec.name,
-        settings.compresslevel,
-        settings.spool_dir,
-    )
+    actual = _options(settings)
     assert expected == actual
 
 
