@@ -9,6 +9,12 @@ PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
+# The distribution was called objlog before it became objlog-s3 (the name
+# objlog is taken on PyPI): a .venv made before then holds both, with one
+# package directory, so the old one goes first.
+if .venv/bin/python -m pip show -q objlog >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall -q -y objlog >/dev/null
+fi
 # pip is quiet when everything is already installed; warnings go to a log.
 .venv/bin/python -m pip install -q -e '.[test]' >.venv/pip-test.log 2>&1 \
   || { tail -20 .venv/pip-test.log >&2; exit 1; }

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import objlog
+from objlog import _package
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -37,3 +42,38 @@ def test_importing_objlog_loads_no_sdk() -> None:
 def test_package_is_typed() -> None:
     """py.typed ships with the package (PEP 561)."""
     assert (Path(objlog.__file__).parent / "py.typed").is_file()
+
+
+def test_version_comes_from_the_installed_metadata() -> None:
+    """__version__ is the installed distribution's version, or 0+unknown from a bare tree."""
+    try:
+        expected = metadata.version("objlog-s3")
+    except metadata.PackageNotFoundError:
+        expected = _package.UNKNOWN_VERSION
+    assert expected == objlog.__version__
+
+
+def test_version_is_written_only_in_pyproject() -> None:
+    """No module under src/ repeats the version pyproject.toml declares."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    match = re.search(r'^version = "([^"]+)"$', pyproject, re.MULTILINE)
+    assert match is not None
+    repeats = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "src").rglob("*.py"))
+        if match.group(1) in path.read_text(encoding="utf-8")
+    ]
+    assert [] == repeats
+
+
+def test_license_is_the_apache_2_text() -> None:
+    """LICENSE holds the Apache License 2.0 that pyproject.toml declares."""
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert text.lstrip().startswith("Apache License\n                           Version 2.0")
+    assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_install_hint_names_the_distribution_and_extra() -> None:
+    """The hint is the exact, shell-quoted pip command for one extra."""
+    assert "pip install 'objlog-s3[s3]'" == _package.install_hint("s3")

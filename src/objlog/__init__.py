@@ -17,6 +17,7 @@ load on first use.
 
 from __future__ import annotations
 
+from objlog import _package
 from objlog.config import StoreConfig
 from objlog.errors import (
     ConfigError,
@@ -42,7 +43,8 @@ from objlog.writer import (
     install_signal_handlers,
 )
 
-__version__ = "0.1.0.dev0"
+#: The installed distribution's version (written once, in pyproject.toml).
+__version__ = _package.installed_version()
 
 __all__ = [
     "ConfigError",

@@ -149,14 +149,10 @@ def default_spool_dir(store_url: str) -> Path:
 
     Thread safety: reads the environment only.
     """
-    import hashlib
-
+    from objlog._settings import env_spool_root, store_spool_dir
     from objlog.config import default_home
 
-    base = os.environ.get("OBJLOG_SPOOL_DIR")
-    root = Path(base).expanduser() if base else default_home() / "spool"
-    digest = hashlib.sha256(store_url.encode("utf-8")).hexdigest()[:16]
-    return root / digest
+    return store_spool_dir(env_spool_root() or default_home() / "spool", store_url)
 
 
 def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
@@ -459,7 +455,8 @@ def run_step(
         store,
         pipelinerun=options.pipelinerun,
         task=options.task,
-        spool_dir=options.spool_dir,
+        # None means no spool here, whatever OBJLOG_SPOOL_DIR says (see default_spool_dir).
+        spool_dir=options.spool_dir if options.spool_dir is not None else False,
         **options.writer_options,
     )
     workdir = tempfile.TemporaryDirectory(prefix="objlog-run-")

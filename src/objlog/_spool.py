@@ -22,13 +22,16 @@ part of a directory's name makes it unique per `Spool` instance, so a writer
 restarted under a fixed id (a pod name) never meets its predecessor's
 directory; the key lives in each file's header.
 
-POSIX only (``fcntl.flock``).
+POSIX only: the liveness test above is ``fcntl.flock``, and the layout relies
+on renaming directories and files that are held open, which Windows refuses.
+Where ``fcntl`` is missing, ``import objlog`` and every store still work, and
+`Spool` (so a writer with a ``spool_dir``) raises `ConfigError` (see
+`check_supported`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -39,9 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from objlog._streams import fsync_dir
-from objlog.errors import SpoolCorruptError
+from objlog.errors import ConfigError, SpoolCorruptError
 
-__all__ = ["Spool", "SpoolCorruptError", "SpoolEntry"]
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, hence no spool (see the module docstring)
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Spool", "SpoolCorruptError", "SpoolEntry", "check_supported"]
 
 _MAGIC = b"OBJLOG-SPOOL 1\n"
 _SUFFIX = ".spool"
@@ -69,6 +77,27 @@ class SpoolEntry:
     compresslevel: int
     records: int
     raw_bytes: int
+
+
+def check_supported() -> None:
+    """
+    Refuse a spool where ``fcntl.flock`` is missing (Windows).
+
+    Raises:
+        ConfigError: This platform has no ``fcntl``: leave ``spool_dir`` unset.
+
+    Thread safety: pure; safe from any thread.
+    """
+    if fcntl is None:
+        raise ConfigError(
+            "spool_dir needs POSIX file locks (fcntl.flock), which this platform lacks:"
+            " leave spool_dir and OBJLOG_SPOOL_DIR unset"
+        )
+
+
+def _lock(fd: int) -> None:
+    """Take the exclusive lock on `fd` without waiting (OSError when another process holds it)."""
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _read_header(path: Path) -> tuple[dict[str, object], int]:
@@ -112,11 +141,15 @@ class Spool:
         writer_id: The owning writer's id (its subdirectory's name, followed
             by a random part unique to this instance).
 
+    Raises:
+        ConfigError: The platform has no ``fcntl.flock`` (see `check_supported`).
+
     Thread safety: `put`, `read` and `remove` may run concurrently for
     different batches; `claim_leftovers` and `close` are called by one thread.
     """
 
     def __init__(self, root: str | os.PathLike[str], writer_id: str) -> None:
+        check_supported()
         self.root = Path(root)
         self.writer_id = writer_id
         self.dir = self.root / f"{writer_id}.{secrets.token_hex(4)}"
@@ -143,7 +176,7 @@ class Spool:
         tmp.mkdir(exist_ok=True)
         fd = os.open(tmp / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd)
             tmp.replace(self.dir)
         except BaseException:
             os.close(fd)
@@ -263,7 +296,7 @@ class Spool:
                 continue  # being set up or being removed by another writer
             try:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    _lock(fd)
                 except OSError:
                     continue  # its writer is alive
                 try:

@@ -54,9 +54,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from objlog import _report, _shutdown
-from objlog._codec import codec_for, normalize_record
+from objlog._codec import normalize_record
 from objlog._engine.batch import RECORD_OVERHEAD
 from objlog._engine.budget import MemoryBudget, WhenFull
 from objlog._engine.buffer import WRITELINES_CHUNK, BatchBuffer, WriterState
@@ -71,6 +72,7 @@ from objlog._layout import (
     new_writer_id,
     validate_writer_id,
 )
+from objlog._settings import resolve_writer_settings
 from objlog._spool import Spool
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError
@@ -103,6 +105,7 @@ class ObjectStoreWriter:
     on loopback), and a 5 s age bound makes logs visible within seconds.
 
     Objects: see the module docstring (``.jsonl.gz``, no ``Content-Encoding``).
+    Options marked *env* left None come from ``OBJLOG_<OPTION>`` (`objlog._settings`).
 
     Args:
         store: A store object, a store URL (``s3://bucket/prefix``), or None
@@ -111,26 +114,26 @@ class ObjectStoreWriter:
             the writer).
         pipelinerun: Pipeline run name (one key segment).
         task: Task name (one key segment).
-        max_size_bytes: Seal a batch at this many record bytes (default 8 MiB).
+        max_size_bytes: *env* Seal a batch at this many record bytes (default 8 MiB).
             A record at least this big gets an object of its own.
-        max_age: Seal a batch when its first record is this many seconds old
+        max_age: *env* Seal a batch when its first record is this many seconds old
             (default 5.0).
-        max_buffer_bytes: Memory bound for the current batch plus sealed
+        max_buffer_bytes: *env* Memory bound for the current batch plus sealed
             batches neither stored nor spooled: their record bytes plus
             `RECORD_OVERHEAD` (48 bytes) per record (default 64 MiB; at
             least `max_size_bytes`).
-        when_full: ``"block"`` (default): wait up to `block_timeout` for room,
+        when_full: *env* ``"block"`` (default): wait up to `block_timeout` for room,
             then drop the record; after such a timeout, later records are
             dropped at once until an upload makes room, so a long outage
             costs one wait, not one per record. ``"drop"``: drop at once.
             With `spool_dir`, full memory spools sealed batches instead.
         block_timeout: Seconds a `write` may wait for room (default 1.0).
-        compression: ``"gzip"`` (default) or ``"none"``.
-        compresslevel: gzip level 0-9 (default 1: on JSON log lines level 1
+        compression: *env* ``"gzip"`` (default) or ``"none"``.
+        compresslevel: *env* gzip level 0-9 (default 1: on JSON log lines level 1
             compresses 2.5-5x faster than level 6 for about 18% more bytes,
             and compression is most of the uploader's CPU time; the
             benchmarks' drain and shutdown figures are bound by it).
-        spool_dir: Directory for the durable spool (default None: no spool).
+        spool_dir: *env* Durable spool directory (default None: no spool; False: never one).
             Sealed batches are written there before upload and removed once
             stored; batches left by a crashed writer are uploaded under their
             original keys by the next writer on the same directory.
@@ -166,14 +169,14 @@ class ObjectStoreWriter:
         *,
         pipelinerun: str,
         task: str,
-        max_size_bytes: int = 8 * 1024**2,
-        max_age: float = 5.0,
-        max_buffer_bytes: int = 64 * 1024**2,
-        when_full: str = "block",
+        max_size_bytes: int | None = None,
+        max_age: float | None = None,
+        max_buffer_bytes: int | None = None,
+        when_full: str | None = None,
         block_timeout: float = 1.0,
-        compression: str = "gzip",
-        compresslevel: int = 1,
-        spool_dir: str | os.PathLike[str] | None = None,
+        compression: str | None = None,
+        compresslevel: int | None = None,
+        spool_dir: str | os.PathLike[str] | Literal[False] | None = None,
         retry: RetryPolicy | None = None,
         sync_timeout: float = 10.0,
         on_error: Callable[[BaseException], None] | None = None,
@@ -181,29 +184,31 @@ class ObjectStoreWriter:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        policy = FlushPolicy(max_size_bytes=max_size_bytes, max_age=max_age)
-        parsed_when_full = WhenFull.parse(when_full)
-        _check_options(max_buffer_bytes, max_size_bytes, block_timeout, sync_timeout, on_error)
-        encoding = codec_for(compression, compresslevel)  # validates the level per codec
+        s = resolve_writer_settings(
+            max_size_bytes,
+            max_age,
+            max_buffer_bytes,
+            when_full,
+            compression,
+            compresslevel,
+            spool_dir,
+        )
+        _check_options(block_timeout, sync_timeout, on_error)
         self._base_id = validate_writer_id(writer_id) if writer_id is not None else None
         logs_prefix("", pipelinerun, task)  # refuse bad names before opening a store
         self._source, store = _StoreSource.open(store)
         self._prefix = logs_prefix(store.prefix, pipelinerun, task)
-        self.pipelinerun = pipelinerun
-        self.task = task
-        self.max_size_bytes = max_size_bytes
-        self.max_age = float(max_age)
-        self.max_buffer_bytes = max_buffer_bytes
-        self.when_full = when_full
-        self.block_timeout = float(block_timeout)
-        self.compresslevel = compresslevel
-        self._sync_timeout = float(sync_timeout)
+        self.pipelinerun, self.task = pipelinerun, task
+        self.max_size_bytes, self.max_age = s.policy.max_size_bytes, float(s.policy.max_age)
+        self.max_buffer_bytes, self.when_full = s.max_buffer_bytes, s.when_full.value
+        self.block_timeout, self._sync_timeout = float(block_timeout), float(sync_timeout)
+        self.compresslevel = s.compresslevel
         self._wiring = _Wiring(
             prefix=self._prefix,
-            policy=policy,
-            budget=(max_buffer_bytes, parsed_when_full, float(block_timeout)),
-            compression=(encoding.name, encoding.suffix, compresslevel),
-            spool_root=Path(spool_dir) if spool_dir is not None else None,
+            policy=s.policy,
+            budget=(s.max_buffer_bytes, s.when_full, float(block_timeout)),
+            compression=(s.codec.name, s.codec.suffix, s.compresslevel),
+            spool_root=s.spool_root(store.url),
             retry=retry if retry is not None else RetryPolicy(),
             on_error=on_error,
             clock=clock or time.monotonic,
@@ -441,18 +446,8 @@ class _Wiring:
         return spool, pipeline, buffer
 
 
-def _check_options(
-    max_buffer_bytes: int,
-    max_size_bytes: int,
-    block_timeout: float,
-    sync_timeout: float,
-    on_error: object,
-) -> None:
-    """Raise `ConfigError` for writer options no part of the engine checks itself."""
-    if max_buffer_bytes < max_size_bytes:
-        raise ConfigError(
-            f"max_buffer_bytes ({max_buffer_bytes}) must be >= max_size_bytes ({max_size_bytes})"
-        )
+def _check_options(block_timeout: float, sync_timeout: float, on_error: object) -> None:
+    """Raise `ConfigError` for writer options neither the engine nor `objlog._settings` checks."""
     if block_timeout < 0 or sync_timeout < 0:
         raise ConfigError("block_timeout and sync_timeout must be >= 0 seconds")
     if on_error is not None and not callable(on_error):

@@ -432,12 +432,12 @@ def test_open_store_applies_overrides_to_a_config(tmp_path: Path) -> None:
 
 def test_missing_sdk_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     """A missing boto3 or minio raises MissingBackendError (an ImportError) naming the fix."""
-    for module, client in (("boto3", "boto3"), ("minio", "minio")):
+    for module, client, extra in (("boto3", "boto3", "s3"), ("minio", "minio", "minio")):
         monkeypatch.setitem(sys.modules, module, None)
         with pytest.raises(MissingBackendError) as info:
             open_store("s3://b-1", client=client, endpoint_url="http://127.0.0.1:1")
         assert isinstance(info.value, ImportError)
-        assert f"pip install {module}" in str(info.value)
+        assert f"pip install 'objlog-s3[{extra}]'" in str(info.value)
 
 
 def test_store_layer_imports_no_sdk() -> None:

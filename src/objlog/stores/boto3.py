@@ -22,6 +22,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from objlog._package import install_hint
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError, MissingBackendError
 from objlog.stores._common import ObjectHeaders, scrub
@@ -108,7 +109,7 @@ class Boto3Store(S3StoreBase):
             from botocore import exceptions as bce
         except ImportError as exc:
             raise MissingBackendError(
-                "the boto3 client needs boto3: pip install boto3 (or use client=minio)"
+                f"the boto3 client needs boto3: {install_hint('s3')} (or use client=minio)"
             ) from exc
         super().__init__(config)
         self._page_size = list_page_size

@@ -24,6 +24,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from objlog._package import install_hint
 from objlog.config import StoreConfig
 from objlog.errors import ConfigError, MissingBackendError, PermanentStoreError
 from objlog.stores._common import ObjectHeaders, common_prefixes, scrub
@@ -122,7 +123,7 @@ class MinioStore(S3StoreBase):
             from minio.credentials import providers as mc
         except ImportError as exc:
             raise MissingBackendError(
-                "the minio client needs minio: pip install minio (or use client=boto3)"
+                f"the minio client needs minio: {install_hint('minio')} (or use client=boto3)"
             ) from exc
         super().__init__(config)
         if config.endpoint_url is None:
