@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from writer_helpers import FakeClock, Gate, stored_lines, wait_until
 
 from objlog._codec import decode_batch
 from objlog._engine.queue import PipelineState
@@ -29,6 +28,7 @@ from objlog.errors import (
 from objlog.retry import RetryPolicy
 from objlog.stores.memory import MemoryStore
 from objlog.writer import RECORD_OVERHEAD, ObjectStoreWriter, WriterStats, in_objlog_thread
+from writer_helpers import FakeClock, Gate, stored_lines, wait_until
 
 #: Memory a 10-byte record (9 characters and the newline) counts against max_buffer_bytes.
 REC10 = 10 + RECORD_OVERHEAD
