@@ -411,21 +411,14 @@ def test_main_job_on_the_default_store(local_env: dict[str, str]) -> None:
     assert "artifacts/" in out and "metrics.tgz" in out and "main-log.tgz" in out
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_signal_is_forwarded_and_child_status_kept(
-    local_env: dict[str, str], tmp_path: Path, signum: signal.Signals
-) -> None:
-    """SIGTERM/SIGINT/SIGHUP reach a child that handles them; its goodbye and exit status stay."""
-    ready = tmp_path / "ready"
+def _run_waiting_step(
+    local_env: dict[str, str], ready: Path, setup: str
+) -> subprocess.Popen[bytes]:
+    """Start ``objlog run`` on a step that runs `setup`, touches `ready` and sleeps; wait for it."""
     child = py(
         f"""
         import pathlib, signal, sys, time
-        def bye(n, frame):
-            print(f"got {{n}}", flush=True)
-            sys.exit(7)
-        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(s, bye)
-        print("waiting", flush=True)
+        {setup}
         pathlib.Path({str(ready)!r}).touch()
         time.sleep(600)
         """
@@ -441,12 +434,31 @@ def test_signal_is_forwarded_and_child_status_kept(
     while not ready.exists():
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
-    proc.send_signal(signum)
+    return proc
+
+
+def _finish(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
+    """Wait for `proc`, killing it after: a hung run's pipes would warn in a later test."""
     try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    finally:  # a hung run must not outlive the test (its pipes would warn in a later one)
+        return proc.communicate(timeout=timeout)
+    finally:
         proc.kill()
         proc.communicate()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_is_forwarded_and_child_status_kept(
+    local_env: dict[str, str], tmp_path: Path, signum: signal.Signals
+) -> None:
+    """SIGTERM/SIGINT/SIGHUP reach a child that handles them; its goodbye and exit status stay."""
+    setup = (
+        "def bye(n, frame): print(f'got {n}', flush=True); sys.exit(7)\n"
+        "        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP): signal.signal(s, bye)\n"
+        "        print('waiting', flush=True)"
+    )
+    proc = _run_waiting_step(local_env, tmp_path / "ready", setup)
+    proc.send_signal(signum)
+    out, err = _finish(proc, TIMEOUT)
     assert 7 == proc.returncode, err.decode()
     assert f"waiting\ngot {int(signum)}\n".encode() == out
     assert out == objlog("cat", "pr", "t", env=local_env).stdout
@@ -464,36 +476,14 @@ def test_a_signal_taken_by_another_thread_is_still_forwarded(
     """SIGTERM delivered to a non-main thread of objlog run (a pump's) still reaches the step."""
     import ctypes
 
-    ready = tmp_path / "ready"
-    child = py(
-        f"""
-        import pathlib, signal, sys, time
-        signal.signal(signal.SIGTERM, lambda n, f: sys.exit(7))
-        pathlib.Path({str(ready)!r}).touch()
-        time.sleep(600)
-        """
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "objlog", "run", "--pipelinerun", "pr", "--task", "t", "--", *child],
-        env=local_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + TIMEOUT
-    while not ready.exists():
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
+    setup = "signal.signal(signal.SIGTERM, lambda n, f: sys.exit(7))"
+    proc = _run_waiting_step(local_env, tmp_path / "ready", setup)
     tids = [int(t.name) for t in Path(f"/proc/{proc.pid}/task").iterdir()]
     others = [tid for tid in tids if tid != proc.pid]
     assert others  # the pumps and the uploader
     libc = ctypes.CDLL(None, use_errno=True)
     assert 0 == libc.syscall(_TGKILL, proc.pid, others[0], int(signal.SIGTERM))
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.communicate()
+    _, err = _finish(proc, 30)
     assert 7 == proc.returncode, err.decode()
 
 
