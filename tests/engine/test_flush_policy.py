@@ -16,13 +16,15 @@ from objlog.errors import ConfigError
         {"max_size_bytes": 0, "max_age": 1.0},
         {"max_size_bytes": 10, "max_age": 0},
         {"max_size_bytes": 10, "max_age": -1.0},
+        {"max_size_bytes": 10, "max_age": float("inf")},
+        {"max_size_bytes": 10, "max_age": float("nan")},
         {"max_size_bytes": 10, "max_age": "5"},
         {"max_size_bytes": 10.5, "max_age": 1.0},
         {"max_size_bytes": True, "max_age": 1.0},
     ],
 )
 def test_out_of_range_or_mistyped_options_raise(options: dict[str, object]) -> None:
-    """Sizes below 1, ages not above 0 and values of the wrong type raise ConfigError."""
+    """Sizes below 1, ages not above 0 or not finite, and mistyped values raise ConfigError."""
     with pytest.raises(ConfigError):
         FlushPolicy(**options)  # type: ignore[arg-type]
 

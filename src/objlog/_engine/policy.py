@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,8 +54,8 @@ class FlushPolicy:
             raise ConfigError(f"max_age must be a number of seconds, got {self.max_age!r}")
         if self.max_size_bytes < 1:
             raise ConfigError(f"max_size_bytes must be >= 1, got {self.max_size_bytes}")
-        if not self.max_age > 0:
-            raise ConfigError(f"max_age must be > 0 seconds, got {self.max_age}")
+        if not 0 < self.max_age < math.inf:
+            raise ConfigError(f"max_age must be > 0 seconds and finite, got {self.max_age}")
 
     def seal_before(self, batch_bytes: int, size: int, started: float, now: float) -> bool:
         """Whether a non-empty batch must be sealed before a record of `size` bytes goes in."""
@@ -67,6 +68,10 @@ class FlushPolicy:
     def alone(self, size: int) -> bool:
         """Whether a record of `size` bytes is an object of its own."""
         return size >= self.max_size_bytes
+
+
+#: Longest single wait of the timer thread, seconds (it looks at the deadline again after).
+_MAX_WAIT = 3600.0
 
 
 class TimerState(enum.Enum):
@@ -140,7 +145,8 @@ class AgeTimer:
                     if wait <= 0:
                         self._deadline = None
                         break
-                    if not self._cond.wait(max(0.001, wait)) and deadline is None:
+                    # Bounded: a fake clock's deadline may lie far ahead (wait() overflows).
+                    if not self._cond.wait(min(max(0.001, wait), _MAX_WAIT)) and deadline is None:
                         break  # an idle interval passed
             with contextlib.suppress(Exception):  # the hook reports its own failures
                 self.on_due()
