@@ -69,11 +69,10 @@ class Managed(Protocol):
 _LIVE: weakref.WeakSet[Managed] = weakref.WeakSet()
 # Reentrant: a signal handler may interrupt the main thread while it holds it.
 _REGISTRY_LOCK = threading.RLock()
-_TLS = threading.local()
 #: The thread-local behind `in_objlog_thread`, for hot paths that cannot pay a
 #: call: ``OWN_THREAD.__dict__.get("active")`` is true on objlog's own threads.
 #: Read-only outside this module.
-OWN_THREAD = _TLS
+OWN_THREAD = threading.local()
 
 DEFAULT_SIGNALS: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
@@ -104,7 +103,7 @@ def live_writers() -> list[Managed]:
 # -- own-thread flag -----------------------------------------------------------
 def mark_objlog_thread(active: bool = True) -> None:
     """Mark (or unmark) the current thread as one of objlog's own."""
-    _TLS.active = active
+    OWN_THREAD.active = active
 
 
 def in_objlog_thread() -> bool:
@@ -122,7 +121,7 @@ def in_objlog_thread() -> bool:
     """
     # The thread-local's __dict__ lookup avoids the AttributeError that
     # getattr(default) raises and catches on every application thread.
-    return bool(_TLS.__dict__.get("active", False))
+    return bool(OWN_THREAD.__dict__.get("active", False))
 
 
 # -- deadline helper -------------------------------------------------------------
@@ -165,7 +164,7 @@ atexit.register(_at_exit)
 def _after_fork_in_child() -> None:
     global _REGISTRY_LOCK  # the parent's lock may have been held by another thread
     _REGISTRY_LOCK = threading.RLock()
-    _TLS.active = False
+    OWN_THREAD.active = False
     _reset_signals_after_fork()
     for writer in list(_LIVE):
         try:

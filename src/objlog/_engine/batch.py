@@ -114,11 +114,6 @@ class SealedBatch:
             data.borrow()
         return data
 
-    def records_view(self) -> memoryview | bytes | None:
-        """The records as bytes-like (a view of the buffer), or None when only spooled."""
-        data = self.data
-        return data.records() if isinstance(data, RecordBuffer) else data
-
     def keep_body(self, body: bytes, digests: BodyDigests | None, *, keep_records: bool) -> None:
         """
         Keep the encoded body (and digests) for the upload and its retries.

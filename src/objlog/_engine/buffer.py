@@ -404,9 +404,3 @@ class BatchBuffer:
                 current_bytes=self.nbytes,
                 queue_depth=len(self.pipeline.queue),
             )
-
-    def abandon(self) -> None:
-        """A forked child's copy: stop using it (its threads are not the child's)."""
-        self.state = WriterState.CLOSED
-        self._room = 0
-        self._inbox.clear()

@@ -20,8 +20,7 @@ import threading
 from objlog import _shutdown
 from objlog._codec import encode_batch
 from objlog._engine.queue import BatchQueue
-from objlog._engine.records import RecordBuffer
-from objlog._engine.spooler import records_of
+from objlog._engine.records import RecordBuffer, records_of
 from objlog._engine.stats import Reporter
 from objlog.typing import BodyDigests
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 
-__all__ = ["POOL_IDLE", "RecordBuffer", "recycle", "take"]
+__all__ = ["POOL_IDLE", "RecordBuffer", "records_of", "recycle", "take"]
 
 #: Idle buffers kept per capacity, process-wide: their pages are already
 #: touched, so filling them again costs no page faults.
@@ -85,6 +85,14 @@ class RecordBuffer:
         self.detached = True
         if not self.readers:
             recycle(self)
+
+
+def records_of(data: RecordBuffer | bytes | None) -> bytes | memoryview:
+    """The bytes of a sealed batch's records (a view of its buffer; bytes as they are)."""
+    if isinstance(data, RecordBuffer):
+        return data.records()
+    assert data is not None
+    return data
 
 
 def take(cap: int) -> RecordBuffer:

@@ -17,19 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from objlog._engine.batch import SealedBatch
-from objlog._engine.records import RecordBuffer
+from objlog._engine.records import RecordBuffer, records_of
 from objlog._engine.stats import Reporter
 from objlog._spool import Spool, SpoolEntry
 
-__all__ = ["SpoolStage", "records_of"]
-
-
-def records_of(data: RecordBuffer | bytes | None) -> bytes | memoryview:
-    """The bytes of a sealed batch's records (a view of its buffer; bytes as they are)."""
-    if isinstance(data, RecordBuffer):
-        return data.records()
-    assert data is not None
-    return data
+__all__ = ["SpoolStage"]
 
 
 class SpoolStage:
