@@ -84,22 +84,8 @@ class CountingStore:
         self.put_bytes = 0
 
     def __getattr__(self, name: str) -> Any:
+        # bucket, prefix, url and every other call go to the inner store unchanged.
         return getattr(self._inner, name)
-
-    @property
-    def bucket(self) -> Any:
-        """The inner store's bucket."""
-        return self._inner.bucket
-
-    @property
-    def prefix(self) -> Any:
-        """The inner store's prefix."""
-        return self._inner.prefix
-
-    @property
-    def url(self) -> Any:
-        """The inner store's URL."""
-        return self._inner.url
 
     def put_object(self, key: str, body: bytes, **kwargs: Any) -> Any:
         """Count and delegate."""
