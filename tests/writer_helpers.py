@@ -10,10 +10,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from objlog._codec import decode_batch
+from objlog._spool import is_batch_file
 from objlog.stores.memory import MemoryStore
 from objlog.writer import ObjectStoreWriter
 
@@ -89,3 +91,12 @@ def stored_lines(store: MemoryStore, prefix: str = "") -> list[bytes]:
         if key.startswith(prefix):
             lines.extend(decode_batch(store.get_object(key), key).splitlines(keepends=True))
     return lines
+
+
+def spool_files(root: Path, pattern: str = "*") -> list[Path]:
+    """The batch files (either spool format) in the writer directories matching `pattern`."""
+    return sorted(
+        p
+        for p in root.glob(f"{pattern}/*")
+        if not p.parent.name.startswith(".") and is_batch_file(p.name)
+    )

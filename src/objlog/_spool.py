@@ -4,10 +4,26 @@ The spool: a durable local queue of sealed batches, for crash recovery.
 Layout under the spool directory::
 
     <spool_dir>/<writer id>.<random>/.lock               flock()ed while the writer lives
+    <spool_dir>/<writer id>.<random>/<batch name>.batch  a batch in a shared mapping (format 2)
     <spool_dir>/<writer id>.<random>/<batch name>.spool  one sealed batch, name = last key segment
     <spool_dir>/.corrupt/                             files that failed their checksum
 
-A batch file is written to a temporary name, fsync()ed, renamed into place
+Format 2, the batch being filled (`Spool.open_batch`): with a spool, a
+writer's current batch lives in a file of ``HEADER_BYTES`` + max_size_bytes,
+reserved with ``posix_fallocate`` (a full disk fails here, never later as a
+SIGBUS on a page fault) and mapped ``MAP_SHARED``: ``write()`` copies each
+record into the mapping, so once it returns the record is in the kernel's
+page cache and survives the death of the process (SIGKILL, OOM kill), though
+not a power loss. The header page holds a magic line and a JSON line (key,
+compression, level); when the batch is spooled (`Spool.finish`) a second
+JSON line at ``_SEAL_AT`` adds its size, record count and CRC-32, the file
+is cut to its records and, unless the writer's ``spool_fsync`` is
+``"never"``, fsync()ed. A file without that line belongs to a process that
+died while filling it (or before spooling it): its records end at the last
+``\n`` of the data area (the rest of the area is zeros), and a record cut
+short by the kill has no ``\n`` of its own, so it is left out.
+
+Format 1, ``.spool``: a batch file is written to a temporary name, fsync()ed, renamed into place
 with `os.replace` and the directory fsync()ed, so a file with the final name
 is always complete. It holds a magic line, a JSON header (full key,
 compression, record count, size, CRC-32) and the raw records. Raw records,
@@ -32,7 +48,9 @@ Where ``fcntl`` is missing, ``import objlog`` and every store still work, and
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import mmap
 import os
 import secrets
 import threading
@@ -49,10 +67,24 @@ try:
 except ImportError:  # Windows: no flock, hence no spool (see the module docstring)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Spool", "SpoolCorruptError", "SpoolEntry", "check_supported"]
+__all__ = [
+    "HEADER_BYTES",
+    "Spool",
+    "SpoolCorruptError",
+    "SpoolEntry",
+    "check_supported",
+    "is_batch_file",
+]
 
 _MAGIC = b"OBJLOG-SPOOL 1\n"
+_MAGIC2 = b"OBJLOG-SPOOL 2\n"
 _SUFFIX = ".spool"
+_SUFFIX2 = ".batch"
+#: Bytes before the records of a format-2 file: one page, so the records
+#: area of the mapping starts page-aligned.
+HEADER_BYTES = 4096
+#: Offset of the seal line in a format-2 header (NUL while unsealed).
+_SEAL_AT = 3072
 _LOCK = ".lock"
 _CORRUPT = ".corrupt"
 
@@ -100,10 +132,46 @@ def _lock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+def is_batch_file(name: str) -> bool:
+    """Whether a file name in a writer's spool directory is a batch (either format)."""
+    return name.endswith((_SUFFIX, _SUFFIX2)) and not name.startswith(".")
+
+
+def _json_line(line: bytes, path: Path) -> dict[str, object]:
+    if not line.endswith(b"\n"):
+        raise SpoolCorruptError(f"{path}: truncated header")
+    try:
+        header = json.loads(line)
+    except ValueError as exc:
+        raise SpoolCorruptError(f"{path}: bad header") from exc
+    if not isinstance(header, dict):
+        raise SpoolCorruptError(f"{path}: bad header")
+    return header
+
+
 def _read_header(path: Path) -> tuple[dict[str, object], int]:
-    """Return the header and the payload offset of a spool file."""
+    """
+    Return the header and the payload offset of a spool file (either format).
+
+    For format 2 the header holds ``"sealed": False`` while no seal line
+    was written, else the seal line's fields too.
+    """
     with open(path, "rb") as f:
-        if f.read(len(_MAGIC)) != _MAGIC:
+        magic = f.read(len(_MAGIC))
+        if magic == _MAGIC2:
+            page = f.read(HEADER_BYTES - len(_MAGIC2))
+            if len(page) != HEADER_BYTES - len(_MAGIC2):
+                raise SpoolCorruptError(f"{path}: truncated header")
+            end = page.find(b"\n")
+            header = _json_line(page[: end + 1], path)
+            seal = page[_SEAL_AT - len(_MAGIC2) :]
+            if seal[:1] == b"\0":
+                header["sealed"] = False
+            else:
+                header.update(_json_line(seal[: seal.find(b"\n") + 1], path))
+                header["sealed"] = True
+            return header, HEADER_BYTES
+        if magic != _MAGIC:
             raise SpoolCorruptError(f"{path}: not a spool file")
         line = f.readline(64 * 1024)
         if not line.endswith(b"\n"):
@@ -117,9 +185,20 @@ def _read_header(path: Path) -> tuple[dict[str, object], int]:
         return header, f.tell()
 
 
+def _unsealed_records(path: Path, offset: int) -> bytes:
+    """The records of a format-2 file its writer never sealed: up to the last newline."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    return data[: data.rfind(b"\n") + 1]
+
+
 def _entry(path: Path) -> SpoolEntry:
-    header, _ = _read_header(path)
+    header, offset = _read_header(path)
     try:
+        if header.get("sealed") is False:
+            data = _unsealed_records(path, offset)
+            header["records"], header["raw_bytes"] = data.count(b"\n"), len(data)
         return SpoolEntry(
             path=path,
             key=str(header["key"]),
@@ -237,6 +316,109 @@ class Spool:
             raw_bytes=size,
         )
 
+    def open_batch(
+        self, key: str, cap: int, *, compression: str, compresslevel: int
+    ) -> tuple[Path, mmap.mmap]:
+        """
+        Create the format-2 file of a batch being filled and map its records area.
+
+        Args:
+            key: The batch's object key.
+            cap: Bytes of records it can hold (the writer's max_size_bytes).
+            compression: Codec name, for the upload after a crash.
+            compresslevel: Codec level.
+
+        Returns:
+            The file and a shared writable mapping of all of it: the records
+            go at ``HEADER_BYTES`` onwards.
+
+        Raises:
+            OSError: The file cannot be created or its space reserved (a
+                full disk: ENOSPC); nothing is left behind.
+        """
+        directory = self._ensure_dir()
+        path = directory / (key.rsplit("/", 1)[-1] + _SUFFIX2)
+        head = (
+            _MAGIC2
+            + json.dumps(
+                {"key": key, "compression": compression, "compresslevel": compresslevel},
+                separators=(",", ":"),
+            ).encode()
+            + b"\n"
+        )
+        if len(head) > _SEAL_AT:
+            raise OSError(errno.ENAMETOOLONG, f"spool header of {key!r} too long")
+        size = HEADER_BYTES + cap
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)  # ENOSPC now, not SIGBUS on a later write
+            else:
+                os.ftruncate(fd, size)
+            os.pwrite(fd, head, 0)
+            mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+        return path, mm
+
+    @staticmethod
+    def finish(
+        path: Path,
+        data: bytes | memoryview,
+        *,
+        key: str,
+        compression: str,
+        compresslevel: int,
+        records: int,
+        fsync: bool,
+    ) -> SpoolEntry:
+        """
+        Seal a format-2 file whose records are `data`: seal line, cut, fsync.
+
+        Args:
+            path: From `open_batch`.
+            data: The batch's records (its mapping's records area, up to their end).
+            key: compression: compresslevel: As given to `open_batch`.
+            records: Their number.
+            fsync: fsync() the file and its directory (power-loss safe).
+
+        Returns:
+            The batch's entry.
+
+        Raises:
+            OSError: The file cannot be written (it stays as it was: a
+                recovering writer still reads it to its last newline).
+        """
+        size = len(data)
+        seal = (
+            json.dumps(
+                {"raw_bytes": size, "records": records, "crc32": zlib.crc32(data)},
+                separators=(",", ":"),
+            ).encode()
+            + b"\n"
+        )
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            os.pwrite(fd, seal, _SEAL_AT)
+            os.ftruncate(fd, HEADER_BYTES + size)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if fsync:
+            fsync_dir(path.parent)
+        return SpoolEntry(
+            path=path,
+            key=key,
+            compression=compression,
+            compresslevel=compresslevel,
+            records=records,
+            raw_bytes=size,
+        )
+
     @staticmethod
     def read(path: Path) -> bytes:
         """
@@ -247,9 +429,11 @@ class Spool:
             OSError: The file cannot be read.
         """
         header, offset = _read_header(path)
+        if header.get("sealed") is False:
+            return _unsealed_records(path, offset)
         with open(path, "rb") as f:
             f.seek(offset)
-            data = f.read()
+            data = f.read(int(header.get("raw_bytes", -1)) + 1)  # type: ignore[call-overload]
         if len(data) != header.get("raw_bytes") or zlib.crc32(data) != header.get("crc32"):
             raise SpoolCorruptError(f"{path}: size or CRC-32 mismatch")
         return data
@@ -310,18 +494,23 @@ class Spool:
         entries: list[SpoolEntry] = []
         for path in sorted(moved, key=lambda p: p.name):
             try:
-                entries.append(_entry(path))
+                entry = _entry(path)
             except (SpoolCorruptError, OSError) as exc:
                 problems.append((path, exc))
                 with contextlib.suppress(OSError):
                     self.quarantine(path)
+                continue
+            if entry.raw_bytes:
+                entries.append(entry)
+            else:  # a batch opened, never written to: nothing to upload
+                path.unlink(missing_ok=True)
         return entries, problems
 
     @staticmethod
     def _claim_dir(other: Path, own: Path, moved: list[Path]) -> None:
         """Move a dead writer's batch files (flock held) into `own`, appending to `moved`."""
         for path in sorted(other.iterdir()):
-            if path.name.endswith(_SUFFIX) and not path.name.startswith("."):
+            if is_batch_file(path.name):
                 try:
                     path.rename(own / path.name)
                 except FileNotFoundError:

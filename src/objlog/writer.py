@@ -27,17 +27,19 @@ Memory is bounded by `max_buffer_bytes` (`objlog._engine.budget`): record
 bytes of the current batch plus sealed batches not yet stored or spooled,
 each record charged `RECORD_OVERHEAD` bytes more. When it is full,
 `when_full` applies: ``"block"`` waits up to `block_timeout` for room,
-``"drop"`` drops the new record; both count drops in `stats`. A small record
-whose ``write`` finds another thread inside the writer is left in an inbox
-for that thread instead of waiting (`objlog._engine.buffer`): up to
-max_buffer_bytes / 16 of such records are counted only once moved into the
-batch, and one that then finds memory full is taken anyway (``"block"``, or
-a spool) or dropped and counted (``"drop"``; its ``write`` already returned
-its length).
+``"drop"`` drops the new record; both count drops in `stats`, and a
+``write`` that returned the record's length never sees it dropped later. A
+small record whose ``write`` finds another thread inside the writer is left
+in an inbox for that thread instead of waiting (`objlog._engine.buffer`);
+a sixteenth of max_buffer_bytes is reserved for that inbox.
 
-With a `spool_dir`, every sealed batch is written to local disk (fsync)
-before its upload, and full memory makes the caller spool instead of
-blocking or dropping.
+With a `spool_dir`, the batch being filled lives in a file-backed mapping in
+the spool: a record is there once ``write`` returns and survives the death
+of the process (SIGKILL, OOM kill; not a power loss). Every sealed batch's
+file is sealed and fsync()ed (unless ``spool_fsync=False``) before its
+upload, and full memory makes the caller spool instead of blocking or
+dropping. The next writer on the spool uploads what a dead one left, under
+its original keys.
 
 Shutdown: `sync`/`close` have one total deadline each; `install_signal_handlers`
 and an atexit hook sync or close every live writer within one deadline (see
@@ -134,9 +136,15 @@ class ObjectStoreWriter:
             and compression is most of the uploader's CPU time; the
             benchmarks' drain and shutdown figures are bound by it).
         spool_dir: *env* Durable spool directory (default None: no spool; False: never one).
-            Sealed batches are written there before upload and removed once
+            Batches are filled there (a file-backed mapping: what ``write``
+            accepted survives SIGKILL), sealed before upload and removed once
             stored; batches left by a crashed writer are uploaded under their
             original keys by the next writer on the same directory.
+        spool_fsync: fsync() each batch's spool file when it is sealed, before
+            its upload (default True): sealed batches then survive a power
+            loss too. The batch being filled is never fsync()ed (up to
+            `max_age` seconds of records are lost on power loss, none on a
+            process kill). False leaves write-back to the kernel.
         retry: Retry policy for transient failures (default `RetryPolicy()`).
             When retries are exhausted the batch is kept (and spooled) and
             tried again after `RetryPolicy.cooldown`; it is never dropped.
@@ -177,6 +185,7 @@ class ObjectStoreWriter:
         compression: str | None = None,
         compresslevel: int | None = None,
         spool_dir: str | os.PathLike[str] | Literal[False] | None = None,
+        spool_fsync: bool = True,
         retry: RetryPolicy | None = None,
         sync_timeout: float = 10.0,
         on_error: Callable[[BaseException], None] | None = None,
@@ -209,6 +218,7 @@ class ObjectStoreWriter:
             budget=(s.max_buffer_bytes, s.when_full, float(block_timeout)),
             compression=(s.codec.name, s.codec.suffix, s.compresslevel),
             spool_root=s.spool_root(store.url),
+            spool_fsync=bool(spool_fsync),
             retry=retry if retry is not None else RetryPolicy(),
             on_error=on_error,
             clock=clock or time.monotonic,
@@ -284,11 +294,10 @@ class ObjectStoreWriter:
                 surrogate becomes its backslash escape) or bytes.
 
         Returns:
-            ``len(data)`` when accepted, 0 when dropped (counted in `stats`).
-            A small record written while another thread is inside the writer
-            goes to the inbox and returns ``len(data)``; if memory is then
-            full with ``when_full="drop"``, it is dropped later and counted
-            in `stats` only.
+            ``len(data)`` when accepted (never dropped afterwards), 0 when
+            dropped (counted in `stats`) and for an empty `data`, which
+            stores nothing. `data` holding inner newlines stores one record
+            per line; ``stats.records`` counts them once the batch is encoded.
 
         Raises:
             WriterClosedError: The writer is closed.
@@ -405,6 +414,7 @@ class _Wiring:
     budget: tuple[int, WhenFull, float]  # max_buffer_bytes, when_full, block_timeout
     compression: tuple[str, str, int]  # codec name, key suffix, level
     spool_root: Path | None
+    spool_fsync: bool
     retry: RetryPolicy
     on_error: Callable[[BaseException], None] | None
     clock: Callable[[], float]
@@ -430,6 +440,7 @@ class _Wiring:
             clock=self.clock,
             sleep=self.sleep,
             thread_name=writer_id,
+            spool_fsync=self.spool_fsync,
         )
         name, suffix, level = self.compression
         buffer = BatchBuffer(

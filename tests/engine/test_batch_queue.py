@@ -114,7 +114,7 @@ def test_the_encoder_looks_only_encode_ahead_batches_deep() -> None:
         taken = queue.take_for_encoding()
         assert taken is not None
         picked.append(taken[0])
-        queue.encoded(taken[0], taken[1], (b"body", None))
+        queue.encoded(taken[0], taken[1], (b"body", None, 1))
     assert batches[1 : ENCODE_AHEAD + 1] == picked
     assert [UploadState.QUEUED] * ENCODE_AHEAD == [b.upload for b in picked]
     assert all(b.body == b"body" for b in picked)
@@ -129,7 +129,7 @@ def test_an_uncompressed_body_replaces_its_records() -> None:
     queue.put(batch)
     taken = queue.take_for_encoding()
     assert taken is not None
-    queue.encoded(batch, taken[1], (b"record 0\n", None))
+    queue.encoded(batch, taken[1], (b"record 0\n", None, 1))
     assert batch.data is batch.body
 
 

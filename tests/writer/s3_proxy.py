@@ -15,6 +15,7 @@ import http.server
 import random
 import socket
 import threading
+import time
 from urllib.parse import urlsplit
 
 _SLOWDOWN = (
@@ -38,6 +39,7 @@ class S3Proxy:
         self.slowdown_share = slowdown_share
         self._random = random.Random(seed)
         self.mode = "up"
+        self.delay = 0.0  # seconds each PUT waits before it is forwarded
         self.counts = {"forwarded": 0, "slowdown": 0}
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
@@ -89,6 +91,8 @@ class S3Proxy:
                         proxy.mode == "slowdown" and proxy._random.random() < proxy.slowdown_share
                     )
                     proxy.counts["slowdown" if slow else "forwarded"] += 1
+                if self.command == "PUT" and proxy.delay:
+                    time.sleep(proxy.delay)
                 if slow:
                     self.send_response(503, "Slow Down")
                     self.send_header("Content-Type", "application/xml")

@@ -28,7 +28,7 @@ from objlog.errors import (
 from objlog.retry import RetryPolicy
 from objlog.stores.memory import MemoryStore
 from objlog.writer import RECORD_OVERHEAD, ObjectStoreWriter, WriterStats, in_objlog_thread
-from writer_helpers import FakeClock, Gate, stored_lines, wait_until
+from writer_helpers import FakeClock, Gate, spool_files, stored_lines, wait_until
 
 #: Memory a 10-byte record (9 characters and the newline) counts against max_buffer_bytes.
 REC10 = 10 + RECORD_OVERHEAD
@@ -448,11 +448,11 @@ def test_spool_holds_batches_while_store_is_down(
         writer.write(f"rec-{i:05d}")
     writer.sync(timeout=30)
     assert 5 == writer.stats.spooled
-    assert 5 == len(list(tmp_path.glob(f"{writer.writer_id}.*/*.spool")))
+    assert 5 == len(spool_files(tmp_path, f"{writer.writer_id}.*"))
     gate.open()
     writer.close(timeout=60)
     assert [f"rec-{i:05d}\n".encode() for i in range(5)] == stored_lines(store)
-    assert [] == list(tmp_path.glob("*/*.spool"))
+    assert [] == spool_files(tmp_path)
 
 
 def test_spool_instead_of_blocking(
@@ -499,7 +499,7 @@ def test_leftovers_are_recovered_under_original_keys(
     for i in range(4):
         dead.write(f"old-{i:05d}")
     dead.sync(timeout=30)
-    spooled = sorted(p.name.removesuffix(".spool") for p in tmp_path.glob("*/*.spool"))
+    spooled = sorted(p.name.rsplit(".", 1)[0] for p in spool_files(tmp_path))
     assert 4 == len(spooled)
     assert dead._spool is not None
     dead._spool.forget_after_fork()  # its lock goes away as if the process had died
@@ -514,7 +514,7 @@ def test_leftovers_are_recovered_under_original_keys(
         line for k in recovered for line in stored_lines(store, k)
     ]
     assert [b"new\n"] == stored_lines(store, fresh.prefix + "2")[-1:]
-    assert [] == list(tmp_path.glob("*/*.spool"))
+    assert [] == spool_files(tmp_path)
 
 
 def test_restart_under_a_fixed_writer_id_recovers_and_spools(
@@ -543,7 +543,7 @@ def test_restart_under_a_fixed_writer_id_recovers_and_spools(
     again.close(timeout=60)
     assert [b"old\n", b"new\n"] == stored_lines(store)
     assert [] == errors
-    assert [] == list(tmp_path.glob("*/*.spool"))
+    assert [] == spool_files(tmp_path)
     assert [] == list(tmp_path.iterdir())
 
 
@@ -670,7 +670,7 @@ def test_close_waits_for_a_batch_being_spooled(make_writer: MakeWriter, tmp_path
     writer = make_writer(spool_dir=tmp_path)
     spool = writer._spool
     assert spool is not None
-    real_put = spool.put
+    real_put = spool.finish
     entered = threading.Event()
 
     def put(*args: Any, **kwargs: Any) -> Any:
@@ -680,11 +680,11 @@ def test_close_waits_for_a_batch_being_spooled(make_writer: MakeWriter, tmp_path
         )  # once close gave up
         return real_put(*args, **kwargs)
 
-    spool.put = put  # type: ignore[method-assign]
+    spool.finish = put  # type: ignore[method-assign]
     writer.write("late")
     writer.flush()
     assert entered.wait(60)
     writer.close(timeout=0.5)
     wait_until(lambda: not writer._pipeline.running)
     assert 1 == writer.stats.spooled
-    assert 1 == len(list(tmp_path.glob("*/*.spool")))
+    assert 1 == len(spool_files(tmp_path))

@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 from s3_proxy import S3Proxy
 
+from objlog import _spool
 from objlog._codec import decode_batch
+from writer_helpers import spool_files
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 
@@ -179,11 +181,10 @@ def test_sigkill_with_spool_then_recovery(s3_target: Any, s3_bucket: str, tmp_pa
     proc.communicate(timeout=60)
     synced, _ = _read_progress(progress)
     spooled_keys = set()
-    for path in spool.glob("*/*.spool"):
-        if path.name.startswith(".") or path.parent.name.startswith("."):
-            continue  # a temp file torn by the kill: never a sealed batch
-        header = path.read_bytes().split(b"\n", 2)[1]
-        spooled_keys.add(json.loads(header)["key"])
+    for path in spool_files(spool):
+        entry = _spool._entry(path)
+        if entry.raw_bytes:  # a batch opened but never written to is not uploaded
+            spooled_keys.add(entry.key)
     assert spooled_keys
 
     recover = _spawn("recover", tmp_path / "progress-2", _env(s3_target, s3_bucket), str(spool))
@@ -203,7 +204,47 @@ def test_sigkill_with_spool_then_recovery(s3_target: Any, s3_bucket: str, tmp_pa
     )
     assert spooled_keys <= keys
     assert (0, 0) == (lost, duplicated)
-    assert [] == [p for p in spool.glob("*/*.spool") if not p.name.startswith(".")]
+    assert [] == spool_files(spool)
+
+
+@pytest.mark.parametrize("store", ["down", "slow"])
+def test_sigkill_loses_no_accepted_write_with_a_spool(
+    s3_target: Any, s3_bucket: str, tmp_path: Path, store: str
+) -> None:
+    """
+    SIGKILL a writer mid-stream, no sync: every record whose write() returned is recovered.
+
+    "down": the store refuses connections; "slow": every PUT takes 5 s (the
+    batch being filled and those sealed while a PUT is in flight are in the spool).
+    """
+    _empty_bucket(s3_target, s3_bucket)
+    proxy = S3Proxy(s3_target.endpoint, slowdown_share=0.0)
+    try:
+        if store == "down":
+            proxy.refuse()
+        else:
+            proxy.delay = 5.0
+        spool = tmp_path / "spool"
+        progress = tmp_path / "progress"
+        proc = _spawn(
+            "write_kill", progress, _env(s3_target, s3_bucket, proxy.endpoint), str(spool)
+        )
+        _wait_ready(proc, progress)
+        time.sleep(random.uniform(0.5, 2.0))
+        proc.kill()
+        proc.communicate(timeout=60)
+        written, _ = _read_progress(progress)
+    finally:
+        proxy.close()
+    recover = _spawn("recover", tmp_path / "progress-2", _env(s3_target, s3_bucket), str(spool))
+    _, err = recover.communicate(timeout=300)
+    assert 0 == recover.returncode, err
+    lost, duplicated = _check_complete([r["seq"] for r in _stored(s3_target, s3_bucket)], written)
+    print(
+        f"\nSIGKILL ({store} store): {written + 1} writes returned, lost={lost}, dup={duplicated}"
+    )
+    assert (0, 0) == (lost, duplicated)
+    assert [] == spool_files(spool)
 
 
 @pytest.mark.parametrize("spool", [False, True])
@@ -232,7 +273,7 @@ def test_forked_child_records_arrive_once(
     child_pids = {r["pid"] for r in records if r["who"] == "child"}
     assert 1 == len(child_pids) and child_pids != {r["pid"] for r in records if r["who"] == "after"}
     assert info["child_writer"] != info["parent_writer"]
-    assert [] == [p for p in tmp_path.glob("spool/**/*.spool")]
+    assert [] == spool_files(tmp_path / "spool", "**")
 
 
 def test_forked_child_reopens_a_store_passed_in(

@@ -129,6 +129,20 @@ def mode_spool_kill(progress: Progress, spool_dir: str) -> None:
             progress.ready()
 
 
+def mode_write_kill(progress: Progress, spool_dir: str) -> None:
+    """Log with a spool and no sync; progress = last seq whose write() returned."""
+    writer = ObjectStoreWriter(
+        pipelinerun=RUN, task=TASK, spool_dir=spool_dir, max_size_bytes=64 * 1024, max_age=30.0
+    )
+    seq = 0
+    while True:
+        writer.write(record(seq))
+        progress.set(seq)
+        seq += 1
+        if seq == 2000:
+            progress.ready()
+
+
 def mode_recover(progress: Progress, spool_dir: str) -> None:
     """Start a writer on the spool and close it: the leftovers get uploaded."""
     writer = ObjectStoreWriter(pipelinerun=RUN, task=TASK, spool_dir=spool_dir)
@@ -267,6 +281,7 @@ def main() -> None:
         "sigterm": mode_sigterm,
         "outage": mode_outage,
         "spool_kill": mode_spool_kill,
+        "write_kill": mode_write_kill,
         "recover": mode_recover,
         "fork": mode_fork,
         "fork_store": mode_fork_store,

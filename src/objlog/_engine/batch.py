@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from objlog._engine.records import RecordBuffer
 from objlog._spool import SpoolEntry
@@ -70,6 +71,8 @@ class SealedBatch:
         compression: Codec name (``"gzip"``, ``"none"``).
         compresslevel: Codec level.
         spool_entry: The batch's spool file, when it has one.
+        file: The spool file that holds its records from the first write
+            (format 2), sealed when the batch is spooled; None without a spool.
 
     Equality is identity: the queue finds a batch by ``is``.
     """
@@ -82,6 +85,7 @@ class SealedBatch:
     compression: str = field(kw_only=True)
     compresslevel: int = field(kw_only=True)
     spool_entry: SpoolEntry | None = field(default=None, kw_only=True)
+    file: Path | None = field(default=None, kw_only=True)
     #: What the batch counts against max_buffer_bytes while in memory (0 once released).
     mem_bytes: int = field(init=False, default=0)
     spool: SpoolState = field(init=False, default=SpoolState.MEMORY)

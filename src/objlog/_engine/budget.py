@@ -65,6 +65,7 @@ class MemoryBudget:
 
     __slots__ = (
         "_cond",
+        "_limit",
         "block_timeout",
         "blocked_out",
         "held",
@@ -75,6 +76,7 @@ class MemoryBudget:
 
     def __init__(self, max_buffer_bytes: int, when_full: WhenFull, block_timeout: float) -> None:
         self.max_buffer_bytes = max_buffer_bytes
+        self._limit = max_buffer_bytes  # less the inbox's reserve
         self.when_full = when_full
         self.block_timeout = block_timeout
         self._cond = threading.Condition(threading.Lock())
@@ -82,14 +84,23 @@ class MemoryBudget:
         self.releases = 0  # generation: a waiter wakes on any change
         self.blocked_out = False
 
+    def reserve(self, n: int) -> None:
+        """
+        Set `n` bytes aside for records accepted before they are counted (the inbox).
+
+        `fits` and `room` then leave them free, so such records always fit
+        when they are moved in and the bound holds.
+        """
+        self._limit = self.max_buffer_bytes - n
+
     def fits(self, current: int, size: int) -> bool:
         """Whether a record of `size` bytes fits beside the current batch's `current` bytes."""
         used = self.held + current
-        return used == 0 or used + size + RECORD_OVERHEAD <= self.max_buffer_bytes
+        return used == 0 or used + size + RECORD_OVERHEAD <= self._limit
 
     def room(self, current: int) -> int:
         """Bytes a record may have, overhead included, beside `current` (may be negative)."""
-        return self.max_buffer_bytes - self.held - current + 1 - RECORD_OVERHEAD
+        return self._limit - self.held - current + 1 - RECORD_OVERHEAD
 
     def charge(self, n: int) -> None:
         """Count `n` more bytes of sealed batches in memory."""

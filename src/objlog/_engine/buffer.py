@@ -17,11 +17,16 @@ next holder of the lock moves the inbox into the batch, in order, before
 anything else (`_drain_inbox`); the `AgeTimer` does so every ``max_age`` when
 nothing else does. Queuing on the lock instead made 4 threads of small
 records 2-3x slower than one (each release hands the lock to a waiter that
-must then get the GIL). Uncounted until drained, the inbox may exceed
-max_buffer_bytes by at most a sixteenth of it, plus ``RECORD_OVERHEAD`` a
-record; a record that then finds memory full is taken over the bound
-(``"block"``, or a spool) or dropped and counted (``"drop"``; its ``write``
-already returned its length).
+must then get the GIL). The inbox's worst case (`INBOX_RECORDS` records of
+the largest size it takes, plus ``RECORD_OVERHEAD`` each: at most a
+sixteenth of max_buffer_bytes) is reserved in the `MemoryBudget` up front,
+so a record whose ``write`` returned from the inbox is always taken when it
+is moved in: never dropped later, and the bound still holds.
+
+With a spool there is no inbox: the batch being filled is a file-backed
+mapping in the spool (`UploadPipeline.new_buffer`), and a record is copied
+into it before ``write`` returns, so it survives SIGKILL. Its key is fixed
+when the batch opens (the file holds it), not when it is sealed.
 
 When memory is full, the lock is released before anything slow: the spool
 write (`UploadPipeline.spool_pending`) and the wait for room
@@ -47,7 +52,7 @@ from objlog._engine.batch import RECORD_OVERHEAD, SealedBatch, charged
 from objlog._engine.budget import MemoryBudget, WhenFull
 from objlog._engine.pipeline import UploadPipeline
 from objlog._engine.policy import AgeTimer, FlushPolicy
-from objlog._engine.records import RecordBuffer, take
+from objlog._engine.records import FileRecordBuffer, RecordBuffer
 from objlog._engine.stats import Counters, WriterStats
 from objlog._layout import BatchNamer
 from objlog.errors import WriterClosedError
@@ -113,15 +118,23 @@ class BatchBuffer:
     _buf: RecordBuffer | None = field(init=False, default=None)
     _view: memoryview | None = field(init=False, default=None)
     _started: float = field(init=False, default=0.0)
+    _key: str = field(init=False, default="")
     # Fast-path state of `write` (see `_accept`): 0 sends every write the slow way.
     _deadline: float = field(init=False, default=0.0)
     _room: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self._max_size = self.policy.max_size_bytes
-        self._inbox_max = min(
-            INBOX_RECORD_BYTES, self.budget.max_buffer_bytes // (16 * INBOX_RECORDS)
-        )
+        # With a spool the inbox is off: a record must be in the batch's
+        # file-backed mapping before ``write`` returns (it survives SIGKILL).
+        if self.pipeline.spool is None:
+            share = self.budget.max_buffer_bytes // (16 * INBOX_RECORDS) - RECORD_OVERHEAD
+            self._inbox_max = max(0, min(INBOX_RECORD_BYTES, share))
+        # The inbox's worst case (at most a sixteenth of the bound) is set
+        # aside in the budget up front, so its records, accepted unlocked,
+        # are never dropped later.
+        if self._inbox_max:
+            self.budget.reserve(INBOX_RECORDS * (self._inbox_max + RECORD_OVERHEAD))
         self._timer = AgeTimer(
             self.tick, idle_interval=self.policy.max_age, clock=self.clock, name=self.timer_name
         )
@@ -129,7 +142,12 @@ class BatchBuffer:
     # -- the hot path -------------------------------------------------------------------
     def write(self, data: str | bytes) -> int:
         """Append one record (see `ObjectStoreWriter.write`); returns len(data), or 0 if dropped."""
-        record = data if type(data) is bytes and data[-1:] == b"\n" else normalize_record(data)
+        if type(data) is bytes and data[-1:] == b"\n":
+            record = data
+        else:
+            record = normalize_record(data)
+            if not record:  # write(""): nothing to store
+                return 0
         size = len(record)
         lock = self._lock
         while True:
@@ -194,8 +212,8 @@ class BatchBuffer:
         Lock held: add a record to the current batch, sealing as the policy says.
 
         `queued`: a record from the inbox: taken even while close drains it,
-        and never FULL (the lock stays held): taken over the bound unless
-        ``when_full`` is ``"drop"`` with no spool.
+        and never FULL or dropped (the lock stays held): its memory is the
+        budget's inbox reserve (`MemoryBudget.reserve`).
         """
         if self.state is not WriterState.OPEN and not queued:
             raise WriterClosedError(f"write to a closed writer ({self.pipeline.prefix})")
@@ -206,14 +224,10 @@ class BatchBuffer:
         now = self.clock()
         if self.nrecords and self.policy.seal_before(self.nbytes, size, self._started, now):
             self._seal()
-        if not self.budget.fits(charged(self.nbytes, self.nrecords), size):
-            if not queued:
-                if self.pipeline.spool is not None:
-                    self._seal()  # so that it can be spooled
-                return _Verdict.FULL
-            if self.budget.when_full is WhenFull.DROP and self.pipeline.spool is None:
-                self.counters.dropped(size)
-                return _Verdict.DROPPED
+        if not queued and not self.budget.fits(charged(self.nbytes, self.nrecords), size):
+            if self.pipeline.spool is not None:
+                self._seal()  # so that it can be spooled
+            return _Verdict.FULL
         if not self.nrecords:
             if self.policy.alone(size):  # an object of its own, kept as given
                 self._seal(record)
@@ -222,7 +236,12 @@ class BatchBuffer:
             self._deadline = now + self.policy.max_age
             self._timer.arm(self._deadline)
             if self._buf is None:
-                self._buf = take(self._max_size)
+                # The key is fixed when the batch opens: with a spool it is in
+                # the batch's file from the first record on.
+                self._key = self.namer.next_key()
+                self._buf = self.pipeline.new_buffer(
+                    self._key, self._max_size, self.compression, self.compresslevel
+                )
                 self._view = self._buf.view
         pos = self.nbytes
         self.nbytes = end = pos + size
@@ -251,22 +270,27 @@ class BatchBuffer:
         """
         data: RecordBuffer | bytes
         if alone is not None:
-            data, records, raw_bytes = alone, 1, len(alone)
+            key = self.namer.next_key()
+            data = self.pipeline.hold_alone(key, alone, self.compression, self.compresslevel)
+            records, raw_bytes = 1, len(alone)
+            if isinstance(data, RecordBuffer):
+                data.seal(raw_bytes)
         else:
             if not self.nrecords:
                 return
             assert self._buf is not None
-            data, records, raw_bytes = self._buf, self.nrecords, self.nbytes
+            key, data, records, raw_bytes = self._key, self._buf, self.nrecords, self.nbytes
             self._buf.seal(raw_bytes)
             self._buf = self._view = None
         batch = SealedBatch(
-            self.namer.next_key(),
+            key,
             data,
             records=records,
             raw_bytes=raw_bytes,
             index=-1,
             compression=self.compression,
             compresslevel=self.compresslevel,
+            file=data.path if isinstance(data, FileRecordBuffer) else None,
         )
         self.counters.sealed(records, raw_bytes)
         self.nrecords = self.nbytes = self._room = 0

@@ -20,7 +20,7 @@ import threading
 from objlog import _shutdown
 from objlog._codec import encode_batch
 from objlog._engine.queue import BatchQueue
-from objlog._engine.records import RecordBuffer, records_of
+from objlog._engine.records import RecordBuffer, count_lines, records_of
 from objlog._engine.stats import Reporter
 from objlog.typing import BodyDigests
 
@@ -31,16 +31,22 @@ __all__ = ["GZIP_THREADS", "Encoder", "encode"]
 GZIP_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def encode(data: RecordBuffer | bytes, compression: str, compresslevel: int) -> bytes:
+def encode(data: RecordBuffer | bytes, compression: str, compresslevel: int) -> tuple[bytes, int]:
     """
-    Return the object body of a sealed batch's records (gzip reads its buffer in place).
+    Return the object body of a sealed batch's records and their number of lines.
+
+    gzip reads the buffer in place. The lines are counted here, off the
+    caller's thread: a ``write`` whose data held inner newlines stored as
+    many records as lines, and ``stats.records`` says so from here on.
 
     A batch of several gzip members (longer than GZIP_MEMBER_BYTES) is
     compressed on up to GZIP_THREADS threads: the sync of a large buffered
     batch at shutdown does not wait for one core's zlib alone.
     """
-    body = encode_batch(records_of(data), compression, compresslevel, threads=GZIP_THREADS)
-    return body if type(body) is bytes else bytes(body)
+    records = records_of(data)
+    body = encode_batch(records, compression, compresslevel, threads=GZIP_THREADS)
+    body = body if type(body) is bytes else bytes(body)
+    return body, count_lines(body if compression == "none" else records)
 
 
 class Encoder:
@@ -76,13 +82,13 @@ class Encoder:
             if taken is None:
                 return
             batch, data = taken
-            encoded: tuple[bytes, BodyDigests] | None = None
+            encoded: tuple[bytes, BodyDigests, int] | None = None
             try:
                 assert data is not None
-                body = encode(data, batch.compression, batch.compresslevel)
+                body, lines = encode(data, batch.compression, batch.compresslevel)
                 # Hashed here rather than by the store on the uploader's
                 # thread: the next PUT need not wait for it.
-                encoded = (body, BodyDigests.of(body))
+                encoded = (body, BodyDigests.of(body), lines)
             except Exception as exc:  # noqa: BLE001 - the uploader encodes it instead
                 self._report(exc, f"encode of {batch.key}")
             queue.encoded(batch, data, encoded)

@@ -9,10 +9,12 @@ Stages, after Vector's batch -> request -> send and s3transfer's bounded executo
                                      ├─> uploader thread: PUT with retries
                                      │   (objlog.retry); after giving up, the
                                      │   batch is kept and the policy's cooldown runs
-                                     └─> SpoolStage: with a spool, every sealed batch
-                                         is written to local disk before its upload,
-                                         by the uploader or by a caller that needs
-                                         room or a sync
+                                     └─> SpoolStage: with a spool, every batch is
+                                         filled in a file-backed mapping in the
+                                         spool (`new_buffer`), sealed there (and
+                                         fsync()ed) before its upload, by the
+                                         uploader or by a caller that needs room
+                                         or a sync
 
 A batch leaves the queue once stored (or, at close, when time ran out); its
 memory goes back to the `MemoryBudget` once stored or spooled. Batches a
@@ -43,6 +45,7 @@ from objlog._engine.batch import SealedBatch
 from objlog._engine.budget import MemoryBudget
 from objlog._engine.encoder import Encoder, encode
 from objlog._engine.queue import BatchQueue, Records
+from objlog._engine.records import RecordBuffer, take
 from objlog._engine.spooler import SpoolStage
 from objlog._engine.stats import Counters, Reporter
 from objlog._spool import Spool, SpoolEntry
@@ -78,6 +81,7 @@ class UploadPipeline:
         clock: Monotonic seconds for retry timing.
         sleep: Waits between retries; None for an interruptible wait.
         thread_name: Suffix of the threads' names.
+        spool_fsync: fsync() each batch's spool file when it is spooled.
     """
 
     prefix: str
@@ -92,6 +96,7 @@ class UploadPipeline:
     clock: Callable[[], float]
     sleep: Callable[[float], None] | None
     thread_name: str
+    spool_fsync: bool = True
     queue: BatchQueue = field(init=False)
     _stage: SpoolStage | None = field(init=False, default=None)
     _thread: threading.Thread | None = field(init=False, default=None)
@@ -99,7 +104,7 @@ class UploadPipeline:
 
     def __post_init__(self) -> None:
         if self.spool is not None:
-            self._stage = SpoolStage(self.spool, self.report)
+            self._stage = SpoolStage(self.spool, self.report, fsync=self.spool_fsync)
         self.queue = BatchQueue(
             prefix=self.prefix,
             budget=self.budget,
@@ -115,6 +120,34 @@ class UploadPipeline:
         return thread is not None and thread.is_alive()
 
     # -- from the batch buffer and the facade ---------------------------------------------------
+    def new_buffer(self, key: str, cap: int, compression: str, compresslevel: int) -> RecordBuffer:
+        """
+        The buffer of a batch being opened: with a spool, its file-backed mapping.
+
+        When the spool file cannot be made (a full disk), the failure is
+        reported and the batch is held in memory, like a writer without a spool.
+        """
+        if self._stage is not None:
+            try:
+                return self._stage.open_batch(key, cap, compression, compresslevel)
+            except OSError as exc:
+                self.report(exc, f"spool file of {key}")
+        return take(cap)
+
+    def hold_alone(
+        self, key: str, record: bytes, compression: str, compresslevel: int
+    ) -> RecordBuffer | bytes:
+        """A record sealed as a batch of its own: with a spool, copied into its spool file."""
+        if self._stage is None:
+            return record
+        try:
+            buf = self._stage.open_batch(key, len(record), compression, compresslevel)
+        except OSError as exc:
+            self.report(exc, f"spool file of {key}")
+            return record
+        buf.view[: len(record)] = record
+        return buf
+
     def submit(self, batch: SealedBatch) -> None:
         """Queue a sealed batch; a backlog starts the encoder thread."""
         if self.queue.put(batch) and self._encoder is None and self._thread is not None:
@@ -244,10 +277,10 @@ class UploadPipeline:
         except Exception as exc:  # noqa: BLE001 - StoreError, or a store's bug: keep the batch
             self._failed(exc, batch)
             return
-        entry = self.queue.remove(batch, stored=True)
+        path = self.queue.remove(batch, stored=True)
         self.counters.stored(len(body))
-        if entry is not None and self._stage is not None:
-            self._stage.remove(entry.path)
+        if path is not None and self._stage is not None:
+            self._stage.remove(path)
 
     def _encode_for_upload(
         self, batch: SealedBatch, data: Records, entry: SpoolEntry | None
@@ -257,7 +290,7 @@ class UploadPipeline:
             if data is None:
                 assert entry is not None and self._stage is not None
                 data = self._stage.read(entry)
-            body = encode(data, batch.compression, batch.compresslevel)
+            body, lines = encode(data, batch.compression, batch.compresslevel)
         except SpoolCorruptError as exc:
             self.report(exc, f"spooled batch {batch.key}")
             self.queue.encoded(batch, data, None)
@@ -269,7 +302,7 @@ class UploadPipeline:
             self.queue.encoded(batch, data, None)
             self._failed(exc, batch)
             return None
-        self.queue.encoded(batch, data, (body, None))
+        self.queue.encoded(batch, data, (body, None, lines))
         return body
 
     def _failed(self, exc: BaseException, batch: SealedBatch) -> None:

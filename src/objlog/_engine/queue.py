@@ -155,15 +155,25 @@ class BatchQueue:
         self,
         batch: SealedBatch,
         data: Records,
-        encoded: tuple[bytes, BodyDigests | None] | None,
+        encoded: tuple[bytes, BodyDigests | None, int] | None,
     ) -> None:
-        """A thread is done encoding `batch` from its borrowed `data`: keep the body."""
+        """
+        A thread is done encoding `batch` from its borrowed `data`: keep the body.
+
+        `encoded` is ``(body, digests, lines)``; the batch's record count
+        becomes its lines (``stats.records`` counts what is stored).
+        """
         with self.cond:
             give_back(data)
             if batch.upload is UploadState.ENCODING:
                 batch.upload = UploadState.QUEUED
             if encoded is not None:
-                batch.keep_body(*encoded, keep_records=self.stage is not None)
+                body, digests, lines = encoded
+                if lines != batch.records and batch.body is None:
+                    if batch.index >= 0:  # a recovered batch's records were not counted here
+                        self.counters.recounted(lines - batch.records)
+                    batch.records = lines
+                batch.keep_body(body, digests, keep_records=self.stage is not None)
             self.cond.notify_all()
 
     def done_with(self, batch: SealedBatch) -> None:
@@ -173,8 +183,8 @@ class BatchQueue:
                 batch.upload = UploadState.QUEUED
             self.cond.notify_all()
 
-    def remove(self, batch: SealedBatch, *, stored: bool) -> SpoolEntry | None:
-        """Drop a finished batch (stored, or set aside), free its memory; return its spool entry."""
+    def remove(self, batch: SealedBatch, *, stored: bool) -> Path | None:
+        """Drop a finished batch (stored, or set aside), free its memory; return its spool file."""
         with self.cond:
             if stored:
                 batch.upload = UploadState.STORED
@@ -185,7 +195,7 @@ class BatchQueue:
             batch.body = None
             batch.digests = None
             self.cond.notify_all()
-            return batch.spool_entry
+            return batch.spool_entry.path if batch.spool_entry is not None else batch.file
 
     def cool_down(self, seconds: float) -> None:
         """Hand out no batch for `seconds` (after an upload gave up, or the uploader failed)."""

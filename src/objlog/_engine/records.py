@@ -10,6 +10,11 @@ pages past its end (`RecordBuffer.seal`), so its memory is its bytes, as
 charged. Once no batch needs a buffer and no thread reads it, it goes back
 to the pool for the next batch of any writer.
 
+With a spool, a batch's buffer is a `FileRecordBuffer` instead: the
+records area of its spool file, mapped shared (`objlog._spool.Spool.open_batch`),
+so a record is on its way to disk the moment ``write`` copies it. Such a
+buffer is never pooled: its mapping goes with its last reference.
+
 Thread safety: a buffer's ``readers``/``detached`` fields are changed only
 under the lock of the part that owns the batch (the upload pipeline's);
 `take` and `recycle` use list operations, atomic under the GIL.
@@ -19,8 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+from pathlib import Path
 
-__all__ = ["POOL_IDLE", "RecordBuffer", "records_of", "recycle", "take"]
+__all__ = [
+    "POOL_IDLE",
+    "FileRecordBuffer",
+    "RecordBuffer",
+    "count_lines",
+    "records_of",
+    "recycle",
+    "take",
+]
 
 #: Idle buffers kept per capacity, process-wide: their pages are already
 #: touched, so filling them again costs no page faults.
@@ -78,13 +92,54 @@ class RecordBuffer:
         """Owner's lock held: a reader is done; recycle once detached and unread."""
         self.readers -= 1
         if self.detached and not self.readers:
-            recycle(self)
+            self._free()
 
     def let_go(self) -> None:
         """Owner's lock held: no batch needs the buffer; recycle once no thread reads it."""
         self.detached = True
         if not self.readers:
-            recycle(self)
+            self._free()
+
+    def _free(self) -> None:
+        recycle(self)
+
+
+class FileRecordBuffer(RecordBuffer):
+    """
+    A batch's records in the shared mapping of its spool file (see the module docstring).
+
+    Args:
+        mm: The file's mapping (`objlog._spool.Spool.open_batch`).
+        offset: Where the records area starts in it.
+        cap: Capacity of the records area, bytes.
+        path: The file.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, mm: mmap.mmap, offset: int, cap: int, path: Path) -> None:
+        self.cap = cap
+        self.mm = mm
+        self.view = memoryview(mm)[offset : offset + cap]
+        self.touched = 0
+        self.used = 0
+        self.readers = 0
+        self.detached = False
+        self.path = path
+
+    def seal(self, used: int) -> None:
+        """The batch ends at `used` bytes (the file keeps its pages: no madvise)."""
+        self.used = used
+
+    def _free(self) -> None:
+        """Not pooled: the mapping is unmapped with its last reference."""
+
+
+def count_lines(data: bytes | memoryview) -> int:
+    """The number of ``\\n`` in `data` (the records a batch stores: one line each)."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    return data.count(b"\n")
 
 
 def records_of(data: RecordBuffer | bytes | None) -> bytes | memoryview:

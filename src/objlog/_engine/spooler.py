@@ -1,6 +1,10 @@
 """
 The spool stage of the upload pipeline: sealed batches to local disk and back.
 
+It also makes the file-backed buffer of each batch being filled
+(`open_batch`); spooling such a batch seals its file in place
+(`objlog._spool.Spool.finish`) instead of copying its records.
+
 `SpoolStage` does the spool's I/O for the pipeline, with no lock held: it
 writes batches (`write`), reads one back for its upload (`read`), removes a
 stored batch's file, quarantines a corrupt one, and claims the batches a dead
@@ -17,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from objlog._engine.batch import SealedBatch
-from objlog._engine.records import RecordBuffer, records_of
+from objlog._engine.records import FileRecordBuffer, RecordBuffer, records_of
 from objlog._engine.stats import Reporter
-from objlog._spool import Spool, SpoolEntry
+from objlog._spool import HEADER_BYTES, Spool, SpoolEntry
 
 __all__ = ["SpoolStage"]
 
@@ -33,11 +37,24 @@ class SpoolStage:
         report: Records a failure (never raises).
     """
 
-    __slots__ = ("_report", "spool")
+    __slots__ = ("_report", "fsync", "spool")
 
-    def __init__(self, spool: Spool, report: Reporter) -> None:
+    def __init__(self, spool: Spool, report: Reporter, *, fsync: bool = True) -> None:
         self.spool = spool
         self._report = report
+        self.fsync = fsync
+
+    def open_batch(self, key: str, cap: int, compression: str, compresslevel: int) -> RecordBuffer:
+        """
+        A buffer for the batch being filled: its spool file's shared mapping.
+
+        Raises:
+            OSError: The file cannot be made (full disk, no permission).
+        """
+        path, mm = self.spool.open_batch(
+            key, cap, compression=compression, compresslevel=compresslevel
+        )
+        return FileRecordBuffer(mm, HEADER_BYTES, cap, path)
 
     def write(
         self, todo: Sequence[tuple[SealedBatch, RecordBuffer | bytes | None]]
@@ -56,18 +73,37 @@ class SpoolStage:
             if data is None:
                 continue
             try:
-                entry = self.spool.put(
-                    batch.key,
-                    [records_of(data)],
-                    compression=batch.compression,
-                    compresslevel=batch.compresslevel,
-                    records=batch.records,
-                )
+                if batch.file is not None:  # its records are in the file already: seal it
+                    entry = self.spool.finish(
+                        batch.file,
+                        records_of(data),
+                        key=batch.key,
+                        compression=batch.compression,
+                        compresslevel=batch.compresslevel,
+                        records=batch.records,
+                        fsync=self.fsync,
+                    )
+                else:
+                    entry = self.spool.put(
+                        batch.key,
+                        [records_of(data)],
+                        compression=batch.compression,
+                        compresslevel=batch.compresslevel,
+                        records=batch.records,
+                    )
+            except FileNotFoundError:
+                if batch.file is not None:
+                    continue  # stored (and its file removed) meanwhile
+                self._report_missing(batch)
+                break
             except OSError as exc:
                 self._report(exc, f"spool to {self.spool.root}")
                 break
             done.append((batch, entry))
         return done
+
+    def _report_missing(self, batch: SealedBatch) -> None:
+        self._report(FileNotFoundError(f"spool directory {self.spool.dir} vanished"), batch.key)
 
     def read(self, entry: SpoolEntry) -> bytes:
         """

@@ -93,6 +93,11 @@ class Counters:
             self.records += records
             self.bytes_in += raw_bytes
 
+    def recounted(self, delta: int) -> None:
+        """A sealed batch held `delta` more lines than the writes that made it."""
+        with self._lock:
+            self.records += delta
+
     def dropped(self, size: int) -> None:
         """A record of `size` bytes was dropped."""
         with self._lock:
