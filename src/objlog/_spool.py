@@ -7,6 +7,8 @@ Layout under the spool directory::
     <spool_dir>/<writer id>.<random>/<batch name>.batch  a batch in a shared mapping (format 2)
     <spool_dir>/<writer id>.<random>/<batch name>.spool  one sealed batch, name = last key segment
     <spool_dir>/.corrupt/                             files that failed their checksum
+    <spool_dir>/.dead/<batch name>.spool[.json]       batches the store refused for good,
+                                                      with their reason (`Spool.dead_letter`)
 
 Format 2, the batch being filled (`Spool.open_batch`): with a spool, a
 writer's current batch lives in a file of ``HEADER_BYTES`` + max_size_bytes,
@@ -55,7 +57,7 @@ import os
 import secrets
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +70,18 @@ except ImportError:  # Windows: no flock, hence no spool (see the module docstri
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "DEAD_DIR",
     "HEADER_BYTES",
     "Spool",
     "SpoolCorruptError",
     "SpoolEntry",
     "check_supported",
     "is_batch_file",
+    "read_entry",
+    "read_reason",
+    "reason_path",
+    "requeue",
+    "writer_dirs",
 ]
 
 _MAGIC = b"OBJLOG-SPOOL 1\n"
@@ -133,7 +141,15 @@ def _lock(fd: int) -> None:
 
 
 def is_batch_file(name: str) -> bool:
-    """Whether a file name in a writer's spool directory is a batch (either format)."""
+    """
+    Whether a file named `name` in a spool directory holds a batch (either format).
+
+    Temporary files (a dot name), the ``.lock`` and reason files are not.
+    The one place that knows the batch files' naming: listing and
+    recovery tools ask it.
+
+    Thread safety: pure; safe from any thread.
+    """
     return name.endswith((_SUFFIX, _SUFFIX2)) and not name.startswith(".")
 
 
@@ -544,3 +560,204 @@ class Spool:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    # -- dead letters ----------------------------------------------------------
+    @property
+    def dead_dir(self) -> Path:
+        """``<root>/.dead/``: batches the store refused for good (see `dead_letter`)."""
+        return self.root / DEAD_DIR
+
+    def dead_letter(self, path: Path, reason: Mapping[str, object]) -> Path:
+        """
+        Move a batch file into ``<root>/.dead/`` and write its reason beside it.
+
+        The move is an `os.rename` within the spool (atomic: the file is
+        either still queued or dead-lettered, never both nor lost); the
+        reason goes to ``<file>.json`` (`reason_path`), written after, so a
+        crash between the two leaves a dead letter without a reason, which
+        `read_reason` shows as an empty mapping. Nothing is deleted.
+
+        Args:
+            path: A batch file of this spool (a writer's directory).
+            reason: JSON-able fields: key, error type, message (no secret:
+                store errors are scrubbed), time, writer id.
+
+        Returns:
+            The batch file's new path.
+
+        Raises:
+            OSError: The file could not be moved (it stays where it was) or
+                its reason not written (the file is dead-lettered anyway).
+        """
+        target_dir = self.dead_dir
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / path.name
+        if target.exists():  # the same batch name twice (two writers with one fixed id)
+            stem, dot, suffix = path.name.rpartition(".")
+            target = target_dir / f"{stem}~{secrets.token_hex(4)}{dot}{suffix}"
+        path.rename(target)
+        fsync_dir(target_dir)
+        with contextlib.suppress(OSError):
+            fsync_dir(path.parent)
+        _write_json(reason_path(target), reason)
+        return target
+
+    def put_dead(
+        self,
+        key: str,
+        chunks: Sequence[bytes | bytearray | memoryview],
+        *,
+        compression: str,
+        compresslevel: int,
+        records: int,
+        reason: Mapping[str, object],
+    ) -> Path:
+        """
+        Write a batch held only in memory durably, then dead-letter it (see `put`, `dead_letter`).
+
+        Returns:
+            The batch file in ``<root>/.dead/``.
+
+        Raises:
+            OSError: The batch could not be written (nothing is left on disk)
+                or moved (it stays in this writer's directory, so the next
+                writer on the spool tries it again).
+        """
+        entry = self.put(
+            key, chunks, compression=compression, compresslevel=compresslevel, records=records
+        )
+        return self.dead_letter(entry.path, reason)
+
+
+#: Folder of the spool root holding dead-lettered batches (skipped by recovery: a dot name).
+DEAD_DIR = ".dead"
+#: Name prefix of the directories `requeue` makes (any writer id would do).
+REQUEUED = "requeued"
+
+
+def read_entry(path: Path) -> SpoolEntry:
+    """
+    Return the entry of a batch file from its header (the records are not checked).
+
+    Raises:
+        SpoolCorruptError: Not a spool file, or its header is incomplete.
+        OSError: It cannot be read.
+    """
+    return _entry(path)
+
+
+def reason_path(path: Path) -> Path:
+    """The reason file of a dead-lettered batch file: ``<file name>.json`` beside it."""
+    return path.with_name(path.name + ".json")
+
+
+def read_reason(path: Path) -> dict[str, object]:
+    """
+    Return the reason stored beside a dead-lettered batch file.
+
+    Returns:
+        The mapping `Spool.dead_letter` wrote; empty when the file is
+        missing or unreadable (a crash between the move and its write).
+
+    Thread safety: reads one file; safe from any thread.
+    """
+    try:
+        with open(reason_path(path), "rb") as f:
+            data = json.loads(f.read(64 * 1024))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def writer_dirs(root: Path) -> list[tuple[Path, bool]]:
+    """
+    Return the writers' directories of a spool and whether each writer is alive.
+
+    A writer is alive while it holds the flock on its ``.lock`` (see the
+    module docstring); the test takes a shared lock for an instant, which
+    a recovering writer that meets it then simply skips until its next start.
+
+    Args:
+        root: The spool directory.
+
+    Returns:
+        ``(directory, alive)`` pairs sorted by name; [] when `root` is missing.
+
+    Raises:
+        OSError: `root` cannot be listed.
+    """
+    check_supported()
+    if not root.is_dir():
+        return []
+    found: list[tuple[Path, bool]] = []
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") or not child.is_dir():
+            continue
+        try:
+            fd = os.open(child / _LOCK, os.O_RDONLY)
+        except OSError:
+            continue  # being set up or removed: not a writer's directory yet or any more
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                alive = True
+            else:
+                alive = False
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        found.append((child, alive))
+    return found
+
+
+def requeue(root: Path, paths: Sequence[Path]) -> Path:
+    """
+    Move batch files back into the queue of the spool at `root`: the next writer uploads them.
+
+    They go into a new directory with an unlocked ``.lock`` (what a dead
+    writer leaves), built under a dot name and renamed into place, so
+    `Spool.claim_leftovers` of the next writer started on this spool
+    claims them whole and uploads them under their original keys. Their
+    reason files are removed.
+
+    Args:
+        root: The spool directory.
+        paths: Batch files, normally in ``<root>/.dead/``.
+
+    Returns:
+        The new directory.
+
+    Raises:
+        OSError: A file could not be moved; those moved before stay queued.
+    """
+    check_supported()
+    name = f"{REQUEUED}.{secrets.token_hex(4)}"
+    tmp = root / f".{name}.tmp"
+    tmp.mkdir(parents=True)
+    os.close(os.open(tmp / _LOCK, os.O_RDWR | os.O_CREAT, 0o600))
+    try:
+        for path in paths:
+            path.rename(tmp / path.name)
+            reason_path(path).unlink(missing_ok=True)
+        fsync_dir(tmp)
+    finally:
+        final = root / name
+        tmp.replace(final)
+        fsync_dir(root)
+    return final
+
+
+def _write_json(path: Path, data: Mapping[str, object]) -> None:
+    """Write `data` to `path` whole or not at all (temp file, fsync, `os.replace`)."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(json.dumps(data, separators=(",", ":"), default=str).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -10,6 +10,7 @@ Subcommands::
     objlog cat    [URL] PR TASK [--follow] [--since T] [--level L] [--grep RE] [--json]
     objlog result get [URL] PR TASK NAME [-o PATH|-]
     objlog result put [URL] PR TASK NAME PATH
+    objlog spool  ls|retry|drop [SPOOL_DIR] [KEY...|--all] [--store URL] [--json]
 
 The store is ``--store URL``, or the first positional argument when there is
 one more than the command's names (``cat URL PR TASK``) or when it contains
@@ -639,6 +640,119 @@ def _cmd_result_put(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- spool ----------------------------------------------------------------------------------
+
+
+def _spool_targets(args: argparse.Namespace) -> tuple[list[Path], list[str]]:
+    """
+    The spools and the remaining operands of a ``spool`` action.
+
+    The spool is ``--spool-dir DIR``, else a first operand naming an existing
+    directory (keys never do: they name objects), else the spool of
+    ``--store URL``, else ``$OBJLOG_SPOOL_DIR`` (see `objlog._spoolctl`).
+    """
+    from objlog import _spoolctl
+    from objlog.config import StoreConfig
+
+    rest = list(args.args)
+    spool_dir: str | None = args.spool_dir
+    if spool_dir is None and rest and Path(rest[0]).is_dir():
+        spool_dir = rest.pop(0)
+    url = StoreConfig.resolve(args.store).url if args.store and not spool_dir else None
+    return _spoolctl.resolve_spools(spool_dir, url), rest
+
+
+def _age_text(seconds: float) -> str:
+    """A short age: ``42s``, ``17m``, ``5h``, ``3d``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _cmd_spool_ls(args: argparse.Namespace) -> int:
+    from objlog import _spoolctl
+
+    spools, rest = _spool_targets(args)
+    if rest:
+        raise _UsageError(f"spool ls takes at most a spool directory, not {rest!r}")
+    batches = [b for spool in spools for b in _spoolctl.list_batches(spool)]
+    for b in batches:
+        if args.json:
+            print(json.dumps(b.as_json(), ensure_ascii=False))
+        else:
+            print(
+                f"{b.state:8} {b.key or b.path.name}  {b.size_bytes} B  {b.records} records"
+                f"  {_age_text(b.age)}" + (f"  {b.reason}" if b.reason else "")
+            )
+    if args.verbose or not batches:
+        dead = sum(1 for b in batches if b.state == _spoolctl.DEAD)
+        where = ", ".join(str(s) for s in spools) or "(no spool)"
+        _say(f"{len(batches) - dead} pending, {dead} dead-lettered batch(es) in {where}")
+    return 0
+
+
+def _cmd_spool_retry(args: argparse.Namespace) -> int:
+    from objlog import _spoolctl
+
+    spools, keys = _spool_targets(args)
+    chosen = _spoolctl.select_dead(spools, keys, all_=args.all)
+    if not args.store:
+        for directory in _spoolctl.retry(chosen):
+            _say(f"re-queued in {directory}: the next writer on this spool uploads it")
+        _say(f"{len(chosen)} batch(es) re-queued")
+        return 0
+    with _opened_store(args.store) as store:
+        failed = _spoolctl.upload_all(store, chosen)
+    for batch, exc in failed:
+        _say(f"error: {batch.key}: {_describe(exc)} (still dead-lettered)")
+    _say(f"{len(chosen) - len(failed)} batch(es) stored, {len(failed)} failed")
+    return EXIT_STORE if failed else 0
+
+
+def _cmd_spool_drop(args: argparse.Namespace) -> int:
+    from objlog import _spoolctl
+
+    spools, keys = _spool_targets(args)
+    dropped = _spoolctl.drop(_spoolctl.select_dead(spools, keys, all_=args.all))
+    _say(f"{dropped} dead-lettered batch(es) deleted")
+    return 0
+
+
+def _add_spool(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog spool ls|retry|drop [SPOOL_DIR] ...``."""
+    p = sub.add_parser("spool", help="list, re-queue or delete spooled and dead-lettered batches")
+    ssub = p.add_subparsers(dest="spool_command", metavar="ACTION", required=True)
+    actions = (
+        ("ls", _cmd_spool_ls, "list pending and dead-lettered batches", ""),
+        (
+            "retry",
+            _cmd_spool_retry,
+            "re-queue dead-lettered batches for the next writer (with --store URL: upload now)",
+            " KEY...|--all",
+        ),
+        ("drop", _cmd_spool_drop, "delete dead-lettered batches", " KEY...|--all"),
+    )
+    for name, run, summary, operands in actions:
+        a = _add_command(ssub, name, run, summary, f"objlog spool {name} [SPOOL_DIR]{operands}")
+        for action in a._actions:
+            if action.dest == "store":
+                action.help = "the spool the writers of this store use" + (
+                    "; and upload the batches to it now" if name == "retry" else ""
+                )
+        a.add_argument(
+            "--spool-dir",
+            metavar="DIR",
+            help="the spool (default: a first operand naming a directory, else the spool of"
+            " --store URL, else every store's spool under $OBJLOG_SPOOL_DIR)",
+        )
+        if name == "ls":
+            a.add_argument("--json", action="store_true", help="one JSON object per batch")
+            a.add_argument("-v", "--verbose", action="store_true", help="print totals on stderr")
+            continue
+        a.add_argument("--all", action="store_true", help="every dead-lettered batch")
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -826,7 +940,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
-    for add in (_add_check, _add_run, _add_ls, _add_cat, _add_result):
+    for add in (_add_check, _add_run, _add_ls, _add_cat, _add_result, _add_spool):
         add(sub)
     return parser
 

@@ -352,8 +352,10 @@ class ObjectStoreWriter:
         """
         Block until every record accepted so far is stored or spooled.
 
-        Seals the current batch. With a spool, batches are spooled on the
-        calling thread, so this returns quickly even while the store is down.
+        A batch the store refused for good is dead-lettered, not waited for
+        (see `WriterStats.dead_lettered`). Seals the current batch. With a
+        spool, batches are spooled on the calling thread, so this returns
+        quickly even while the store is down.
 
         Args:
             timeout: Seconds to wait (default `sync_timeout`).
@@ -377,8 +379,10 @@ class ObjectStoreWriter:
 
         Idempotent. Batches still unstored at the deadline stay in the spool
         (when set; the next writer on it uploads them); without a spool they
-        are lost and `SyncTimeout` says how many. A spool write already under
-        way at the deadline is waited for (up to `SPOOL_GRACE` seconds more).
+        are lost and `SyncTimeout` says how many, as it does for batches the
+        store refused for good with no spool to keep them (those are not
+        waited for). A spool write already under way at the deadline is
+        waited for (up to `SPOOL_GRACE` seconds more).
 
         Args:
             timeout: Total seconds for the whole close (default `sync_timeout`).

@@ -310,22 +310,21 @@ def test_exhausted_retries_keep_the_batch(store: MemoryStore, make_writer: MakeW
     assert stats.last_error is not None and "TransientStoreError" in stats.last_error
 
 
-def test_permanent_error_is_not_retried_but_kept(
+def test_permanent_error_is_not_retried_but_set_aside(
     store: MemoryStore, make_writer: MakeWriter
 ) -> None:
-    """A permanent error is not retried at once, reported, and the batch stays queued."""
+    """A permanent error is not retried: reported once, the batch set aside, the next one stored."""
     errors: list[BaseException] = []
     store.fail_next(1, lambda key: PermanentStoreError("denied", key=key, reason="AccessDenied"))
-    clock = FakeClock()
-    writer = make_writer(clock=clock, on_error=errors.append, sleep=lambda s: None)
+    writer = make_writer(on_error=errors.append, sleep=lambda s: None)
     writer.write("a")
-    writer.flush()
-    wait_until(lambda: 1 == writer.stats.failures)
-    assert [PermanentStoreError] == [type(e) for e in errors]
-    assert 0 == writer.stats.retries
-    clock.advance(60)
+    writer.sync(timeout=30)  # returns: a dead-lettered batch is not waited for
+    writer.write("b")
     writer.sync(timeout=30)
-    assert [b"a\n"] == _objects(store)
+    assert [PermanentStoreError] == [type(e) for e in errors]
+    stats = writer.stats
+    assert (0, 0, 1) == (stats.retries, stats.failures, stats.dead_lettered)
+    assert [b"b\n"] == _objects(store)
 
 
 def test_failures_reach_stderr_rate_limited(

@@ -8,7 +8,8 @@ Stages, after Vector's batch -> request -> send and s3transfer's bounded executo
                                      │   hashlib release the GIL)
                                      ├─> uploader thread: PUT with retries
                                      │   (objlog.retry); after giving up, the
-                                     │   batch is kept and the policy's cooldown runs
+                                     │   batch is kept and the policy's cooldown runs;
+                                     │   one the store refuses for good is dead-lettered
                                      └─> SpoolStage: with a spool, every batch is
                                          filled in a file-backed mapping in the
                                          spool (`new_buffer`), sealed there (and
@@ -20,6 +21,16 @@ A batch leaves the queue once stored (or, at close, when time ran out); its
 memory goes back to the `MemoryBudget` once stored or spooled. Batches a
 dead writer left in the spool are claimed and queued first by the uploader
 when it starts.
+
+Dead letters: a PUT failing with `PermanentStoreError` (access denied, no
+such bucket, an invalid key: never retried by `objlog.retry`) takes its
+batch out of the queue at once, with no cooldown, so the batches behind it
+(and a recovered batch's successors) go on. With a spool the batch goes to
+``<spool>/.dead/`` with a reason file (`objlog._spool.Spool.dead_letter`),
+where ``objlog spool ls|retry|drop`` finds it; without one (or when that
+write fails) it stays in memory, charged to the budget, never retried, and
+`close` counts it lost. Either way it is reported once and counted in
+``stats.dead_lettered``; ``sync`` and ``close`` do not wait for it.
 
 The pipeline knows nothing of ``logging``, SDKs, configuration or store URLs:
 the store comes in as an `ObjectStore`, or a factory that opens one (a
@@ -38,6 +49,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from objlog import _shutdown
 from objlog._codec import encoding_for
@@ -49,7 +61,7 @@ from objlog._engine.records import RecordBuffer, take
 from objlog._engine.spooler import SpoolStage
 from objlog._engine.stats import Counters, Reporter
 from objlog._spool import Spool, SpoolEntry
-from objlog.errors import SpoolCorruptError
+from objlog.errors import PermanentStoreError, SpoolCorruptError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectStore
 
@@ -180,11 +192,13 @@ class UploadPipeline:
         Upload everything by `deadline`, then stop the threads; spool or give up the rest.
 
         Raises:
-            SyncTimeout: Batches sealed before `target` were neither stored nor spooled.
+            SyncTimeout: Batches sealed before `target` were neither stored nor
+                spooled, or were dead-lettered with no spool to keep them.
         """
         if len(self.queue) or not self.queue.recovered:
             self.ensure_started()
         lost = self.queue.lost(target) if self.queue.drain(deadline, lambda: self.running) else 0
+        dead = self.queue.dead_in_memory()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -194,8 +208,8 @@ class UploadPipeline:
             if self.owns_store and self.store is not None:
                 with contextlib.suppress(Exception):
                     self.store.close()
-        if lost:
-            raise self.queue.timeout("close", lost)
+        if lost or dead:
+            raise self.queue.timeout("close", lost + dead, dead)
 
     # -- uploader thread ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -274,6 +288,9 @@ class UploadPipeline:
             )
         except _Abort:
             raise
+        except PermanentStoreError as exc:  # retrying cannot help: set it aside, go on
+            self._dead_letter(exc, batch)
+            return
         except Exception as exc:  # noqa: BLE001 - StoreError, or a store's bug: keep the batch
             self._failed(exc, batch)
             return
@@ -310,6 +327,28 @@ class UploadPipeline:
         self.counters.failed()
         self.queue.cool_down(self.retry.cooldown_seconds())
         self.report(exc, f"upload of {batch.key}")
+
+    def _dead_letter(self, exc: PermanentStoreError, batch: SealedBatch) -> None:
+        """The store refused `batch` for good: set it aside (module docstring); no cooldown."""
+        entry, data, claimed = self.queue.claim_for_dead_letter(batch)
+        dead: Path | None = None
+        on_disk = False
+        problem: OSError | None = None
+        try:
+            if self._stage is not None:
+                dead, on_disk, problem = self._stage.dead_letter(batch, entry, data, exc)
+        finally:
+            self.queue.set_aside(batch, data, claimed=claimed, keep=not on_disk)
+        self.counters.set_aside(batch.records)
+        if dead is not None:
+            where = f"set aside in {dead}"
+        elif on_disk:
+            where = f"left in the spool ({type(problem).__name__}: {problem})"
+        elif problem is not None:
+            where = f"kept in memory, lost at close (spool: {type(problem).__name__}: {problem})"
+        else:
+            where = "kept in memory, lost at close (no spool)"
+        self.report(exc, f"upload of {batch.key} refused for good, {where}")
 
     def _on_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
         self.counters.retried(f"upload (attempt {attempt}): {type(exc).__name__}: {exc}")

@@ -89,6 +89,9 @@ class BatchQueue:
     recovered: bool = field(init=False, default=False)
     _batches: collections.deque[SealedBatch] = field(init=False, default_factory=collections.deque)
     _retry_at: float = field(init=False, default=0.0)  # no batch is handed out before it
+    #: Dead-lettered batches whose only copy is in memory (no spool, or it failed):
+    #: never retried, still charged to the budget, lost at close.
+    _dead: list[SealedBatch] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.recovered = self.stage is None
@@ -220,6 +223,67 @@ class BatchQueue:
                 return False
             self.cond.wait(seconds)
             return not self.aborted
+
+    # -- dead letters (the uploader) ------------------------------------------------------
+    def claim_for_dead_letter(self, batch: SealedBatch) -> tuple[SpoolEntry | None, Records, bool]:
+        """
+        Take `batch`, which the store refused for good, for setting aside.
+
+        Waits (up to `SPOOL_GRACE` s) for a spool write of it under way on
+        another thread; a batch still only in memory is then marked
+        ``SPOOLING`` so no other thread spools it meanwhile (it goes to the
+        dead-letter folder instead).
+
+        Returns:
+            ``(entry, data, claimed)``: its spool entry when spooled, else
+            its borrowed records (give them back with `set_aside`), and
+            whether it was marked.
+        """
+        with self.cond:
+            deadline = time.monotonic() + SPOOL_GRACE
+            while batch.spool is SpoolState.SPOOLING:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.cond.wait(remaining)
+            if batch.spool is SpoolState.SPOOLED:
+                return batch.spool_entry, None, False
+            claimed = self.stage is not None and batch.spool is SpoolState.MEMORY
+            if claimed:
+                batch.spool = SpoolState.SPOOLING
+            return None, batch.borrow(), claimed
+
+    def set_aside(self, batch: SealedBatch, data: Records, *, claimed: bool, keep: bool) -> None:
+        """
+        Take a dead-lettered batch out of the queue: never retried, not waited for.
+
+        Args:
+            batch: The batch.
+            data: The records `claim_for_dead_letter` lent (given back here).
+            claimed: It was marked ``SPOOLING`` by `claim_for_dead_letter`.
+            keep: Its only copy is in memory: it stays charged to the
+                budget (memory stays bounded) and `close` counts it lost;
+                else its memory is released.
+        """
+        with self.cond:
+            give_back(data)
+            if claimed:
+                batch.spool = SpoolState.MEMORY
+            with contextlib.suppress(ValueError):
+                self._batches.remove(batch)
+            if keep:
+                self._dead.append(batch)
+            else:
+                self.budget.release(batch.release_memory())
+                batch.set_data(None)
+                batch.body = None
+                batch.digests = None
+            self.cond.notify_all()
+
+    def dead_in_memory(self) -> int:
+        """Dead-lettered batches whose only copy is in memory (lost when the writer closes)."""
+        with self.cond:
+            return len(self._dead)
 
     # -- the encoder ----------------------------------------------------------------------
     def take_for_encoding(self) -> tuple[SealedBatch, Records] | None:
@@ -371,10 +435,23 @@ class BatchQueue:
             1 for b in self._batches if b.index < target and b.spool is not SpoolState.SPOOLED
         )
 
-    def timeout(self, what: str, pending: int) -> SyncTimeout:
-        """The error of a `what` (sync, close) that left `pending` batches."""
+    def timeout(self, what: str, pending: int, dead: int = 0) -> SyncTimeout:
+        """
+        The error of a `what` (sync, close) that left `pending` batches, `dead` of them refused.
+
+        `dead` counts dead-lettered batches with no spool to keep them
+        (included in `pending`): they are lost however long one waits.
+        """
+        late = pending - dead
+        parts: list[str] = []
+        if late:
+            parts.append(f"{late} batch(es) of {self.prefix} neither stored nor spooled in time")
+        if dead:
+            parts.append(
+                f"{dead} batch(es) of {self.prefix} refused by the store for good"
+                " (dead-lettered, no spool to keep them) are lost"
+            )
         return SyncTimeout(
-            f"{what}: {pending} batch(es) of {self.prefix} neither stored nor spooled"
-            f" in time (last error: {self.counters.last_error})",
+            f"{what}: {'; '.join(parts)} (last error: {self.counters.last_error})",
             pending_batches=pending,
         )

@@ -7,8 +7,9 @@ It also makes the file-backed buffer of each batch being filled
 
 `SpoolStage` does the spool's I/O for the pipeline, with no lock held: it
 writes batches (`write`), reads one back for its upload (`read`), removes a
-stored batch's file, quarantines a corrupt one, and claims the batches a dead
-writer left (`recover`). Which batches to write, and what their states
+stored batch's file, quarantines a corrupt one, claims the batches a dead
+writer left (`recover`), and sets aside a batch the store refused for good
+(`dead_letter`). Which batches to write, and what their states
 become, is the pipeline's business, under its lock.
 
 Thread safety: safe from any thread (`objlog._spool.Spool` locks its own files).
@@ -17,6 +18,7 @@ Thread safety: safe from any thread (`objlog._spool.Spool` locks its own files).
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -154,3 +156,68 @@ class SpoolStage:
     def close(self) -> None:
         """Release the spool's lock on its directory."""
         self.spool.close()
+
+    def dead_letter(
+        self,
+        batch: SealedBatch,
+        entry: SpoolEntry | None,
+        data: RecordBuffer | bytes | None,
+        exc: BaseException,
+    ) -> tuple[Path | None, bool, OSError | None]:
+        """
+        Set a batch the store refused for good aside in ``<spool>/.dead/`` with its reason.
+
+        A spooled batch's file is moved there; a batch only in memory is
+        written there from its borrowed records `data`. Never raises.
+
+        Args:
+            batch: The batch.
+            entry: Its spool file, or None when it is only in memory.
+            data: Its borrowed records when `entry` is None.
+            exc: Why the store refused it (its message holds no secret:
+                store errors are scrubbed where they are made).
+
+        Returns:
+            ``(dead, on_disk, problem)``: the file in ``.dead/`` (None if
+            that failed), whether the records are on disk at all (in
+            ``.dead/`` or still in this writer's directory, where the next
+            writer finds them), and the failure, if any.
+        """
+        reason = {
+            "key": batch.key,
+            "error": type(exc).__name__,
+            "reason": getattr(exc, "reason", ""),
+            "message": str(exc),
+            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "writer_id": self.spool.writer_id,
+            "records": batch.records,
+            "raw_bytes": batch.raw_bytes,
+        }
+        try:
+            if entry is None and batch.file is not None and data is not None:
+                # Its records are in its own file already: seal that, then move it.
+                entry = self.spool.finish(
+                    batch.file,
+                    records_of(data),
+                    key=batch.key,
+                    compression=batch.compression,
+                    compresslevel=batch.compresslevel,
+                    records=batch.records,
+                    fsync=self.fsync,
+                )
+            if entry is not None:
+                return self.spool.dead_letter(entry.path, reason), True, None
+            if data is None:  # no records left to write: nothing to keep on disk
+                return None, False, None
+            dead = self.spool.put_dead(
+                batch.key,
+                [records_of(data)],
+                compression=batch.compression,
+                compresslevel=batch.compresslevel,
+                records=batch.records,
+                reason=reason,
+            )
+        except OSError as problem:
+            on_disk = entry is not None and entry.path.exists()
+            return None, on_disk, problem
+        return dead, True, None

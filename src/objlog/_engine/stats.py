@@ -38,6 +38,12 @@ class WriterStats:
         spooled: Batches written to the spool.
         queue_depth: Sealed batches not yet stored.
         last_error: The last failure as ``"what: Type: message"``, or None.
+        dead_lettered: Batches the store refused for good (`PermanentStoreError`:
+            access denied, no such bucket, an invalid key), set aside and
+            never retried: in the spool's ``.dead/`` folder, or without a
+            spool in memory until `close` (which counts them lost). Not in
+            `failures`.
+        dead_lettered_records: Records of those batches.
     """
 
     records: int = 0
@@ -51,6 +57,8 @@ class WriterStats:
     spooled: int = 0
     queue_depth: int = 0
     last_error: str | None = None
+    dead_lettered: int = 0
+    dead_lettered_records: int = 0
 
 
 class Counters:
@@ -64,6 +72,8 @@ class Counters:
         "_lock",
         "bytes_in",
         "bytes_stored",
+        "dead_lettered",
+        "dead_lettered_records",
         "dropped_bytes",
         "dropped_records",
         "failures",
@@ -86,6 +96,8 @@ class Counters:
         self.dropped_bytes = 0
         self.spooled = 0
         self.last_error: str | None = None
+        self.dead_lettered = 0
+        self.dead_lettered_records = 0
 
     def sealed(self, records: int, raw_bytes: int) -> None:
         """A batch of `records` records and `raw_bytes` bytes was sealed."""
@@ -126,6 +138,12 @@ class Counters:
         with self._lock:
             self.failures += 1
 
+    def set_aside(self, records: int) -> None:
+        """A batch of `records` records was dead-lettered (refused for good)."""
+        with self._lock:
+            self.dead_lettered += 1
+            self.dead_lettered_records += records
+
     def error(self, message: str) -> None:
         """Remember the last failure."""
         with self._lock:
@@ -148,6 +166,8 @@ class Counters:
                 spooled=self.spooled,
                 queue_depth=queue_depth,
                 last_error=self.last_error,
+                dead_lettered=self.dead_lettered,
+                dead_lettered_records=self.dead_lettered_records,
             )
 
 
