@@ -7,6 +7,16 @@ never raises for a value: what JSON cannot encode (sets, objects, NaN,
 dicts with tuple keys, cycles, ints too long to print) becomes its `repr`
 as a JSON string, and a key that is not a string becomes its `str`.
 
+One event is one record (CWE-117): `record_line` makes sure of it for text
+objlog did not encode itself (a user's formatter or structlog renderer). Text
+that already is one JSON object on one line is kept; anything else, a plain
+``%(levelname)s %(message)s`` line or a message holding ``\\n{"level": ...}``,
+is framed as the ``message`` member of a JSON object of its own
+(`frame_message`), where JSON escapes every control character. Besides
+``\\n`` and ``\\r``, Unicode counts U+0085, U+2028 and U+2029 as line ends
+(``str.splitlines``, many viewers); JSON allows them raw inside strings, so
+`escape_line_breaks` writes them as ``\\uXXXX`` escapes in every line.
+
 Timestamps are RFC 3339 UTC with microseconds (``2026-11-21T11:40:30.123456Z``),
 the date-time part cached per second by `TimestampCache`.
 
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 
@@ -26,7 +37,11 @@ __all__ = [
     "dumps",
     "encode_key",
     "encode_value",
+    "escape_line_breaks",
+    "frame_message",
+    "json_line",
     "quote",
+    "record_line",
     "safe_repr",
 ]
 
@@ -130,6 +145,129 @@ def dumps(fields: Mapping[str, object]) -> str:
     Thread safety: safe to call from any thread.
     """
     return "{" + ",".join([f"{encode_key(k)}:{encode_value(v)}" for k, v in fields.items()]) + "}"
+
+
+# -- one event, one record ---------------------------------------------------------
+
+# Line ends that JSON leaves raw inside strings (it escapes only U+0000-U+001F).
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_C0 = re.compile(r"[\x00-\x1f]")
+
+
+def escape_line_breaks(json_text: str) -> str:
+    """
+    Return JSON text with raw U+0085, U+2028 and U+2029 written as ``\\uXXXX`` escapes.
+
+    JSON allows these characters raw, but only inside strings, where the
+    escape means the same character; so the value is unchanged while
+    ``str.splitlines`` and log viewers no longer see a line end.
+
+    Args:
+        json_text: JSON text (or text in which these characters may be escaped).
+
+    Returns:
+        `json_text`, itself when it holds none of them.
+
+    Thread safety: pure; call from any thread.
+    """
+    if "\u2028" in json_text or "\u2029" in json_text or "\x85" in json_text:
+        return json_text.translate(_LINE_BREAKS)
+    return json_text
+
+
+def json_line(text: str) -> str | None:
+    """
+    Return `text` as one line when it is one JSON object, else None.
+
+    One trailing ``\\n`` (which renderers may add) is dropped. An object
+    spread over several lines (an indenting renderer) is re-encoded compactly;
+    a line holding a raw control character is not JSON and gives None.
+
+    Args:
+        text: A formatter's or renderer's output.
+
+    Returns:
+        One JSON object without a line end of any kind (see
+        `escape_line_breaks`), or None when `text` is something else and
+        needs `frame_message`.
+
+    Thread safety: pure; call from any thread.
+    """
+    if text[-1:] == "\n":
+        text = text[:-1]
+    if text[:1] != "{" or text[-1:] != "}":
+        return None
+    if text.isprintable():  # the common case: no control, no line break, one C scan
+        return text
+    if _C0.search(text) is None:
+        return escape_line_breaks(text)
+    # Raw control characters: JSON only allows tab, LF and CR between tokens.
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return escape_line_breaks(dumps(value)) if isinstance(value, dict) else None
+
+
+def frame_message(text: str, fields: Mapping[str, object] | None = None) -> str:
+    """
+    Return `text` as the ``message`` member of one JSON object on one line.
+
+    Args:
+        text: Any text, newlines and control characters included.
+        fields: Members put before ``message`` (e.g. ``timestamp``,
+            ``level``, ``logger``); default none. A ``message`` among them
+            is dropped.
+
+    Returns:
+        ``{<fields>,"message":<text>}`` without a trailing newline; it holds no
+        ``\\n``, ``\\r``, U+0085, U+2028 or U+2029, and ``json.loads`` of it
+        gives `text` back as ``message``.
+
+    Thread safety: pure; call from any thread.
+    """
+    head = "".join(
+        [f"{encode_key(k)}:{encode_value(v)}," for k, v in (fields or {}).items() if k != "message"]
+    )
+    return escape_line_breaks(f'{{{head}"message":{quote(text)}}}')
+
+
+def record_line(
+    rendered: str | bytes | bytearray | memoryview,
+    fields: Callable[[], Mapping[str, object]],
+) -> str:
+    """
+    Return what a formatter or renderer produced as exactly one JSON line.
+
+    One JSON object on one line (`json_line`) is kept; anything else is
+    framed by `frame_message` with the members `fields()` returns, so a
+    message cannot add a record of its own (CWE-117) and the reader still
+    finds a level and a time.
+
+    Args:
+        rendered: The output; bytes are decoded as UTF-8, an undecodable
+            byte becoming a lone surrogate (written as its ``\\udcXX``
+            escape when the line is encoded).
+        fields: Called only when framing, for the members before ``message``.
+
+    Returns:
+        One line without its ``\\n``.
+
+    Raises:
+        TypeError: `rendered` is neither str nor bytes.
+
+    Thread safety: pure; call from any thread.
+    """
+    if type(rendered) is str:
+        text = rendered
+    elif isinstance(rendered, (bytes, bytearray, memoryview)):
+        text = bytes(rendered).decode("utf-8", "surrogateescape")
+    elif isinstance(rendered, str):
+        text = str(rendered)
+    else:
+        raise TypeError(f"a record must be str or bytes, not {type(rendered).__name__}")
+    line = json_line(text)
+    return line if line is not None else frame_message(text, fields())
 
 
 class TimestampCache:

@@ -26,19 +26,32 @@ from objlog.errors import ConfigError
 __all__ = [
     "ARTIFACTS",
     "LOGS",
+    "MAX_KEY_BYTES",
+    "MAX_SEGMENT_BYTES",
+    "KeyParts",
     "artifact_key",
     "artifacts_prefix",
+    "check_key_length",
     "join_key",
     "logs_prefix",
+    "parse_key",
     "validate_segment",
 ]
 
 LOGS = "logs"
 ARTIFACTS = "artifacts"
 
-# Control characters (C0, DEL, C1) are refused: they break listings and terminals.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# S3 allows 1024 bytes per key; one segment may use at most a quarter of it.
+# Refused in names, because they break or spoof listings, terminals and consoles:
+# control characters (C0, DEL, C1); bidi controls (U+061C, U+200E/F, U+202A-202E,
+# U+2066-2069: "Trojan Source", CVE-2021-42574); zero-width characters (U+200B-200D,
+# U+2060, U+FEFF), which make two different names look the same; and the Unicode
+# line and paragraph separators (U+2028, U+2029).
+_FORBIDDEN = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff]"
+)
+#: S3's limit on a key: 1,024 bytes of its UTF-8 encoding (AWS S3 User Guide, "Naming objects").
+MAX_KEY_BYTES = 1024
+#: The most UTF-8 bytes of one name (a quarter of `MAX_KEY_BYTES`).
 MAX_SEGMENT_BYTES = 256
 
 
@@ -54,8 +67,17 @@ def validate_segment(value: str, what: str) -> str:
         `value` unchanged.
 
     Raises:
-        ConfigError: (a ValueError) empty, ``.`` or ``..``, contains ``/`` or a
-            control character, or longer than 256 UTF-8 bytes.
+        ConfigError: (a ValueError) not a str; empty, ``.`` or ``..``; holds
+            ``/`` or ``\\``; cannot be encoded as UTF-8 (a lone surrogate such
+            as ``"\\ud800"``); holds a character that breaks or spoofs
+            listings: a C0 or C1 control or DEL, a bidi control (U+061C,
+            U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), a zero-width
+            character (U+200B-U+200D, U+2060, U+FEFF) or a line or paragraph
+            separator (U+2028, U+2029); or is longer than `MAX_SEGMENT_BYTES`
+            (256) UTF-8 bytes. The message shows the name with such
+            characters escaped (its `repr`).
+
+    Thread safety: pure; safe from any thread.
     """
     if not isinstance(value, str):
         raise ConfigError(f"{what} must be a string, got {type(value).__name__}")
@@ -65,11 +87,52 @@ def validate_segment(value: str, what: str) -> str:
         raise ConfigError(f"{what} must not be {value!r}")
     if "/" in value or "\\" in value:
         raise ConfigError(f"{what} {value!r} must not contain '/' or '\\' (it is one key segment)")
-    if _CONTROL.search(value):
-        raise ConfigError(f"{what} {value!r} must not contain control characters")
-    if len(value.encode("utf-8")) > MAX_SEGMENT_BYTES:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{what} {value!r} cannot be encoded as UTF-8 (it holds a lone surrogate)"
+        ) from None
+    bad = _FORBIDDEN.search(value)
+    if bad is not None:
+        raise ConfigError(
+            f"{what} {value!r} must not contain {bad.group()!r} (U+{ord(bad.group()):04X}):"
+            " control, bidi, zero-width and line-separator characters are refused"
+        )
+    if size > MAX_SEGMENT_BYTES:
         raise ConfigError(f"{what} must be at most {MAX_SEGMENT_BYTES} bytes in UTF-8")
     return value
+
+
+def check_key_length(key: str, what: str = "key") -> str:
+    """
+    Check that `key` fits S3's key limit and return it.
+
+    Args:
+        key: A full key (the store's prefix included).
+        what: What the key is, for the message (e.g. ``"result key"``).
+
+    Returns:
+        `key` unchanged.
+
+    Raises:
+        ConfigError: (a ValueError) `key` is longer than `MAX_KEY_BYTES`
+            (1,024) bytes in UTF-8, S3's limit (AWS S3 User Guide, "Naming
+            objects"), or cannot be encoded as UTF-8. The message gives the
+            sizes and the key's first 64 characters, not the whole key.
+
+    Thread safety: pure; safe from any thread.
+    """
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigError(f"{what} {key[:64]!r}... cannot be encoded as UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise ConfigError(
+            f"{what} would be {size} bytes in UTF-8; S3 allows at most {MAX_KEY_BYTES}"
+            f" (shorten the store prefix, pipelinerun, task or name): {key[:64]!r}..."
+        )
+    return key
 
 
 def join_key(*parts: str) -> str:
@@ -115,10 +178,62 @@ def artifact_key(prefix: str, pipelinerun: str, task: str, name: str) -> str:
     Return ``[PREFIX/]artifacts/<pipelinerun>/<task>/<name>.tgz`` (KFP-on-Tekton contract).
 
     Raises:
-        ConfigError: A name fails `validate_segment`.
+        ConfigError: A name fails `validate_segment`, or the key is longer
+            than S3's 1,024 bytes (`check_key_length`).
+
+    Thread safety: pure; safe from any thread.
     """
     validate_segment(name, "result name")
-    return artifacts_prefix(prefix, pipelinerun, task) + f"{name}.tgz"
+    return check_key_length(
+        artifacts_prefix(prefix, pipelinerun, task) + f"{name}.tgz", "result key"
+    )
+
+
+class KeyParts(NamedTuple):
+    """
+    The parts of a key under the layout, as `parse_key` finds them.
+
+    Attributes:
+        area: `LOGS` or `ARTIFACTS`.
+        pipelinerun: The pipeline run name.
+        task: The task name.
+        name: The last segment: a batch object's name, or ``<name>.tgz``.
+    """
+
+    area: str
+    pipelinerun: str
+    task: str
+    name: str
+
+
+def parse_key(prefix: str, key: str) -> KeyParts | None:
+    """
+    Split a key made by this module back into its names (the inverse of the layout).
+
+    Args:
+        prefix: The store's prefix (as given to `logs_prefix`/`artifact_key`).
+        key: A full key.
+
+    Returns:
+        The parts, or None when `key` is not ``[PREFIX/]<area>/<pr>/<task>/<name>``
+        with valid names (`validate_segment`).
+
+    Thread safety: pure; safe from any thread.
+    """
+    head = join_key(prefix)
+    if head:
+        if not key.startswith(head + "/"):
+            return None
+        key = key[len(head) + 1 :]
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] not in {LOGS, ARTIFACTS} or not parts[3]:
+        return None
+    try:
+        validate_segment(parts[1], "pipelinerun")
+        validate_segment(parts[2], "task")
+    except ConfigError:
+        return None
+    return KeyParts(*parts)
 
 
 # -- log batch keys (the writer) -------------------------------------------------
@@ -133,6 +248,7 @@ __all__ += [
     "batch_writer",
     "child_writer_id",
     "format_batch_timestamp",
+    "longest_batch_key",
     "new_writer_id",
     "parse_batch_key",
     "validate_writer_id",
@@ -220,6 +336,29 @@ def batch_key(logs_prefix: str, epoch_us: int, writer_id: str, seq: int, suffix:
     """
     stamp = format_batch_timestamp(epoch_us)
     return f"{logs_prefix}{stamp}-{writer_id}-{seq:0{SEQ_DIGITS}d}{suffix}"
+
+
+def longest_batch_key(logs_prefix: str, suffix: str) -> str:
+    """
+    Return a key as long as the longest `batch_key` a writer on `logs_prefix` can make.
+
+    For `check_key_length` when a writer is built: a batch name is a fixed
+    23-character timestamp, a writer id of at most 80 characters (the widest
+    `validate_writer_id` and `child_writer_id` allow; a random id is shorter),
+    a sequence of exactly `SEQ_DIGITS` digits (`BatchNamer` wraps it before it
+    grows wider) and `suffix`.
+
+    Args:
+        logs_prefix: From `logs_prefix`, ending in ``/``.
+        suffix: The codec's key suffix, ``.jsonl`` or ``.jsonl.gz``.
+
+    Returns:
+        ``<logs_prefix><timestamp>-<80 x "w">-<99999999><suffix>``.
+
+    Thread safety: pure; safe from any thread.
+    """
+    widest_id = "w" * _WRITER_ID_MAX
+    return batch_key(logs_prefix, 0, widest_id, _SEQ_LIMIT - 1, suffix)
 
 
 class BatchKey(NamedTuple):

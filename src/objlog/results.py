@@ -159,9 +159,13 @@ class ResultWriter:
             The full key within the store's bucket.
 
         Raises:
-            ConfigError: (a ValueError) a name is empty, ``.`` or ``..``, or
-                contains ``/``, ``\\`` or a control character, or is longer than
-                256 UTF-8 bytes.
+            ConfigError: (a ValueError) a name is empty, ``.`` or ``..``,
+                contains ``/``, ``\\``, a control, bidi, zero-width or line
+                separator character, or a lone surrogate, or is longer than
+                256 UTF-8 bytes; or the key would be longer than S3's limit of
+                1,024 UTF-8 bytes (`objlog._layout.validate_segment`,
+                `objlog._layout.check_key_length`). Every method that takes
+                names checks them this way before any request.
 
         Thread safety: pure; call from any thread.
         """

@@ -41,7 +41,15 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from objlog._jsonl import TimestampCache, encode_key, encode_value, quote
+from objlog._jsonl import (
+    TimestampCache,
+    encode_key,
+    encode_value,
+    escape_line_breaks,
+    frame_message,
+    json_line,
+    quote,
+)
 from objlog._report import write_stderr
 from objlog.errors import ConfigError, ObjlogError, SyncTimeout, WriterClosedError
 from objlog.writer import ObjectStoreWriter, in_objlog_thread
@@ -245,7 +253,21 @@ class ObjectStoreHandler(logging.Handler):
     ``logging.config.dictConfig`` can build the handler from a dict.
 
     `emit()` formats the record (default `JsonFormatter`; `setFormatter`
-    replaces it and its output becomes the line) and calls ``writer.write``;
+    replaces it) and calls ``writer.write`` with exactly one line, so one
+    record is always one stored line and a message cannot forge another
+    (CWE-117). A formatter's output that is one JSON object on one line
+    (`JsonFormatter`'s, python-json-logger's, structlog's
+    ``ProcessorFormatter`` with ``JSONRenderer``) is stored as it is, with
+    U+0085, U+2028 and U+2029 escaped. Any other output, say a
+    ``logging.Formatter("%(levelname)s %(message)s")`` line, a traceback, or
+    the bare message of ``"%(message)s"`` even when it looks like JSON, is
+    framed as ``{"timestamp": ..., "level": ..., "logger": ..., "message":
+    <the formatted text>}`` (``timestamp`` as `JsonFormatter` writes it), so
+    newlines, ``\\r``, NUL and other control characters stay inside the
+    JSON string and ``objlog cat`` shows a normal record (`objlog._jsonl`).
+    So behind a `QueueHandler`, leave the formatting to this handler: a
+    JSON text the queue side formatted into the message is, by the rule
+    above, stored as a message.
     it never does network I/O and never raises: failures go to
     `handleError` (a stderr report when ``logging.raiseExceptions``), except
     `RecursionError`, re-raised as `logging.StreamHandler` does. Records
@@ -342,6 +364,7 @@ class ObjectStoreHandler(logging.Handler):
         self._budget_end = -math.inf  # end of a flush budget that ran out, for close()
         self._reentry = threading.local()
         self._dropped = 0
+        self._timestamps = TimestampCache()  # for records a foreign formatter's text is framed in
         self._feedback = FeedbackFilter()
         self.addFilter(self._feedback)
         self.setFormatter(JsonFormatter())
@@ -420,7 +443,18 @@ class ObjectStoreHandler(logging.Handler):
             # writer encodes the str once as UTF-8 with the newline added, and
             # "backslashreplace" there turns a lone surrogate into the text
             # \udcff, which inside a JSON string is the escape of the same character.
-            self._writer.write((self.formatter or _DEFAULT_FORMATTER).format(record))
+            formatter = self.formatter or _DEFAULT_FORMATTER
+            text = formatter.format(record)
+            if type(formatter) is JsonFormatter:
+                # Our own output: one JSON object, control characters already escaped
+                # (skips json_line's scan, about 1 us per 200-character line).
+                self._writer.write(escape_line_breaks(text))
+            else:
+                line = json_line(text)
+                # "%(message)s": the whole line is the caller's text; JSON in it is text.
+                if line is None or text == record.__dict__.get("message"):
+                    line = self._frame(text, record)
+                self._writer.write(line)
         except WriterClosedError as exc:
             # Records after the writer closed (late atexit hooks): one report, then a count.
             self._dropped += 1
@@ -432,6 +466,15 @@ class ObjectStoreHandler(logging.Handler):
             self.handleError(record)
         finally:
             reentry.active = False
+
+    def _frame(self, text: str, record: logging.LogRecord) -> str:
+        """Frame a formatter's non-JSON `text` as the message of one JSON line."""
+        fields = {
+            "timestamp": self._timestamps.format(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        return frame_message(text, fields)
 
     def flush(self) -> None:
         """

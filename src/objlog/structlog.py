@@ -28,6 +28,13 @@ Two shapes, both writing one JSON line per event to an
 Records that pass through the stdlib (``structlog.stdlib.ProcessorFormatter``)
 reach the store through `objlog.stdlib.ObjectStoreHandler` instead.
 
+Both store exactly one line per event, whatever the renderer: output that
+is one JSON object on one line is stored as it is (U+0085, U+2028 and U+2029
+escaped); anything else (``ConsoleRenderer`` text, ``KeyValueRenderer``
+pairs, an event holding ``\\n{"level": ...}``) is framed as ``{"timestamp":
+..., "level": ..., "message": <the rendered text>}``, so no message can
+forge a record of its own (CWE-117; see `objlog._jsonl`).
+
 Neither class imports structlog, so importing this module is cheap. Neither
 raises into the application: a failed write (e.g. after the writer was
 closed) is counted in ``failed`` and reported once on stderr.
@@ -43,7 +50,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
 from objlog._codec import normalize_record
-from objlog._jsonl import TimestampCache, dumps
+from objlog._jsonl import TimestampCache, dumps, escape_line_breaks, record_line
 from objlog._report import StderrReporter
 from objlog._shutdown import OWN_THREAD as _OWN_THREAD
 
@@ -68,13 +75,19 @@ _LEVEL_OF_METHOD = {
 }
 
 
+# Members of the event a framed line keeps before its "message" (ObjectStoreProcessor).
+_FRAME_FIELDS = ("timestamp", "level", "logger")
+
 # SDK records made on objlog's uploader threads must never feed back into the
 # writer: both sinks ask `in_objlog_thread` first.
 
-# Lines go to the writer as UTF-8 bytes ending in a newline (`normalize_record`:
-# one encode, newline included, so the writer takes them as they are). Its
-# "backslashreplace" turns a lone surrogate into the text \udcff, which inside a
-# JSON string is the escape of the same character (the line stays UTF-8).
+# One event is one line (CWE-117): whatever the serializer or renderer returned
+# goes through `record_line`, which keeps one JSON object on one line and frames
+# anything else as the "message" of one (see `objlog._jsonl`). Lines go to the
+# writer as UTF-8 bytes ending in a newline (`normalize_record`: one encode,
+# newline included, so the writer takes them as they are). Its "backslashreplace"
+# turns a lone surrogate into the text \udcff, which inside a JSON string is the
+# escape of the same character (the line stays UTF-8).
 
 
 class _FailureReport:
@@ -151,7 +164,10 @@ class ObjectStoreProcessor(_Sink):
     Args:
         writer: Where lines go; the caller owns (and closes) it.
         serializer: Turns the fields into one line (str or bytes); default
-            compact JSON with `repr` for values JSON cannot encode.
+            compact JSON with `repr` for values JSON cannot encode. Output
+            that is not one JSON object on one line is stored framed, as the
+            ``message`` after the event's ``timestamp``, ``level`` and
+            ``logger`` (see the module docstring).
 
     Thread safety: one processor may serve many threads (the writer is
     thread-safe).
@@ -202,10 +218,30 @@ class ObjectStoreProcessor(_Sink):
                     if text is not None:
                         rest["exception"] = text
                 fields = {**head, **rest}
-            self._writer.write(normalize_record(self._serializer(fields)))
+            if self._serializer is dumps:
+                # Our own encoding: one JSON object, control characters already escaped.
+                line = escape_line_breaks(dumps(fields))
+            else:
+                head_fields = fields
+
+                def framing() -> Mapping[str, object]:
+                    return {k: head_fields[k] for k in _FRAME_FIELDS if k in head_fields}
+
+                line = record_line(self._serializer(fields), framing)
+            self._writer.write(normalize_record(line))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
             self._report(exc)
         return event_dict
+
+
+def _logger_method(level: str) -> Callable[[ObjectStoreLogger, str | bytes], None]:
+    """Return a logger method that frames non-JSON output at `level` (see `_write`)."""
+
+    def method(self: ObjectStoreLogger, message: str | bytes) -> None:
+        self._write(message, level)
+
+    method.__doc__ = f"Write `message` as one line (framed at level {level!r} if not JSON)."
+    return method
 
 
 class ObjectStoreLogger(_Sink):
@@ -216,7 +252,11 @@ class ObjectStoreLogger(_Sink):
     (``JSONRenderer``); one call writes one line. Follows structlog's
     `BytesLogger`: ``msg`` and the aliases ``log``, ``debug``, ``info``,
     ``warn``, ``warning``, ``fatal``, ``failure``, ``err``, ``error``,
-    ``critical`` and ``exception`` all do the same. Filter by level with the
+    ``critical`` and ``exception`` all write; they differ only in the
+    ``level`` of a framed line (output that is not one JSON object on one
+    line, see the module docstring): the method name, ``warn`` ->
+    ``warning``, ``exception``/``err``/``failure`` -> ``error``, ``fatal`` ->
+    ``critical``, ``msg``/``log`` -> ``info``. Filter by level with the
     bound logger (``make_filtering_bound_logger``), not here. Calls on
     objlog's own uploader threads write nothing (no feedback loop).
 
@@ -226,24 +266,36 @@ class ObjectStoreLogger(_Sink):
     Thread safety: safe from any thread (the writer is thread-safe).
     """
 
-    __slots__ = ()
+    __slots__ = ("_timestamps",)
 
-    def msg(self, message: str | bytes) -> None:
+    def __init__(self, writer: ObjectStoreWriter) -> None:
+        super().__init__(writer)
+        self._timestamps = TimestampCache()
+
+    def _write(self, message: str | bytes, level: str) -> None:
         """
-        Write `message` as one line; never raises.
+        Write `message` as exactly one line; never raises.
 
         Args:
             message: The rendered event (a trailing newline is optional).
+            level: The ``level`` of the line if `message` must be framed.
         """
         if _OWN_THREAD.__dict__.get("active"):  # in_objlog_thread(), inline
             return
         try:
-            self._writer.write(normalize_record(message))
+            line = record_line(
+                message,
+                lambda: {"timestamp": self._timestamps.format(time.time()), "level": level},
+            )
+            self._writer.write(normalize_record(line))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
             self._report(exc)
 
-    log = debug = info = warn = warning = msg
-    fatal = failure = err = error = critical = exception = msg
+    msg = log = info = _logger_method("info")
+    debug = _logger_method("debug")
+    warn = warning = _logger_method("warning")
+    err = error = failure = exception = _logger_method("error")
+    fatal = critical = _logger_method("critical")
 
 
 class ObjectStoreLoggerFactory:

@@ -69,8 +69,10 @@ from objlog._engine.queue import ENCODE_AHEAD, SPOOL_GRACE
 from objlog._engine.stats import Counters, Reporter, WriterStats
 from objlog._layout import (
     BatchNamer,
+    check_key_length,
     child_writer_id,
     logs_prefix,
+    longest_batch_key,
     new_writer_id,
     validate_writer_id,
 )
@@ -161,7 +163,9 @@ class ObjectStoreWriter:
 
     Raises:
         ConfigError: An option is out of range, a name is not a valid key
-            segment, or the store URL is malformed.
+            segment (`objlog._layout.validate_segment`), the longest batch key
+            the writer could make would pass S3's 1,024-byte key limit, or the
+            store URL is malformed.
 
     Thread safety: every method may be called from any thread; records of one
     thread keep their order. Fork-safe: a child starts with an empty writer,
@@ -207,6 +211,7 @@ class ObjectStoreWriter:
         logs_prefix("", pipelinerun, task)  # refuse bad names before opening a store
         self._source, store = _StoreSource.open(store)
         self._prefix = logs_prefix(store.prefix, pipelinerun, task)
+        check_key_length(longest_batch_key(self._prefix, s.codec.suffix), "batch key")
         self.pipelinerun, self.task = pipelinerun, task
         self.max_size_bytes, self.max_age = s.policy.max_size_bytes, float(s.policy.max_age)
         self.max_buffer_bytes, self.when_full = s.max_buffer_bytes, s.when_full.value

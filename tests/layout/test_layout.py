@@ -10,7 +10,10 @@ from objlog._layout import artifact_key, artifacts_prefix, join_key, logs_prefix
 from objlog.errors import ConfigError
 
 names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\\x85"),
+    # Cf holds the bidi and zero-width characters, Zl/Zp the separators: all refused.
+    alphabet=st.characters(
+        blacklist_categories=("Cc", "Cs", "Cf", "Zl", "Zp"), blacklist_characters="/\\"
+    ),
     min_size=1,
     max_size=40,
 ).filter(lambda s: s not in {".", ".."} and len(s.encode()) <= 256)

@@ -69,10 +69,13 @@ def test_default_formatter_is_json() -> None:
 
 
 def test_user_formatter_replaces_default(logger: logging.Logger, writer: ListWriter) -> None:
-    """A formatter set by the user produces the line."""
+    """A user's formatter produces the text, framed as the message of one JSON line."""
     logger.handlers[0].setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
     logger.warning("plain")
-    assert ["WARNING:objlog_test.handler:plain"] == writer.lines
+    (fields,) = [json.loads(line) for line in writer.lines]
+    assert "WARNING:objlog_test.handler:plain" == fields["message"]
+    assert ("WARNING", "objlog_test.handler") == (fields["level"], fields["logger"])
+    assert ["timestamp", "level", "logger", "message"] == list(fields)
 
 
 class BrokenFormatter(logging.Formatter):

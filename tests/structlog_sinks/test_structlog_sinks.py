@@ -75,11 +75,20 @@ def test_processor_non_json_values() -> None:
 
 
 def test_processor_custom_serializer() -> None:
-    """A serializer replaces the JSON encoding."""
+    """A serializer replaces the JSON encoding; its non-JSON text is framed as the message."""
     writer = ListWriter()
     processor = ObjectStoreProcessor(writer, serializer=lambda fields: str(sorted(fields)))
     processor(None, "info", {"event": "e", "level": "info", "timestamp": "t"})  # type: ignore[arg-type]
-    assert ["['event', 'level', 'timestamp']"] == writer.lines
+    expected = {"timestamp": "t", "level": "info", "message": "['event', 'level', 'timestamp']"}
+    assert [expected] == [json.loads(line) for line in writer.lines]
+
+
+def test_processor_custom_json_serializer_is_kept() -> None:
+    """A serializer whose output is one JSON object on one line is stored as it is."""
+    writer = ListWriter()
+    processor = ObjectStoreProcessor(writer, serializer=lambda fields: json.dumps(dict(fields)))
+    processor(None, "info", {"event": "e", "level": "info", "timestamp": "t"})  # type: ignore[arg-type]
+    assert ['{"event": "e", "level": "info", "timestamp": "t"}'] == writer.lines
 
 
 def test_processor_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,7 +130,22 @@ def test_logger_methods_write_lines() -> None:
     ]  # fmt: skip
     for name in names:
         getattr(logger, name)(name.encode())
-    assert names == writer.lines
+    levels = [
+        "info", "info", "debug", "info", "warning", "warning",
+        "critical", "error", "error", "error", "critical", "error",
+    ]  # fmt: skip
+    records = [json.loads(line) for line in writer.lines]
+    assert names == [r["message"] for r in records]
+    assert levels == [r["level"] for r in records]
+    assert all(r["timestamp"].endswith("Z") for r in records)
+
+
+def test_logger_keeps_a_json_line_as_it_is() -> None:
+    """A rendered JSON object (JSONRenderer's output) is stored unchanged, one per call."""
+    writer = ListWriter()
+    ObjectStoreLogger(writer).info('{"event": "hi", "level": "info"}\n')  # type: ignore[arg-type]
+    ObjectStoreLogger(writer).info(b'{"event":"b"}')  # type: ignore[arg-type]
+    assert ['{"event": "hi", "level": "info"}', '{"event":"b"}'] == writer.lines
 
 
 def test_logger_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
