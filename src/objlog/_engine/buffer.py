@@ -268,7 +268,7 @@ class BatchBuffer:
             compression=self.compression,
             compresslevel=self.compresslevel,
         )
-        self.counters.sealed(records, raw_bytes)
+        self.counters.sealed(records, raw_bytes, batch.key)
         self.nrecords = self.nbytes = self._room = 0
         self.pipeline.submit(batch)
 

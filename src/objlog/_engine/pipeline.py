@@ -245,7 +245,7 @@ class UploadPipeline:
             self._failed(exc, batch)
             return
         entry = self.queue.remove(batch, stored=True)
-        self.counters.stored(len(body))
+        self.counters.stored(len(body), batch.key)
         if entry is not None and self._stage is not None:
             self._stage.remove(entry.path)
 
