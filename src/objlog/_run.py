@@ -26,11 +26,13 @@ written to an `objlog.writer.ObjectStoreWriter`. Conventions:
 Signals: SIGTERM, SIGHUP and SIGINT are forwarded to the child and the
 runner keeps waiting for it (SIGINT is not forwarded when our stdin is a
 terminal: the terminal already sent it to the child, which shares our
-process group). Afterwards results are stored, the log synced within one
-deadline, and the child's exit status returned (128 + N when signal N
-killed it). The whole output is stamped on objlog's side: a record the
-child sends through its own objlog handler carries the child's time and may
-sort a fraction of a millisecond before a line it printed just before.
+process group). On Linux the child dies with ``objlog run``, even when
+SIGKILL ends it (``PR_SET_PDEATHSIG``, see `_start_child`). Afterwards
+results are stored, the log synced within one deadline, and the child's
+exit status returned (128 + N when signal N killed it). The whole output
+is stamped on objlog's side: a record the child sends through its own
+objlog handler carries the child's time and may sort a fraction of a
+millisecond before a line it printed just before.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import datetime as _dt
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -535,15 +538,79 @@ class _SignalForwarder:
             self._proc.send_signal(signum)
 
 
+#: Runs in the child before the step (Linux): ask the kernel for SIGKILL when
+#: our parent dies, then become the step (same pid). argv: parent pid, path, argv...
+_PDEATHSIG_SHIM = """\
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(1, 9, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG, SIGKILL
+    sys.stderr.write("objlog run: prctl(PR_SET_PDEATHSIG) failed; the step may outlive objlog\\n")
+if os.getppid() != int(sys.argv[1]):  # objlog run died before prctl took effect
+    os._exit(137)
+try:
+    os.execv(sys.argv[2], sys.argv[3:])
+except OSError as exc:
+    sys.stderr.write(f"objlog run: cannot execute {sys.argv[2]}: {exc.strerror}\\n")
+    os._exit(126 if exc.errno in (13, 8) else 127)
+"""
+
+
+def _resolve(command: str, env: dict[str, str]) -> str:
+    """
+    Return the path `command` runs from, as ``execvp`` would find it.
+
+    Raises:
+        FileNotFoundError: Not found.
+        PermissionError: Found but not executable.
+    """
+    if os.sep in command:
+        if not Path(command).exists():
+            raise FileNotFoundError(2, "No such file or directory", command)
+        if not os.access(command, os.X_OK) or Path(command).is_dir():
+            raise PermissionError(13, "Permission denied", command)
+        return command
+    found = shutil.which(command, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(2, "No such file or directory", command)
+    return found
+
+
 def _start_child(options: RunOptions) -> subprocess.Popen[bytes]:
-    """Start the command with its stdout and stderr on pipes, in our run and task."""
+    """
+    Start the command with its stdout and stderr on pipes, in our run and task.
+
+    The step never outlives ``objlog run``, even killed by SIGKILL: on Linux
+    the child asks for ``PR_SET_PDEATHSIG(SIGKILL)`` (prctl(2)) in a small
+    Python shim that then ``execv``s the command, keeping its pid. Not
+    ``preexec_fn``: it runs Python between fork and exec, unsafe once the
+    process has threads (the writer's, or the application's when `run_step`
+    is used as a library); the shim runs in a fresh single-threaded
+    interpreter instead. ``setpriv --pdeathsig`` would do the same without
+    Python, but util-linux is not everywhere. The death signal fires when
+    the forking *thread* ends: that is the thread in `run_step`, which
+    returns only after the child ended. The shim checks ``getppid()`` after
+    prctl for a parent that died before it took effect. A grandchild the
+    step starts is not covered (the step's own business, as in a shell).
+
+    Elsewhere (macOS, Windows) there is no such call: SIGTERM, SIGHUP and
+    SIGINT are forwarded to the step, but after SIGKILL it keeps running.
+
+    Raises:
+        FileNotFoundError: The command is not found.
+        PermissionError: It is not executable.
+        OSError: It cannot be started.
+    """
     env = dict(os.environ)
     # A child that logs through objlog itself lands in the same task (merged by time).
     env["OBJLOG_PIPELINERUN"] = options.pipelinerun
     env["OBJLOG_TASK"] = options.task
-    return subprocess.Popen(
-        list(options.command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
+    argv = list(options.command)
+    if sys.platform.startswith("linux"):
+        path = _resolve(argv[0], env)
+        # -I -S: no site, no PYTHON* variables, no user paths (the env still reaches the step).
+        shim = [sys.executable, "-I", "-S", "-c", _PDEATHSIG_SHIM, str(os.getpid()), path]
+        argv = shim + argv
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
 def _wait_for(proc: subprocess.Popen[bytes]) -> int:
