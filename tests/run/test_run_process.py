@@ -1,8 +1,9 @@
-"""``objlog run`` as a real process against moto: no orphaned step."""
+"""``objlog run`` as a real process against moto: true summaries, exit codes, no orphaned step."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from s3harness import S3Target
+from s3harness import S3Target, free_port
 
 pytestmark = pytest.mark.process
 
 TIMEOUT = 180  # seconds for any one objlog call: generous on a loaded 2-core box
+SUMMARY = re.compile(rb"^objlog: (\d+) lines: (.*) ; results: .* ; exit status (\d+)$", re.M)
 
 
 @pytest.fixture
@@ -28,6 +30,76 @@ def s3_env(s3_target: S3Target, s3_bucket: str, tmp_path: Path) -> dict[str, str
         "OBJLOG_STORE": f"s3://{s3_bucket}",
         "OBJLOG_HOME": str(tmp_path / "home"),
     }
+
+
+@pytest.fixture
+def dead_env(s3_env: dict[str, str]) -> dict[str, str]:
+    """The same, but the endpoint is a closed port: every upload fails."""
+    return {**s3_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+
+
+def objlog_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m objlog run ARGS`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "objlog", "run", "--pipelinerun", "pr", "--task", "t", *args],
+        env=env,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def summary(proc: subprocess.CompletedProcess[bytes]) -> tuple[int, str, int]:
+    """The summary line's total, its parts and its exit status."""
+    found = SUMMARY.search(proc.stderr)
+    assert found is not None, proc.stderr.decode()
+    return int(found[1]), found[2].decode(), int(found[3])
+
+
+def lines_step(n: int, status: int = 0) -> list[str]:
+    """A step printing `n` lines and exiting with `status`."""
+    return [sys.executable, "-c", f"import sys\nfor i in range({n}): print(i)\nsys.exit({status})"]
+
+
+def test_healthy_run_says_stored(s3_env: dict[str, str]) -> None:
+    """Against a working store: every line stored, nothing spooled or lost, exit 0."""
+    proc = objlog_run("--", *lines_step(300), env=s3_env)
+    assert 0 == proc.returncode, proc.stderr.decode()
+    total, parts, status = summary(proc)
+    assert (300, 0) == (total, status)
+    assert re.fullmatch(r"300 stored in \d+ object\(s\) under logs/pr/t/", parts), parts
+
+
+def test_dead_store_with_spool_says_spooled_and_where(
+    dead_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Store unreachable, a spool: 0 stored, every line spooled in the named directory, exit 0."""
+    spool = tmp_path / "spool"
+    proc = objlog_run(
+        "--spool-dir", str(spool), "--sync-timeout", "2", "--", *lines_step(200), env=dead_env
+    )
+    assert 0 == proc.returncode, proc.stderr.decode()
+    total, parts, status = summary(proc)
+    assert (200, 0) == (total, status)
+    assert parts.startswith("0 stored in 0 object(s) under logs/pr/t/, 200 spooled in ")
+    assert str(spool) in parts
+    assert "LOST" not in parts
+    assert any(p.is_file() for p in spool.rglob("*")), "nothing was spooled"
+
+
+@pytest.mark.parametrize(("step_status", "expected"), [(0, 1), (3, 3)])
+def test_dead_store_without_spool_says_lost_and_exits_non_zero(
+    dead_env: dict[str, str], step_status: int, expected: int
+) -> None:
+    """Store unreachable, no spool: the lines are LOST; exit 1, or the step's own failure."""
+    proc = objlog_run(
+        "--no-spool", "--sync-timeout", "2", "--", *lines_step(50, step_status), env=dead_env
+    )
+    assert expected == proc.returncode, proc.stderr.decode()
+    total, parts, status = summary(proc)
+    assert (50, expected) == (total, status)
+    assert parts.endswith(", 50 LOST")
+    assert "spooled" not in parts
 
 
 def _state(pid: int) -> str | None:
