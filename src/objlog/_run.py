@@ -26,21 +26,25 @@ written to an `objlog.writer.ObjectStoreWriter`. Conventions:
 Signals: SIGTERM, SIGHUP and SIGINT are forwarded to the child and the
 runner keeps waiting for it (SIGINT is not forwarded when our stdin is a
 terminal: the terminal already sent it to the child, which shares our
-process group). Afterwards results are stored, the log synced within one
-deadline, and the child's exit status returned (128 + N when signal N
-killed it). The whole output is stamped on objlog's side: a record the
-child sends through its own objlog handler carries the child's time and may
-sort a fraction of a millisecond before a line it printed just before.
+process group). On Linux the child dies with ``objlog run``, even when
+SIGKILL ends it (``PR_SET_PDEATHSIG``, see `_start_child`). Afterwards
+results are stored, the log synced within one deadline, and the child's
+exit status returned (128 + N when signal N killed it). The whole output
+is stamped on objlog's side: a record the child sends through its own
+objlog handler carries the child's time and may sort a fraction of a
+millisecond before a line it printed just before.
 """
 
 from __future__ import annotations
 
+import array
 import base64
 import contextlib
 import datetime as _dt
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,7 +61,7 @@ from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
 from objlog.results import ResultWriter
 from objlog.retry import RetryPolicy
 from objlog.typing import ObjectStore
-from objlog.writer import ObjectStoreWriter
+from objlog.writer import ObjectStoreWriter, WriterStats
 
 try:
     import fcntl
@@ -216,8 +220,14 @@ class LineSink:
         archive: Optional binary file receiving every line as raw bytes
             (``step-main.log``), in the order of ``sequence``.
 
+    The sink keeps a ledger of what each accepted ``write`` call held (one
+    int per call: the records before it), so the writer's record spans
+    (`objlog.writer.WriterStats.spooled_spans`) map back to log lines
+    (`line_count`). Records of a call the writer refused (raised, or
+    returned 0: dropped) count in `errors` and `dropped`, not in the ledger.
+
     Thread safety: `emit` may be called from several threads; one lock
-    orders sequence numbers, writer calls and the archive.
+    orders sequence numbers, writer calls, the ledger and the archive.
     """
 
     def __init__(self, writer: _Writer, archive: BinaryIO | None = None) -> None:
@@ -227,7 +237,48 @@ class LineSink:
         self.sequence = 0
         self.lines = 0
         self.errors = 0
+        self.dropped = 0
+        self.dropped_writes = 0
         self.last_error: BaseException | None = None
+        # _ledger[i]: records accepted before the writer's record _base + i.
+        self._ledger = array.array("q", [0])
+        self._base = 0
+
+    @property
+    def accepted(self) -> int:
+        """Records the writer accepted (its records may hold several each)."""
+        with self._lock:
+            return self._ledger[-1]
+
+    @property
+    def writes(self) -> int:
+        """Writer records accepted (one per accepted ``write`` call)."""
+        with self._lock:
+            return self._base + len(self._ledger) - 1
+
+    def line_count(self, spans: Sequence[tuple[int, int]]) -> int:
+        """
+        Return the log records held by writer records ``[first, first + n)`` of each span.
+
+        Spans below what `forget_before` dropped count as empty; spans past
+        the last accepted call end there.
+        """
+        with self._lock:
+            ledger, base, last = self._ledger, self._base, len(self._ledger) - 1
+            total = 0
+            for first, n in spans:
+                lo = min(max(first - base, 0), last)
+                hi = min(max(first + n - base, 0), last)
+                total += ledger[hi] - ledger[lo]
+            return total
+
+    def forget_before(self, index: int) -> None:
+        """Drop the ledger below writer record `index` (stored for good: never asked again)."""
+        with self._lock:
+            cut = min(index - self._base, len(self._ledger) - 1)
+            if cut > 0:
+                del self._ledger[:cut]
+                self._base += cut
 
     def emit(
         self,
@@ -271,11 +322,17 @@ class LineSink:
                     archived.append(raw + b"\n" if newline else raw)
             self.sequence = seq
             try:
-                self._writer.write("\n".join(records))
+                taken = self._writer.write("\n".join(records))
             except (ObjlogError, OSError, ValueError) as exc:
                 # The step keeps running; the failure is counted and reported at the end.
                 self.errors += len(records)
                 self.last_error = exc
+            else:
+                if taken:
+                    self._ledger.append(self._ledger[-1] + len(records))
+                else:  # memory full, no spool: the writer dropped them
+                    self.dropped += len(records)
+                    self.dropped_writes += 1
             if self._archive is not None:
                 with contextlib.suppress(OSError, ValueError):
                     self._archive.write(b"".join(archived))
@@ -391,11 +448,25 @@ class RunReport:
     """
     What happened during ``objlog run``.
 
+    Log lines below are log records: a line split at `max_line_bytes`
+    counts once per piece. Every record read is in exactly one of
+    `lines_stored`, `lines_spooled` and `lines_lost`.
+
     Attributes:
         exit_status: The status ``objlog run`` exits with.
         child_status: The child's return code (negative: killed by that signal).
         lines: Complete lines recorded.
         records: Records written (pieces of split lines count one each).
+        lines_stored: Records stored in the store by the end.
+        lines_spooled: Records only in the spool (`spool_dir`) at the end:
+            not stored yet, uploaded by the next writer on that spool.
+        lines_lost: Records neither stored nor spooled: refused or dropped
+            by the writer (memory full, no spool), or still in memory when
+            time ran out (`RunOptions.sync_timeout`).
+        spool_dir: The spool directory, or None without a spool.
+        exact: False when the writer dropped records of calls that had been
+            accepted (``when_full="drop"``, no spool): the split between
+            stored and lost is then an estimate; `lines_lost` is not 0.
         results: Result name to stored key.
         failures: One-line descriptions of what could not be stored.
         synced: True when every record was stored (not only spooled) in time.
@@ -408,12 +479,22 @@ class RunReport:
     child_status: int = 0
     lines: int = 0
     records: int = 0
+    lines_stored: int = 0
+    lines_spooled: int = 0
+    lines_lost: int = 0
+    spool_dir: Path | None = None
+    exact: bool = True
     results: dict[str, str] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     synced: bool = False
     objects: int = 0
     dropped: int = 0
     signals: list[int] = field(default_factory=list)
+
+
+#: ``objlog run``'s status when the step succeeded but objlog failed it: a
+#: declared result not stored, or log lines lost (the CLI's store-failure code).
+EXIT_STORE_FAILED = 1
 
 
 def _exit_status(returncode: int) -> int:
@@ -440,8 +521,9 @@ def run_step(
 
     Returns:
         A `RunReport`; ``exit_status`` is the child's status (128 + N for
-        signal N), or 1 when the child succeeded but a declared result could
-        not be stored.
+        signal N), or `EXIT_STORE_FAILED` (1) when the child succeeded but a
+        declared result could not be stored or log lines were lost
+        (spooled lines are not lost).
 
     Raises:
         ConfigError: Bad options or names (before the child starts).
@@ -476,7 +558,7 @@ def run_step(
             stdout if stdout is not None else sys.stdout.buffer,
             stderr if stderr is not None else sys.stderr.buffer,
         )
-        returncode = _record_output(proc, sink, tees, options, say)
+        returncode = _record_output(proc, sink, tees, options, say, writer)
         # Signals stay forwarded (to nobody) until the end: a second SIGTERM must
         # not cut the upload of what the step left behind.
         _finish(writer, sink, archive_path, store, options, report, returncode)
@@ -535,20 +617,86 @@ class _SignalForwarder:
             self._proc.send_signal(signum)
 
 
+#: Runs in the child before the step (Linux): ask the kernel for SIGKILL when
+#: our parent dies, then become the step (same pid). argv: parent pid, path, argv...
+_PDEATHSIG_SHIM = """\
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(1, 9, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG, SIGKILL
+    sys.stderr.write("objlog run: prctl(PR_SET_PDEATHSIG) failed; the step may outlive objlog\\n")
+if os.getppid() != int(sys.argv[1]):  # objlog run died before prctl took effect
+    os._exit(137)
+try:
+    os.execv(sys.argv[2], sys.argv[3:])
+except OSError as exc:
+    sys.stderr.write(f"objlog run: cannot execute {sys.argv[2]}: {exc.strerror}\\n")
+    os._exit(126 if exc.errno in (13, 8) else 127)
+"""
+
+
+def _resolve(command: str, env: dict[str, str]) -> str:
+    """
+    Return the path `command` runs from, as ``execvp`` would find it.
+
+    Raises:
+        FileNotFoundError: Not found.
+        PermissionError: Found but not executable.
+    """
+    if os.sep in command:
+        if not Path(command).exists():
+            raise FileNotFoundError(2, "No such file or directory", command)
+        if not os.access(command, os.X_OK) or Path(command).is_dir():
+            raise PermissionError(13, "Permission denied", command)
+        return command
+    found = shutil.which(command, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(2, "No such file or directory", command)
+    return found
+
+
 def _start_child(options: RunOptions) -> subprocess.Popen[bytes]:
-    """Start the command with its stdout and stderr on pipes, in our run and task."""
+    """
+    Start the command with its stdout and stderr on pipes, in our run and task.
+
+    The step never outlives ``objlog run``, even killed by SIGKILL: on Linux
+    the child asks for ``PR_SET_PDEATHSIG(SIGKILL)`` (prctl(2)) in a small
+    Python shim that then ``execv``s the command, keeping its pid. Not
+    ``preexec_fn``: it runs Python between fork and exec, unsafe once the
+    process has threads (the writer's, or the application's when `run_step`
+    is used as a library); the shim runs in a fresh single-threaded
+    interpreter instead. ``setpriv --pdeathsig`` would do the same without
+    Python, but util-linux is not everywhere. The death signal fires when
+    the forking *thread* ends: that is the thread in `run_step`, which
+    returns only after the child ended. The shim checks ``getppid()`` after
+    prctl for a parent that died before it took effect. A grandchild the
+    step starts is not covered (the step's own business, as in a shell).
+
+    Elsewhere (macOS, Windows) there is no such call: SIGTERM, SIGHUP and
+    SIGINT are forwarded to the step, but after SIGKILL it keeps running.
+
+    Raises:
+        FileNotFoundError: The command is not found.
+        PermissionError: It is not executable.
+        OSError: It cannot be started.
+    """
     env = dict(os.environ)
     # A child that logs through objlog itself lands in the same task (merged by time).
     env["OBJLOG_PIPELINERUN"] = options.pipelinerun
     env["OBJLOG_TASK"] = options.task
-    return subprocess.Popen(
-        list(options.command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
+    argv = list(options.command)
+    if sys.platform.startswith("linux"):
+        path = _resolve(argv[0], env)
+        # -I -S: no site, no PYTHON* variables, no user paths (the env still reaches the step).
+        shim = [sys.executable, "-I", "-S", "-c", _PDEATHSIG_SHIM, str(os.getpid()), path]
+        argv = shim + argv
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
-def _wait_for(proc: subprocess.Popen[bytes]) -> int:
+def _wait_for(proc: subprocess.Popen[bytes], tick: Callable[[], None] | None = None) -> int:
     """
     Wait for the child in short slices, so forwarded signals are handled at once.
+
+    `tick` runs between slices (housekeeping that must not raise).
 
     A process-directed signal may be delivered to any thread; one taken by a
     pump or an uploader thread does not interrupt the main thread's blocking
@@ -560,7 +708,8 @@ def _wait_for(proc: subprocess.Popen[bytes]) -> int:
         try:
             return proc.wait(timeout=_WAIT_SLICE)
         except subprocess.TimeoutExpired:
-            continue
+            if tick is not None:
+                tick()
 
 
 def _record_output(
@@ -569,9 +718,13 @@ def _record_output(
     tees: tuple[BinaryIO, BinaryIO],
     options: RunOptions,
     say: Callable[[str], None] | None,
+    writer: ObjectStoreWriter | None = None,
 ) -> int:
     """
     Pump the child's pipes into `sink` until it exits and its pipes drain.
+
+    Meanwhile the sink's ledger is trimmed below what `writer` stored, so a
+    long step costs at most 8 bytes per read not yet stored.
 
     Returns:
         The child's return code (negative: killed by that signal).
@@ -584,7 +737,8 @@ def _record_output(
         pipe.close()
     for pump in pumps:
         pump.start()
-    returncode = _wait_for(proc)
+    tick = None if writer is None else lambda: _forget_stored(sink, writer)
+    returncode = _wait_for(proc, tick)
     drain_end = time.monotonic() + options.drain_timeout
     for pump in pumps:
         pump.join(max(0.0, drain_end - time.monotonic()))
@@ -628,12 +782,43 @@ def _finish(
     stats = writer.stats
     report.dropped = stats.dropped_records
     report.objects = stats.objects
+    _account(sink, stats, report)
+    report.spool_dir = options.spool_dir
     if report.dropped:
         report.failures.append(
             f"{report.dropped} write(s) of log records dropped: memory full and no spool"
         )
-    if result_failed and report.exit_status == 0:
-        report.exit_status = 1
+    if (result_failed or report.lines_lost) and report.exit_status == 0:
+        report.exit_status = EXIT_STORE_FAILED
+
+
+def _account(sink: LineSink, stats: WriterStats, report: RunReport) -> None:
+    """
+    Split the records read into stored, spooled and lost (after the writer closed).
+
+    The writer counts in its own records (one per `LineSink.emit` call) and
+    names the spans of those still spooled or in memory; the sink's ledger
+    says how many log records each held. Whatever is in no span was stored.
+    """
+    spooled = sink.line_count(stats.spooled_spans)
+    # Sealed but neither stored nor spooled, or never sealed (close failed early).
+    sealed = stats.stored_records + stats.spooled_records + stats.unsaved_records
+    unsaved = sink.line_count((*stats.unsaved_spans, (sealed, sink.writes)))
+    report.lines_spooled = spooled
+    report.lines_stored = max(0, sink.accepted - spooled - unsaved)
+    # All records read, including any a pump emitted after `close_archive`.
+    report.lines_lost = max(0, sink.sequence - report.lines_stored - report.lines_spooled)
+    # Dropped after `write` returned (the inbox, when_full="drop"): records
+    # shifted, the spans may be off by what was dropped.
+    report.exact = stats.dropped_records == sink.dropped_writes
+
+
+def _forget_stored(sink: LineSink, writer: ObjectStoreWriter) -> None:
+    """Drop the sink's ledger below the writer's oldest record not known stored."""
+    stats = writer.stats
+    firsts = [first for first, _ in (*stats.spooled_spans, *stats.unsaved_spans)]
+    sealed = stats.stored_records + stats.spooled_records + stats.unsaved_records
+    sink.forget_before(min([sealed, *firsts]))
 
 
 def _store_results(

@@ -223,14 +223,25 @@ def _run_spool(args: argparse.Namespace, store: ObjectStore) -> Path | None:
 
 
 def _run_summary(report: RunReport, where: str) -> str:
-    """Return the one-line summary ``run`` prints after the step."""
-    stored = (
-        f"stored in {report.objects} object(s)"
-        if report.synced
-        else "recorded, NOT all stored (see above),"
-    )
+    """
+    Return the one-line summary ``run`` prints after the step.
+
+    It says how many log lines were stored (under `where`), spooled (and in
+    which directory) and lost; "stored" counts only what the store
+    acknowledged, never what is only in the spool.
+    """
+    total = report.lines_stored + report.lines_spooled + report.lines_lost
+    parts = [f"{report.lines_stored} stored in {report.objects} object(s) under {where}"]
+    if report.lines_spooled or (report.spool_dir is not None and not report.synced):
+        parts.append(
+            f"{report.lines_spooled} spooled in {report.spool_dir} "
+            "(the next objlog run on this spool uploads them)"
+        )
+    if report.lines_lost:
+        parts.append(f"{report.lines_lost} LOST")
+    estimate = "" if report.exact else " (estimated: the writer dropped records)"
     return (
-        f"{report.lines} lines {stored} under {where} ; "
+        f"{total} lines: {', '.join(parts)}{estimate} ; "
         f"results: {', '.join(report.results) or 'none'} ; "
         f"exit status {report.exit_status}"
     )
@@ -800,6 +811,14 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
         "run a command, streaming its output to the store",
         "objlog run [OPTIONS] -- COMMAND [ARGS...]",
         operands=False,
+    )
+    p.epilog = (
+        "After the step, a summary line on stderr says how many log lines were stored, "
+        "spooled (and in which directory: the next run on it uploads them) and lost. "
+        "Exit status: the step's (128+N when signal N killed it); if the step succeeded, "
+        "1 when a result was not stored or log lines were lost (spooled lines are not lost); "
+        "2 for a usage error. The step never outlives objlog run on Linux "
+        "(PR_SET_PDEATHSIG), even when objlog run is killed by SIGKILL."
     )
     p.add_argument(
         "--pipelinerun",

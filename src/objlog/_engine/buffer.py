@@ -292,7 +292,7 @@ class BatchBuffer:
             compresslevel=self.compresslevel,
             file=data.path if isinstance(data, FileRecordBuffer) else None,
         )
-        self.counters.sealed(records, raw_bytes)
+        self.counters.sealed(records, raw_bytes, batch.key)
         self.nrecords = self.nbytes = self._room = 0
         self.pipeline.submit(batch)
 

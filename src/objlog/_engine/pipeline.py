@@ -295,7 +295,7 @@ class UploadPipeline:
             self._failed(exc, batch)
             return
         path = self.queue.remove(batch, stored=True)
-        self.counters.stored(len(body))
+        self.counters.stored(len(body), batch.key)
         if path is not None and self._stage is not None:
             self._stage.remove(path)
 
@@ -340,6 +340,8 @@ class UploadPipeline:
         finally:
             self.queue.set_aside(batch, data, claimed=claimed, keep=not on_disk)
         self.counters.set_aside(batch.records)
+        if on_disk:  # in the spool (its .dead/ folder): saved, not lost
+            self.counters.spooled_batches(0, [batch.key])
         if dead is not None:
             where = f"set aside in {dead}"
         elif on_disk:

@@ -347,7 +347,7 @@ class BatchQueue:
             if done:
                 self.budget.unblock()
             self.cond.notify_all()  # also wakes `_await_spooling` after a failure
-        self.counters.spooled_batches(len(done) - len(stale))
+        self.counters.spooled_batches(len(done) - len(stale), [b.key for b, _ in done])
         return stale
 
     def _await_spooling(self) -> bool:

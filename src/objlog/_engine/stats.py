@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from objlog import _report
@@ -44,6 +44,22 @@ class WriterStats:
             spool in memory until `close` (which counts them lost). Not in
             `failures`.
         dead_lettered_records: Records of those batches.
+        stored_records: Records of this writer's own sealed batches now stored
+            (batches recovered from an earlier writer's spool are not counted).
+        spooled_records: Records of this writer's sealed batches that are in
+            the spool and not stored (yet): the next writer on it uploads them.
+        unsaved_records: Records of this writer's sealed batches neither stored
+            nor spooled: in memory; after `close`, lost.
+        spooled_spans: ``(first, records)`` of each batch counted in
+            `spooled_records`, in seal order: ``first`` is the index of its
+            first record among all records sealed by this writer (0-based,
+            in the order `write` accepted them).
+        unsaved_spans: The same for the batches counted in `unsaved_records`.
+
+    The ``*_records`` and ``*_spans`` fields count sealed batches only: the
+    current batch counts in `records` alone until it is sealed (`flush`,
+    `sync`, `close` seal it). A caller that knows what each record holds
+    (``objlog run``: the lines of one read) maps spans back to its own units.
     """
 
     records: int = 0
@@ -59,6 +75,20 @@ class WriterStats:
     last_error: str | None = None
     dead_lettered: int = 0
     dead_lettered_records: int = 0
+    stored_records: int = 0
+    spooled_records: int = 0
+    unsaved_records: int = 0
+    spooled_spans: tuple[tuple[int, int], ...] = ()
+    unsaved_spans: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(slots=True)
+class _Span:
+    """Lock held: the records of one sealed batch not yet stored, and whether it is spooled."""
+
+    first: int
+    records: int
+    spooled: bool = False
 
 
 class Counters:
@@ -70,6 +100,8 @@ class Counters:
 
     __slots__ = (
         "_lock",
+        "_open",
+        "_sealed",
         "bytes_in",
         "bytes_stored",
         "dead_lettered",
@@ -82,6 +114,7 @@ class Counters:
         "records",
         "retries",
         "spooled",
+        "stored_records",
     )
 
     def __init__(self) -> None:
@@ -95,13 +128,21 @@ class Counters:
         self.dropped_records = 0
         self.dropped_bytes = 0
         self.spooled = 0
+        self.stored_records = 0
         self.last_error: str | None = None
         self.dead_lettered = 0
         self.dead_lettered_records = 0
+        # Sealed batches not yet stored, by key, in seal order (bounded by the
+        # memory budget and the spool: one small entry per batch in flight).
+        self._open: dict[str, _Span] = {}
+        self._sealed = 0  # records sealed, as write accepted them (`records` counts lines)
 
-    def sealed(self, records: int, raw_bytes: int) -> None:
-        """A batch of `records` records and `raw_bytes` bytes was sealed."""
+    def sealed(self, records: int, raw_bytes: int, key: str | None = None) -> None:
+        """A batch of `records` records and `raw_bytes` bytes was sealed (as object `key`)."""
         with self._lock:
+            if key is not None:
+                self._open[key] = _Span(self._sealed, records)
+            self._sealed += records
             self.records += records
             self.bytes_in += raw_bytes
 
@@ -116,16 +157,23 @@ class Counters:
             self.dropped_records += 1
             self.dropped_bytes += size
 
-    def stored(self, body_bytes: int) -> None:
-        """An object of `body_bytes` bytes was stored."""
+    def stored(self, body_bytes: int, key: str | None = None) -> None:
+        """An object of `body_bytes` bytes was stored (the batch sealed as `key`)."""
         with self._lock:
             self.objects += 1
             self.bytes_stored += body_bytes
+            span = self._open.pop(key, None) if key is not None else None
+            if span is not None:
+                self.stored_records += span.records
 
-    def spooled_batches(self, n: int) -> None:
-        """`n` batches were written to the spool."""
+    def spooled_batches(self, n: int, keys: Iterable[str] = ()) -> None:
+        """`n` batches were written to the spool (those among `keys` not stored meanwhile)."""
         with self._lock:
             self.spooled += n
+            for key in keys:
+                span = self._open.get(key)  # None: stored meanwhile, or recovered
+                if span is not None:
+                    span.spooled = True
 
     def retried(self, message: str) -> None:
         """An attempt failed transiently and is retried."""
@@ -154,6 +202,8 @@ class Counters:
     ) -> WriterStats:
         """Return the counters with the current batch's records and the queue depth added."""
         with self._lock:
+            spooled = tuple((s.first, s.records) for s in self._open.values() if s.spooled)
+            unsaved = tuple((s.first, s.records) for s in self._open.values() if not s.spooled)
             return WriterStats(
                 records=self.records + current_records,
                 bytes_in=self.bytes_in + current_bytes,
@@ -168,6 +218,11 @@ class Counters:
                 last_error=self.last_error,
                 dead_lettered=self.dead_lettered,
                 dead_lettered_records=self.dead_lettered_records,
+                stored_records=self.stored_records,
+                spooled_records=sum(n for _, n in spooled),
+                unsaved_records=sum(n for _, n in unsaved),
+                spooled_spans=spooled,
+                unsaved_spans=unsaved,
             )
 
 
