@@ -13,8 +13,10 @@ import pytest
 
 from objlog import _spool
 from objlog._codec import decode_batch
+from objlog._engine.pipeline import WRITER_WIDE
 from objlog.config import StoreConfig
 from objlog.errors import PermanentStoreError, SyncTimeout
+from objlog.retry import RetryPolicy
 from objlog.stores.boto3 import Boto3Store
 from objlog.stores.memory import MemoryStore
 from objlog.writer import ObjectStoreWriter
@@ -236,3 +238,27 @@ def test_one_refused_batch_among_many_on_a_memory_store(
     (dead,) = _dead_files(tmp_path / "spool")
     assert b"r0\n" == _spool.Spool.read(dead)
     assert (1, 1) == (writer.stats.dead_lettered, writer.stats.dead_lettered_records)
+
+
+@pytest.mark.parametrize("reason", sorted(WRITER_WIDE))
+def test_rejected_credentials_keep_the_batch_for_a_retry(
+    make_writer: Callable[..., ObjectStoreWriter], store: MemoryStore, tmp_path: Path, reason: str
+) -> None:
+    """Credentials concern every batch: kept and tried again after the cooldown, not set aside."""
+
+    def reject(key: str) -> PermanentStoreError:
+        return PermanentStoreError("put_object: credentials rejected", key=key, reason=reason)
+
+    writer = make_writer(
+        spool_dir=tmp_path / "spool", retry=RetryPolicy(max_attempts=1, cooldown=0.05)
+    )
+    store.fail_next(2, reject)
+    writer.write("kept")
+    writer.close(timeout=30)
+    assert (0, 1, 2) == (
+        writer.stats.dead_lettered,
+        writer.stats.objects,
+        writer.stats.failures,
+    )
+    assert [b"kept\n"] == [decode_batch(store.get_object(k), k) for k in store.keys()]  # noqa: SIM118
+    assert not (tmp_path / "spool" / _spool.DEAD_DIR).exists()

@@ -31,6 +31,9 @@ where ``objlog spool ls|retry|drop`` finds it; without one (or when that
 write fails) it stays in memory, charged to the budget, never retried, and
 `close` counts it lost. Either way it is reported once and counted in
 ``stats.dead_lettered``; ``sync`` and ``close`` do not wait for it.
+Rejected credentials (`WRITER_WIDE` reasons) are the writer's problem, not
+the batch's: the batch is kept and tried again after the cooldown, as for
+a transient failure, since rotated or refreshed credentials fix them all.
 
 The pipeline knows nothing of ``logging``, SDKs, configuration or store URLs:
 the store comes in as an `ObjectStore`, or a factory that opens one (a
@@ -65,8 +68,11 @@ from objlog.errors import PermanentStoreError, SpoolCorruptError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectStore
 
-__all__ = ["CRASH_PAUSE", "UploadPipeline"]
+__all__ = ["CRASH_PAUSE", "WRITER_WIDE", "UploadPipeline"]
 
+#: `StoreError.reason` values of permanent errors that concern every batch
+#: (credentials), kept and retried after the cooldown instead of dead-lettered.
+WRITER_WIDE = frozenset({"InvalidCredentials", "ExpiredToken", "NoCredentials"})
 #: Seconds the uploader pauses after an unexpected exception of its own.
 CRASH_PAUSE = 0.5
 
@@ -289,7 +295,10 @@ class UploadPipeline:
         except _Abort:
             raise
         except PermanentStoreError as exc:  # retrying cannot help: set it aside, go on
-            self._dead_letter(exc, batch)
+            if exc.reason in WRITER_WIDE:  # not this batch's fault: every batch would fail
+                self._failed(exc, batch)
+            else:
+                self._dead_letter(exc, batch)
             return
         except Exception as exc:  # noqa: BLE001 - StoreError, or a store's bug: keep the batch
             self._failed(exc, batch)
