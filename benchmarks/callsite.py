@@ -177,6 +177,34 @@ class Subjects:
 
         return (lambda: logger.info("request handled", extra=extras)), teardown
 
+    def stdlib_objlog_spool(self, record: str) -> _Sink:
+        """`stdlib_objlog` with a spool: each batch filled in a file-backed mapping (issue 12)."""
+        prefix = new_name("callsite")
+        store = open_s3_store(self.target, prefix)
+        spool = self._file("spool")
+        handler = ObjectStoreHandler(
+            store,
+            pipelinerun="bench",
+            task="stdlib",
+            flush_timeout=300.0,
+            spool_dir=spool,
+            **CALLSITE_WRITER,
+        )
+        logger = self._logger(handler)
+        extras = RECORDS[record]
+
+        def teardown() -> dict[str, Any]:
+            t0 = time.perf_counter()
+            handler.close()
+            drain = time.perf_counter() - t0
+            stats = writer_stats(handler.writer)
+            logger.removeHandler(handler)
+            store.close()
+            empty_prefix(self.target.client(), self.target.bucket, prefix)
+            return {"close_s": drain, "dropped": stats.get("dropped", None)}
+
+        return (lambda: logger.info("request handled", extra=extras)), teardown
+
     def stdlib_file(self, record: str) -> _Sink:
         """``logging.FileHandler`` with objlog's `JsonFormatter` (the same lines)."""
         handler = logging.FileHandler(self._file("filehandler"), encoding="utf-8")
@@ -367,6 +395,7 @@ def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
         subjects = Subjects(target, Path(tmp))
         setups: dict[str, Setup] = {
             "stdlib_objlog": subjects.stdlib_objlog,
+            "stdlib_objlog_spool": subjects.stdlib_objlog_spool,
             "stdlib_file": subjects.stdlib_file,
             "stdlib_queue": subjects.stdlib_queue,
             "stdlib_floor": subjects.stdlib_floor,
@@ -402,6 +431,17 @@ def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
                         "stdlib_queue",
                         "QueueHandler + QueueListener -> FileHandler",
                         None,
+                    )
+                )
+                figures.append(
+                    _figure(
+                        f"callsite.stdlib.{stem}.spool",
+                        f"stdlib handler, {rec}, {threads} thr, with a spool vs without",
+                        runs,
+                        "stdlib_objlog_spool",
+                        "stdlib_objlog",
+                        "the same handler without spool_dir",
+                        Target(kind="ratio_min", value=0.9, text=">= 0.9x (within 10%)"),
                     )
                 )
                 figures.append(
