@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from objlog._codec import decode_batch
 from s3harness import S3Target, free_port
 
 pytestmark = pytest.mark.process
@@ -157,3 +159,50 @@ def test_step_does_not_outlive_objlog_run_killed_by_sigkill(
             run.wait()
         if pid and _state(pid) not in (None, "Z"):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_sigkill_of_objlog_run_keeps_what_it_read_in_the_spool(
+    s3_env: dict[str, str],
+    dead_env: dict[str, str],
+    s3_target: S3Target,
+    s3_bucket: str,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL objlog run (store down) after the step printed: the next run uploads every line."""
+    spool = tmp_path / "spool"
+    marker = tmp_path / "printed"
+    step = textwrap.dedent(
+        f"""
+        import pathlib, time
+        for i in range(5000):
+            print(f"line {{i:05d}}", flush=True)
+        pathlib.Path({str(marker)!r}).write_text("done")
+        time.sleep(300)
+        """
+    )
+    argv = [sys.executable, "-m", "objlog", "run", "--pipelinerun", "pr", "--task", "t"]
+    run = subprocess.Popen(
+        [*argv, "--spool-dir", str(spool), "--", sys.executable, "-c", step],
+        env=dead_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not marker.exists():
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.05)
+        time.sleep(1.0)  # the pump reads the pipe and writes what it read
+    finally:
+        run.kill()
+        run.wait(TIMEOUT)
+    again = objlog_run("--spool-dir", str(spool), "--", *lines_step(0), env=s3_env)
+    assert 0 == again.returncode, again.stderr.decode()
+    client = s3_target.boto3_client()
+    lines: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket):
+        for obj in page.get("Contents", []):
+            body = client.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read()
+            lines += [json.loads(r)["line"] for r in decode_batch(body, obj["Key"]).splitlines()]
+    assert [f"line {i:05d}" for i in range(5000)] == sorted(lines)
