@@ -155,12 +155,17 @@ class Subjects:
         return self.tmp / f"{name}-{self._n}.log"
 
     # stdlib ---------------------------------------------------------------
-    def stdlib_objlog(self, record: str) -> _Sink:
-        """objlog's `ObjectStoreHandler` on the real S3 server."""
+    def stdlib_objlog(self, record: str, **options: Any) -> _Sink:
+        """objlog's `ObjectStoreHandler` on the real S3 server (`options`: more writer options)."""
         prefix = new_name("callsite")
         store = open_s3_store(self.target, prefix)
         handler = ObjectStoreHandler(
-            store, pipelinerun="bench", task="stdlib", flush_timeout=300.0, **CALLSITE_WRITER
+            store,
+            pipelinerun="bench",
+            task="stdlib",
+            flush_timeout=300.0,
+            **CALLSITE_WRITER,
+            **options,
         )
         logger = self._logger(handler)
         extras = RECORDS[record]
@@ -179,31 +184,7 @@ class Subjects:
 
     def stdlib_objlog_spool(self, record: str) -> _Sink:
         """`stdlib_objlog` with a spool: each batch filled in a file-backed mapping (issue 12)."""
-        prefix = new_name("callsite")
-        store = open_s3_store(self.target, prefix)
-        spool = self._file("spool")
-        handler = ObjectStoreHandler(
-            store,
-            pipelinerun="bench",
-            task="stdlib",
-            flush_timeout=300.0,
-            spool_dir=spool,
-            **CALLSITE_WRITER,
-        )
-        logger = self._logger(handler)
-        extras = RECORDS[record]
-
-        def teardown() -> dict[str, Any]:
-            t0 = time.perf_counter()
-            handler.close()
-            drain = time.perf_counter() - t0
-            stats = writer_stats(handler.writer)
-            logger.removeHandler(handler)
-            store.close()
-            empty_prefix(self.target.client(), self.target.bucket, prefix)
-            return {"close_s": drain, "dropped": stats.get("dropped", None)}
-
-        return (lambda: logger.info("request handled", extra=extras)), teardown
+        return self.stdlib_objlog(record, spool_dir=self._file("spool"))
 
     def stdlib_file(self, record: str) -> _Sink:
         """``logging.FileHandler`` with objlog's `JsonFormatter` (the same lines)."""

@@ -154,6 +154,7 @@ def is_batch_file(name: str) -> bool:
 
 
 def _json_line(line: bytes, path: Path) -> dict[str, object]:
+    """One JSON object on a line of a spool file's header (SpoolCorruptError if not)."""
     if not line.endswith(b"\n"):
         raise SpoolCorruptError(f"{path}: truncated header")
     try:
@@ -189,16 +190,7 @@ def _read_header(path: Path) -> tuple[dict[str, object], int]:
             return header, HEADER_BYTES
         if magic != _MAGIC:
             raise SpoolCorruptError(f"{path}: not a spool file")
-        line = f.readline(64 * 1024)
-        if not line.endswith(b"\n"):
-            raise SpoolCorruptError(f"{path}: truncated header")
-        try:
-            header = json.loads(line)
-        except ValueError as exc:
-            raise SpoolCorruptError(f"{path}: bad header") from exc
-        if not isinstance(header, dict):
-            raise SpoolCorruptError(f"{path}: bad header")
-        return header, f.tell()
+        return _json_line(f.readline(64 * 1024), path), f.tell()
 
 
 def _unsealed_records(path: Path, offset: int) -> bytes:

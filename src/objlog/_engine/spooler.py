@@ -76,15 +76,7 @@ class SpoolStage:
                 continue
             try:
                 if batch.file is not None:  # its records are in the file already: seal it
-                    entry = self.spool.finish(
-                        batch.file,
-                        records_of(data),
-                        key=batch.key,
-                        compression=batch.compression,
-                        compresslevel=batch.compresslevel,
-                        records=batch.records,
-                        fsync=self.fsync,
-                    )
+                    entry = self._finish(batch, batch.file, data)
                 else:
                     entry = self.spool.put(
                         batch.key,
@@ -103,6 +95,18 @@ class SpoolStage:
                 break
             done.append((batch, entry))
         return done
+
+    def _finish(self, batch: SealedBatch, path: Path, data: RecordBuffer | bytes) -> SpoolEntry:
+        """Seal the format-2 file of `batch` in place (OSError as `Spool.finish`)."""
+        return self.spool.finish(
+            path,
+            records_of(data),
+            key=batch.key,
+            compression=batch.compression,
+            compresslevel=batch.compresslevel,
+            records=batch.records,
+            fsync=self.fsync,
+        )
 
     def _report_missing(self, batch: SealedBatch) -> None:
         self._report(FileNotFoundError(f"spool directory {self.spool.dir} vanished"), batch.key)
@@ -196,15 +200,7 @@ class SpoolStage:
         try:
             if entry is None and batch.file is not None and data is not None:
                 # Its records are in its own file already: seal that, then move it.
-                entry = self.spool.finish(
-                    batch.file,
-                    records_of(data),
-                    key=batch.key,
-                    compression=batch.compression,
-                    compresslevel=batch.compresslevel,
-                    records=batch.records,
-                    fsync=self.fsync,
-                )
+                entry = self._finish(batch, batch.file, data)
             if entry is not None:
                 return self.spool.dead_letter(entry.path, reason), True, None
             if data is None:  # no records left to write: nothing to keep on disk
