@@ -357,7 +357,10 @@ class Spool:
         if len(head) > _SEAL_AT:
             raise OSError(errno.ENAMETOOLONG, f"spool header of {key!r} too long")
         size = HEADER_BYTES + cap
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        # Made under a temporary name, so a file with the final name always
+        # has its header (a torn temporary file is removed by recovery).
+        tmp = directory / f".tmp-{path.name}"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             if hasattr(os, "posix_fallocate"):
                 os.posix_fallocate(fd, 0, size)  # ENOSPC now, not SIGBUS on a later write
@@ -365,8 +368,9 @@ class Spool:
                 os.ftruncate(fd, size)
             os.pwrite(fd, head, 0)
             mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+            tmp.rename(path)
         except BaseException:
-            path.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         finally:
             os.close(fd)
@@ -410,8 +414,10 @@ class Spool:
         )
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         try:
-            os.pwrite(fd, seal, _SEAL_AT)
+            # Cut first: killed between the two steps, the file is still a
+            # whole unsealed one (records end at its last newline).
             os.ftruncate(fd, HEADER_BYTES + size)
+            os.pwrite(fd, seal, _SEAL_AT)
             if fsync:
                 os.fsync(fd)
         finally:

@@ -424,7 +424,7 @@ def test_stats_snapshot(store: MemoryStore, make_writer: MakeWriter) -> None:
     writer.write("de")
     writer.sync()
     stats = writer.stats
-    assert WriterStats(records=2, bytes_in=7, bytes_stored=7, objects=1) == stats
+    assert WriterStats(records=2, bytes_in=7, bytes_stored=7, objects=1, stored_records=2) == stats
     with pytest.raises(AttributeError):
         stats.records = 5  # type: ignore[misc]
 
