@@ -22,7 +22,7 @@ from __future__ import annotations
 import gzip
 import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
@@ -31,17 +31,21 @@ from objlog.errors import ConfigError, CorruptBatchError
 
 __all__ = [
     "CODECS",
+    "DECODE_CHUNK_BYTES",
     "GZIP_MAGIC",
     "Codec",
     "CorruptBatchError",
+    "CutLine",
     "Encoding",
     "Gzip",
     "Identity",
     "codec_for",
     "decode_batch",
+    "decode_stream",
     "encode_batch",
     "encoding_for",
     "normalize_record",
+    "split_records",
 ]
 
 #: The first two bytes of every gzip member (RFC 1952).
@@ -53,6 +57,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: gzip module and objlog's own reader decompress all of them. At the default
 #: batch size (8 MiB) a batch is one member, as before.
 GZIP_MEMBER_BYTES = 8 * 1024**2
+
+#: Most decompressed bytes `decode_stream` yields at once, and most compressed
+#: bytes it hands zlib at once: what bounds its memory whatever the object holds
+#: (a few KiB of gzip may expand to gigabytes).
+DECODE_CHUNK_BYTES = 256 * 1024
 
 #: Key suffix of the records before compression (JSON Lines).
 RECORDS_SUFFIX = ".jsonl"
@@ -335,3 +344,188 @@ def decode_batch(data: bytes, key: str) -> bytes:
                 f"corrupt {codec.name} batch: {exc}", key=key, reason="CorruptBatch"
             ) from exc
         return data  # plain data that merely starts with the magic bytes
+
+
+def decode_stream(
+    chunks: Iterable[bytes], key: str, *, chunk_bytes: int = DECODE_CHUNK_BYTES
+) -> Iterator[bytes]:
+    """
+    Yield the records of a stored batch that arrives as `chunks`, decompressed as they come.
+
+    The streaming form of `decode_batch`, with its rule for telling the codec
+    (leading magic bytes, every gzip member, zero padding between members
+    skipped as gzip(1) does). Memory is bounded by `chunk_bytes` plus one
+    input chunk, however far the data expands: a decompression bomb streams.
+
+    Args:
+        chunks: The object's bytes, in order, in pieces of any size.
+        key: The object's key (for errors, and to tell corrupt gzip from
+            plain data that merely starts with the gzip magic).
+        chunk_bytes: Most bytes yielded at once, and most compressed bytes
+            handed to zlib at once (default `DECODE_CHUNK_BYTES`, 256 KiB).
+
+    Returns:
+        An iterator of non-empty pieces of the records; their concatenation
+        is what `decode_batch` returns for the whole object.
+
+    Raises:
+        CorruptBatchError: The data starts with the gzip magic and turns out
+            corrupt or truncated, and either the key ends in ``.gz`` or
+            records were already yielded (raised at the point of failure:
+            the pieces before it were yielded). Under another key, data that
+            fails before yielding anything is yielded as plain records, as
+            `decode_batch` returns it.
+
+    Thread safety: the iterator belongs to one thread.
+    """
+    source = iter(chunks)
+    head = b""
+    for chunk in source:  # enough bytes to see the magic (a chunk may be tiny)
+        head += chunk
+        if len(head) >= len(GZIP_MAGIC):
+            break
+    if not head.startswith(GZIP_MAGIC):
+        yield from _pieces(head, chunk_bytes)
+        for chunk in source:
+            yield from _pieces(chunk, chunk_bytes)
+        return
+    # `replay` keeps the input read while nothing was yielded, so data under a
+    # key without ``.gz`` that is not gzip after all can still come out plain.
+    replay: list[bytes] | None = []
+    replay_bytes = 0
+    inflater: zlib._Decompress | None = None
+    chunk = head
+    try:
+        while True:
+            if replay is not None:
+                replay.append(chunk)
+                replay_bytes += len(chunk)
+                if replay_bytes > 4 * chunk_bytes:
+                    replay = None  # too much to keep: a failure is reported instead
+            for data in _pieces(chunk, chunk_bytes):
+                while data:
+                    if inflater is None:
+                        data = data.lstrip(b"\0")  # padding between members, as gzip(1) skips
+                        if not data:
+                            break
+                        inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+                    out = inflater.decompress(data, chunk_bytes)
+                    while True:
+                        if out:
+                            replay = None
+                            yield out
+                        # At the member's end the rest of the input is in unused_data
+                        # (CPython may leave a stale copy in unconsumed_tail).
+                        if inflater.eof or (
+                            not inflater.unconsumed_tail and len(out) < chunk_bytes
+                        ):
+                            break
+                        # Output stopped at chunk_bytes: go on with the input zlib kept back.
+                        out = inflater.decompress(inflater.unconsumed_tail, chunk_bytes)
+                    if inflater.eof:
+                        data = inflater.unused_data
+                        inflater = None
+                    else:
+                        data = b""
+            next_chunk = next(source, None)
+            if next_chunk is None:
+                break
+            chunk = next_chunk
+        if inflater is not None:
+            raise EOFError("compressed data ended before the end-of-stream marker")
+    except (OSError, EOFError, zlib.error) as exc:
+        if replay is None or key.endswith(Gzip.extension):
+            raise CorruptBatchError(
+                f"corrupt {Gzip.name} batch: {exc}", key=key, reason="CorruptBatch"
+            ) from exc
+        # Plain data that merely starts with the magic bytes, as `decode_batch` returns it.
+        for chunk in replay:
+            yield from _pieces(chunk, chunk_bytes)
+        for chunk in source:
+            yield from _pieces(chunk, chunk_bytes)
+
+
+def _pieces(data: bytes, size: int) -> Iterator[bytes]:
+    """Yield `data` in pieces of at most `size` bytes (itself when it fits: no copy)."""
+    if len(data) <= size:
+        if data:
+            yield data
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), size):
+        yield view[start : start + size].tobytes()
+
+
+class CutLine(bytes):
+    """
+    The first bytes of a line `split_records` cut; ``length`` is the whole line's, in bytes.
+
+    Thread safety: immutable; safe from any thread.
+    """
+
+    length: int
+
+    def __new__(cls, head: bytes | bytearray, length: int) -> CutLine:
+        """Return `head` (the kept bytes) marked with the line's full `length`."""
+        line = super().__new__(cls, head)
+        line.length = length
+        return line
+
+
+def split_records(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[list[bytes]]:
+    """
+    Cut a stream of records into lines, holding at most `max_line_bytes` of any line.
+
+    Lines end in ``\\n`` (JSON Lines; a ``\\r`` before it stays in the line).
+    A last line without a newline is a line too. A line longer than
+    `max_line_bytes` is cut: its first `max_line_bytes` bytes are kept, as a
+    `CutLine` whose ``length`` is the line's full length, and the rest is
+    counted and skipped as it streams by, so memory is O(`max_line_bytes` +
+    one chunk) whatever the line's length.
+
+    Args:
+        chunks: The records, in pieces of any size (`decode_stream`'s output).
+        max_line_bytes: Most bytes kept of one line (>= 1).
+
+    Returns:
+        An iterator of lists of lines, in order: per chunk, the lines it
+        ends (lists, not lines one by one, because the reader's per-line
+        cost is what bounds its speed). Each line is `bytes` without its
+        newline, or a `CutLine`.
+
+    Raises:
+        ValueError: `max_line_bytes` < 1.
+
+    Thread safety: the iterator belongs to one thread.
+    """
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
+    kept = bytearray()  # the unfinished line's first bytes (at most max_line_bytes)
+    length = 0  # the unfinished line's full length so far
+    for chunk in chunks:
+        lines = chunk.split(b"\n")
+        tail = lines.pop()
+        if lines:
+            if length:  # the first line began in an earlier chunk
+                room = max_line_bytes - len(kept)
+                if room > 0:
+                    kept += lines[0][:room]
+                length += len(lines[0])
+                lines[0] = CutLine(kept, length) if length > len(kept) else bytes(kept)
+                kept.clear()
+                length = 0
+            if max(map(len, lines)) > max_line_bytes:
+                lines = [
+                    CutLine(line[:max_line_bytes], len(line))
+                    if len(line) > max_line_bytes and type(line) is bytes
+                    else line
+                    for line in lines
+                ]
+            yield lines
+        if tail:
+            room = max_line_bytes - len(kept)
+            if room > 0:
+                kept += tail[:room]
+            length += len(tail)
+    if length:
+        yield [CutLine(kept, length) if length > len(kept) else bytes(kept)]

@@ -8,6 +8,7 @@ Subcommands::
                   [--archive-log] [--spool-dir DIR | --no-spool] -- COMMAND [ARGS...]
     objlog ls     [URL] [PR [TASK]]
     objlog cat    [URL] PR TASK [--follow] [--since T] [--level L] [--grep RE] [--json]
+                  [--raw | --escape] [--max-line-bytes N]
     objlog result get [URL] PR TASK NAME [-o PATH|-]
     objlog result put [URL] PR TASK NAME PATH
     objlog spool  ls|retry|drop [SPOOL_DIR] [KEY...|--all] [--store URL] [--json]
@@ -382,6 +383,57 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", errors="backslashreplace")
 
 
+# What a terminal may act on instead of showing: C0 controls but tab and
+# newline (ESC starts every escape sequence: clear screen, title, OSC 52
+# clipboard), DEL, the C1 controls (U+009B is CSI on some terminals) and the
+# bidirectional formatting characters that reorder text (CVE-2021-42574).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The same, less the C0 controls json.dumps already escapes (the C0 set only
+# ever appears escaped in its output).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return "^" + chr(code + 0x40)  # ^[ for ESC, ^M for CR: caret notation, as cat -v and less
+    if code == 0x7F:
+        return "^?"
+    return f"<U+{code:04X}>"  # as less shows a character it will not print
+
+
+def escape_controls(text: str) -> str:
+    """
+    Return `text` with every character a terminal would act on shown visibly.
+
+    C0 controls other than tab and newline become caret notation (``^[``
+    for ESC, ``^G`` for BEL, ``^M`` for CR) and DEL ``^?``, as ``cat -v``
+    and ``less`` show them; C1 controls (U+0080-U+009F) and the bidirectional
+    formatting characters (U+061C, U+200E, U+200F, U+202A-U+202E,
+    U+2066-U+2069) become ``<U+XXXX>``, as ``less`` shows them. So a stored
+    record cannot clear the screen, set the title, write the clipboard
+    (OSC 52) or reorder what is shown. Any other text is returned unchanged.
+
+    Args:
+        text: The text to show.
+
+    Returns:
+        The text, with no C0 control but tab and newline, no DEL, C1 or
+        bidirectional formatting character.
+
+    Thread safety: pure function.
+    """
+    return _UNSAFE.sub(_shown, text)
+
+
+def _json_line(record: dict[str, Any]) -> bytes:
+    """Return `record` as one JSON line whose text holds no control or bidi character raw."""
+    text = json.dumps(record, ensure_ascii=False)  # escapes C0 controls itself (\u001b)
+    # Inside JSON output these occur only within strings, where \uXXXX means the same.
+    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _encode(text) + b"\n"
+
+
 def _value_text(value: object) -> str:
     if isinstance(value, str):
         return value if value and " " not in value and "=" not in value else json.dumps(value)
@@ -437,6 +489,7 @@ def _cat_output(
     grep: re.Pattern[str] | None,
     timestamps: bool,
     flush_each: bool,
+    escape: bool = False,
 ) -> int:
     from objlog.reader import record_level
 
@@ -450,13 +503,16 @@ def _cat_output(
         if grep is not None and not grep.search(text):
             continue
         if as_json:
-            data = _encode(json.dumps(record, ensure_ascii=False)) + b"\n"
+            data = _json_line(record)
         elif "stream" in record and "line" in record:
             data = _line_bytes(record)
         else:
             data = _encode(text) + b"\n"
         if timestamps and not as_json and "stream" in record:
             data = _encode(f"{record.get('timestamp', '')} ") + data
+        if escape and not as_json:
+            # Bytes that are not UTF-8 come out as \xNN text, never raw.
+            data = _encode(escape_controls(data.decode("utf-8", errors="backslashreplace")))
         out.write(data)
         if flush_each:
             out.flush()
@@ -487,6 +543,8 @@ def _cmd_cat(args: argparse.Namespace) -> int:
         raise _UsageError("usage: objlog cat [URL] PR TASK [--follow] [--since T] ...")
     pipelinerun, task = rest
     since, level, grep = _cat_filters(args)
+    if args.max_line_bytes < 1:
+        raise _UsageError("--max-line-bytes must be >= 1")
     bad: list[str] = []
 
     def _on_bad(key: str, exc: Exception) -> None:
@@ -504,8 +562,11 @@ def _cmd_cat(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
             stop=stop,
             on_bad_object=_on_bad,
+            max_line_bytes=args.max_line_bytes,
         )
         out = sys.stdout.buffer
+        # As journalctl: a terminal is shown control characters, a pipe gets the bytes.
+        escape = args.escape if args.escape is not None else out.isatty()
         try:
             _cat_output(
                 records,
@@ -515,6 +576,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
                 grep=grep,
                 timestamps=args.timestamps,
                 flush_each=args.follow,
+                escape=escape,
             )
             out.flush()
         except ObjectNotFoundError as exc:
@@ -913,6 +975,32 @@ def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
         default=1.0,
         metavar="SECONDS",
         help="seconds between polls with --follow (default 1)",
+    )
+    from objlog.reader import DEFAULT_MAX_LINE_BYTES
+
+    p.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="longest stored line shown whole; longer ones are cut and marked "
+        f"objlog_truncated (default {DEFAULT_MAX_LINE_BYTES}: any record of objlog run fits)",
+    )
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--raw",
+        dest="escape",
+        action="store_false",
+        default=None,
+        help="write the stored bytes unchanged even on a terminal (the default when piped)",
+    )
+    shown.add_argument(
+        "--escape",
+        dest="escape",
+        action="store_true",
+        default=None,
+        help="show control characters as ^X or <U+XXXX> even when piped "
+        "(the default on a terminal)",
     )
 
 

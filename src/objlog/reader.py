@@ -4,9 +4,19 @@ Read logs and results back from a store: runs, tasks, objects and records.
 The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
 ``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
 (see `objlog._layout`); `read_records` decodes every batch under a task
-(`decode_batch`, from `objlog._codec`: gzip or plain, told by magic bytes) and
-merges the records of several writers by their ``timestamp`` field, keeping
-each writer's own order.
+(`objlog._codec`: gzip or plain, told by magic bytes) and merges the records of
+several writers by their ``timestamp`` field, keeping each writer's own order.
+
+Objects are read as streams in bounded memory, whatever they hold: a batch is
+fetched whole up to 8 MiB and in 8 MiB ranges above that, decompressed 256 KiB
+at a time (a tiny gzip object expanding to gigabytes streams), and a line
+longer than ``max_line_bytes`` is cut: the reader keeps its first
+``max_line_bytes`` bytes and yields the record ::
+
+    {"message": "<the first max_line_bytes bytes, as text>…", "objlog_truncated": <length>}
+
+(``…`` is U+2026; ``objlog_truncated`` is the line's full length in bytes),
+then goes on with the next line.
 
 Every function only reads; store calls are retried per `objlog.retry`.
 """
@@ -27,13 +37,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from objlog import _layout
-from objlog._codec import decode_batch
-from objlog.errors import ObjectNotFoundError
+from objlog._codec import CutLine, decode_batch, decode_stream, split_records
+from objlog._run import DEFAULT_MAX_LINE_BYTES as _RUN_MAX_LINE_BYTES
+from objlog.errors import ConfigError, ObjectNotFoundError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectInfo, ObjectStore
 
 __all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
     "LEVELS",
+    "TRUNCATED_FIELD",
     "TaskObjects",
     "decode_batch",
     "list_runs",
@@ -62,10 +75,23 @@ LEVELS: dict[str, int] = {
     "fatal": 50,
 }
 
+#: Longest stored line `read_records` decodes whole, in bytes (2 MiB): room for
+#: any record ``objlog run`` writes at its own 256 KiB line limit
+#: (`objlog._run.DEFAULT_MAX_LINE_BYTES`), since JSON escaping may grow a line
+#: up to 6 times (``\u001b`` for one control byte) and ``raw_b64`` adds 4/3.
+DEFAULT_MAX_LINE_BYTES = 8 * _RUN_MAX_LINE_BYTES
+#: The field that marks a record made from a line cut at ``max_line_bytes``:
+#: its value is the line's full length in bytes.
+TRUNCATED_FIELD = "objlog_truncated"
+_ELLIPSIS = "\u2026"
+
 _POLICY = RetryPolicy()
 # Batches fetched ahead per writer, and threads fetching them.
 _AHEAD = 4
 _FETCH_THREADS = 4
+# Objects up to this size are fetched whole (and ahead); larger ones in ranges
+# of this size, one at a time: the default batch size of the writer.
+_FETCH_BYTES = 8 * 1024**2
 # A batch uploaded late (retries, spool recovery) may carry a key that sorts
 # before keys already seen; `follow` re-lists this far behind the newest key.
 _FOLLOW_LAG = _dt.timedelta(seconds=120)
@@ -245,55 +271,100 @@ def record_level(record: dict[str, Any]) -> int | None:
     return None
 
 
-def _parse_lines(payload: bytes) -> Iterator[dict[str, Any]]:
-    for raw in payload.splitlines():
-        if not raw.strip():
-            continue
-        text = raw.decode("utf-8", errors="backslashreplace")
-        try:
-            record = json.loads(text)
-        except ValueError:
-            yield {"message": text}
-            continue
-        yield record if isinstance(record, dict) else {"message": text}
+def _utf8_text(data: bytes) -> str:
+    """Decode `data` cut anywhere: a character split at the end is dropped, not escaped."""
+    end = len(data)
+    # Back off over at most 3 continuation bytes (0b10xxxxxx) to a lead byte.
+    while end > len(data) - 3 and end > 0 and (data[end - 1] & 0xC0) == 0x80:
+        end -= 1
+    if end > 0 and data[end - 1] >= 0xC0:  # a lead byte whose character was cut
+        need = 2 if data[end - 1] < 0xE0 else 3 if data[end - 1] < 0xF0 else 4
+        if len(data) - (end - 1) < need:
+            data = data[: end - 1]
+    return data.decode("utf-8", errors="backslashreplace")
+
+
+def _records(batches: Iterator[list[bytes]]) -> Iterator[dict[str, Any]]:
+    """Turn `split_records` output into record dicts (see the module docstring)."""
+    for lines in batches:
+        for raw in lines:
+            if type(raw) is not bytes:  # a CutLine
+                length = raw.length if isinstance(raw, CutLine) else len(raw)
+                yield {"message": _utf8_text(raw) + _ELLIPSIS, TRUNCATED_FIELD: length}
+                continue
+            if not raw or raw.isspace():
+                continue
+            text = raw.decode("utf-8", errors="backslashreplace")
+            try:
+                record = json.loads(text)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                yield record
+            else:  # not a JSON object: the text, less a CRLF file's \r
+                yield {"message": text[:-1] if text.endswith("\r") else text}
 
 
 # -- batches and merging -----------------------------------------------------------
 
 
+def _fetch_first(store: ObjectStore, info: ObjectInfo) -> bytes:
+    """GET a whole object, or its first `_FETCH_BYTES` when it is larger."""
+    if info.size <= _FETCH_BYTES:
+        return _retried(functools.partial(store.get_object, info.key))
+    span = (0, _FETCH_BYTES - 1)
+    return _retried(functools.partial(store.get_object, info.key, byte_range=span))
+
+
+def _object_chunks(store: ObjectStore, info: ObjectInfo, first: Future[bytes]) -> Iterator[bytes]:
+    """Yield an object's bytes: the prefetched `first` piece, then ranged GETs to its size."""
+    data = first.result()
+    yield data
+    offset = len(data)
+    while info.size > _FETCH_BYTES and len(data) == _FETCH_BYTES and offset < info.size:
+        span = (offset, min(offset + _FETCH_BYTES, info.size) - 1)
+        data = _retried(functools.partial(store.get_object, info.key, byte_range=span))
+        if not data:
+            return
+        yield data
+        offset += len(data)
+
+
 def _batch_records(
     store: ObjectStore,
-    keys: Iterable[str],
+    infos: Iterable[ObjectInfo],
     on_bad: Callable[[str, Exception], None] | None,
     pool: ThreadPoolExecutor,
+    max_line_bytes: int,
 ) -> Iterator[dict[str, Any]]:
     # Fetch up to _AHEAD batches ahead: one GET costs 5-8 ms even on loopback.
-    pending: collections.deque[tuple[str, Future[bytes]]] = collections.deque()
-    remaining = iter(keys)
+    pending: collections.deque[tuple[ObjectInfo, Future[bytes]]] = collections.deque()
+    remaining = iter(infos)
 
     def _submit() -> None:
-        key = next(remaining, None)
-        if key is not None:
-            pending.append((key, pool.submit(_retried, functools.partial(store.get_object, key))))
+        info = next(remaining, None)
+        if info is not None:
+            pending.append((info, pool.submit(_fetch_first, store, info)))
 
     for _ in range(_AHEAD):
         _submit()
     while pending:
-        key, future = pending.popleft()
+        info, future = pending.popleft()
         _submit()
-        try:
-            data = future.result()
-        except ObjectNotFoundError as exc:  # deleted between list and get (lifecycle rule)
-            if on_bad is not None:
-                on_bad(key, exc)
-            continue
-        try:
-            payload = decode_batch(data, key)
-        except ValueError as exc:
-            if on_bad is not None:
-                on_bad(key, exc)
-            continue
-        yield from _parse_lines(payload)
+        chunks = _object_chunks(store, info, future)
+        records = _records(split_records(decode_stream(chunks, info.key), max_line_bytes))
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            # Deleted between list and get (lifecycle rule), or corrupt: the
+            # records before the failure were yielded; the batch ends here.
+            except (ObjectNotFoundError, ValueError) as exc:
+                if on_bad is not None:
+                    on_bad(info.key, exc)
+                break
+            yield record
 
 
 def _keyed(
@@ -310,15 +381,17 @@ def _keyed(
 
 
 def _merged(
-    fetch: Callable[[list[str]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
+    fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
 ) -> Iterator[dict[str, Any]]:
-    # `fetch(keys)` yields the records of those batches in order (`_batch_records`).
-    groups: dict[str, list[str]] = {}
+    # `fetch(infos)` yields the records of those batches in order (`_batch_records`).
+    groups: dict[str, list[ObjectInfo]] = {}
     for info in infos:
-        groups.setdefault(_layout.batch_writer(info.key), []).append(info.key)
+        groups.setdefault(_layout.batch_writer(info.key), []).append(info)
     streams = [
-        _keyed(fetch(sorted(keys)), index)
-        for index, (_, keys) in enumerate(sorted(groups.items(), key=lambda kv: min(kv[1])))
+        _keyed(fetch(sorted(group, key=lambda i: i.key)), index)
+        for index, (_, group) in enumerate(
+            sorted(groups.items(), key=lambda kv: min(i.key for i in kv[1]))
+        )
     ]
     for _, _, _, record in heapq.merge(*streams, key=lambda item: item[:3]):
         yield record
@@ -334,6 +407,7 @@ def read_records(
     poll_interval: float = 1.0,
     stop: threading.Event | None = None,
     on_bad_object: Callable[[str, Exception], None] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[dict[str, Any]]:
     """
     Yield every log record of one task, oldest first.
@@ -342,8 +416,13 @@ def read_records(
     decoded (gzip or plain). Records of several writers are merged by their
     ``timestamp``; within one writer, key order and line order are kept, and a
     record without a parseable timestamp keeps its place among its writer's
-    records. Lines that are not JSON objects become ``{"message": line}``.
-    Memory holds one batch per writer at a time.
+    records. Lines that are not JSON objects become ``{"message": line}``;
+    a line longer than `max_line_bytes` becomes ``{"message": "<its first
+    max_line_bytes bytes>…", "objlog_truncated": <its length in bytes>}``
+    (`TRUNCATED_FIELD`) and the lines after it read normally. Memory per
+    writer is bounded by `max_line_bytes`, 256 KiB of decompressed data and
+    8 MiB of fetched object (5 such fetches ahead), however large an object
+    is or however far it decompresses.
 
     Args:
         store: The store to read.
@@ -359,18 +438,28 @@ def read_records(
         poll_interval: Seconds between polls in `follow` mode (default 1.0).
         stop: Ends `follow` when set (checked between polls). Default: never.
         on_bad_object: Called as ``on_bad_object(key, exc)`` for a batch that
-            cannot be fetched or decoded; it is skipped. Default: skip silently.
+            cannot be fetched or decoded: `ObjectNotFoundError` (deleted since
+            listed) or `CorruptBatchError`. The records read before the failure
+            were yielded; the rest of the batch is skipped. Default: skip silently.
+        max_line_bytes: Longest stored line decoded whole, in bytes (default
+            `DEFAULT_MAX_LINE_BYTES`, 2 MiB: every record ``objlog run``
+            writes at its 256 KiB line limit fits). Longer lines are cut.
 
     Returns:
         An iterator of record dicts.
 
     Raises:
-        ConfigError: A name is not a valid key segment.
+        ConfigError: A name is not a valid key segment, or `max_line_bytes` < 1
+            (raised at the first ``next``, as every error here).
         ObjectNotFoundError: No log batch exists for the task (not in `follow` mode).
         StoreError: Listing or fetching failed after retries.
 
     Thread safety: the iterator belongs to one thread; the store may be shared.
     """
+    if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int):
+        raise ConfigError(f"max_line_bytes must be an int, got {max_line_bytes!r}")
+    if max_line_bytes < 1:
+        raise ConfigError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
     prefix = _layout.logs_prefix(store.prefix, pipelinerun, task)
     since_ts: float | None = None
     if since is not None:
@@ -399,7 +488,9 @@ def read_records(
     if since_ts is not None:
         infos = [info for info in infos if not _sealed_before(info.key, since_ts)]
     pool = ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-read")
-    fetch = functools.partial(_batch_records, store, on_bad=on_bad_object, pool=pool)
+    fetch = functools.partial(
+        _batch_records, store, on_bad=on_bad_object, pool=pool, max_line_bytes=max_line_bytes
+    )
     try:
         yield from _filtered(_merged(fetch, infos))
         if not follow:
