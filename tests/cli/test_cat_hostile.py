@@ -249,3 +249,15 @@ def test_escape_controls_tells_different_controls_apart(chars: list[str]) -> Non
 def test_escape_controls_examples() -> None:
     """Caret notation for C0 and DEL, <U+XXXX> for C1 and bidi, tab and newline kept."""
     assert "^[[2J^G^M^?<U+009B><U+202E>\t\n" == escape_controls("\x1b[2J\x07\r\x7f\x9b\u202e\t\n")
+
+
+def test_messages_on_stderr_show_control_characters_visibly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A hostile key in a warning (objlog: skipped KEY) cannot drive the terminal."""
+    from objlog import cli
+
+    cli._say("warning: skipped logs/r/t/\x1b]52;c;aGk=\x07x.jsonl.gz")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "^[]52;c;aGk=^G" in err
