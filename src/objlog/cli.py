@@ -90,7 +90,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _say(message: str) -> None:
-    """Print one objlog message on stderr (control characters shown visibly: keys may be hostile)."""
+    """Print one objlog message on stderr, control characters shown (keys may be hostile)."""
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.write(f"{PROG}: {escape_controls(message)}\n")
         sys.stderr.flush()
