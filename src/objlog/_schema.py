@@ -88,10 +88,13 @@ def free_name(name: str, taken: Container[str]) -> str:
 def _load_span_getter() -> Callable[[], Any] | None:
     """Return ``opentelemetry.trace.get_current_span``, or None when it cannot be imported."""
     try:
-        from opentelemetry.trace import get_current_span
+        # Typed when installed; absent (so untyped) where the otel extra is not.
+        from opentelemetry.trace import (  # type: ignore[import-not-found, unused-ignore]
+            get_current_span,
+        )
     except Exception:  # noqa: BLE001 - ImportError, or a broken install: no trace fields
         return None
-    return get_current_span  # type: ignore[no-any-return]
+    return get_current_span  # type: ignore[no-any-return, unused-ignore]
 
 
 # None: opentelemetry-api is absent (remembered); _UNLOADED: not tried yet.
@@ -114,7 +117,7 @@ def trace_context() -> tuple[str, str] | None:
     Thread safety: safe from any thread; the span is the one active in the
     calling thread's (or task's) OpenTelemetry context.
     """
-    global _get_current_span  # noqa: PLW0603 - a once-only import cache
+    global _get_current_span  # a once-only import cache
     get_span = _get_current_span
     if get_span is None:
         return None

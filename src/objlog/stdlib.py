@@ -333,7 +333,7 @@ class ContextVarsFilter(logging.Filter):
                     else:
                         attrs[name] = value
         except Exception:  # noqa: BLE001 - a filter never raises into the application
-            pass
+            return True
         return True
 
 
