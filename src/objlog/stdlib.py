@@ -7,10 +7,16 @@ uploads them on its own thread. `emit()` therefore never does network I/O
 and never raises into the application (it calls `logging.Handler.handleError`
 as every stdlib handler does).
 
-`JsonFormatter` renders a record as one JSON object: ``timestamp`` (RFC 3339,
-UTC, microseconds), ``level``, ``logger``, ``message``, the ``extra=`` fields,
-``exception``/``stack`` text, and process and thread identity. Values JSON
-cannot encode fall back to `repr`.
+`JsonFormatter` renders a record as one JSON object in objlog's record schema
+(`objlog._schema`, the README's "Record schema"): ``timestamp`` (RFC 3339,
+UTC, microseconds), ``level`` (lower case), ``logger``, ``message``,
+``trace_id``/``span_id`` of an active OpenTelemetry span, optionally the
+source location, the ``extra=`` fields (one named like objlog's own kept as
+``extra.<name>``), ``exception``/``stack`` text, and process and thread
+identity. Values JSON cannot encode fall back to `repr`.
+
+`ContextVarsFilter` adds what ``structlog.contextvars`` binds to stdlib
+records.
 
 `FeedbackFilter` drops the records that objlog's own uploads would feed back
 into the handler (botocore, urllib3, ... logging on objlog's upload thread),
@@ -50,8 +56,24 @@ from objlog._jsonl import (
     json_line,
     quote,
 )
+from objlog._package import install_hint
 from objlog._report import write_stderr
-from objlog.errors import ConfigError, ObjlogError, SyncTimeout, WriterClosedError
+from objlog._schema import (
+    EXTRA_PREFIX,
+    SOURCE_FIELDS,
+    SPAN_ID,
+    TRACE_ID,
+    free_name,
+    level_name,
+    trace_context,
+)
+from objlog.errors import (
+    ConfigError,
+    MissingBackendError,
+    ObjlogError,
+    SyncTimeout,
+    WriterClosedError,
+)
 from objlog.writer import ObjectStoreWriter, in_objlog_thread
 
 if TYPE_CHECKING:
@@ -59,6 +81,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SDK_LOGGERS",
+    "ContextVarsFilter",
     "FeedbackFilter",
     "JsonFormatter",
     "ObjectStoreHandler",
@@ -69,19 +92,25 @@ SDK_LOGGERS = frozenset({"boto3", "botocore", "minio", "objlog", "s3transfer", "
 # Chatty at DEBUG on every request, from any thread: dropped at DEBUG always (as watchtower does).
 _DEBUG_DROPPED = frozenset({"botocore", "urllib3"})
 
-# Every attribute a plain LogRecord carries (plus those formatters add): the rest are `extra=`.
+# Every attribute a plain LogRecord carries: the others are `extra=` fields.
 _PLAIN_RECORD = vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))
-_RESERVED = frozenset(_PLAIN_RECORD) | {"message", "asctime", "taskName"}
+# What logging.Formatter.format adds to a record it formats (another handler's
+# formatter may have run first): derived from the record, not `extra=` fields.
+_DERIVED = frozenset({"message", "asctime"})
 # LogRecord.__init__ always sets the same attributes, so `extra=` fields (set by
 # makeRecord, filters, makeLogRecord) come after the first _N_STANDARD in __dict__ order.
 _N_STANDARD = len(_PLAIN_RECORD)
-# Members JsonFormatter writes itself; an `extra=` field of the same name is dropped.
+# Members JsonFormatter may write itself (objlog._schema): an `extra=` field of
+# the same name is kept as "extra.<name>", never dropped, never in their place.
 _CORE = frozenset(
     {
         "timestamp",
         "level",
         "logger",
         "message",
+        TRACE_ID,
+        SPAN_ID,
+        *SOURCE_FIELDS,
         "exception",
         "stack",
         "process",
@@ -103,29 +132,51 @@ class JsonFormatter(logging.Formatter):
     """
     Render a `logging.LogRecord` as one JSON object on one line.
 
-    Members, in this order: ``timestamp`` (RFC 3339 UTC with microseconds,
-    e.g. ``2026-11-21T11:40:30.123456Z``, from ``record.created``), ``level``
-    (``levelname``), ``logger`` (``name``), ``message`` (``getMessage()``),
-    every ``extra=`` field (record attributes outside the standard
-    `LogRecord` set; one named like a member above is dropped), ``exception``
-    (the formatted traceback of ``exc_info``), ``stack`` (``stack_info``),
-    ``process``, ``process_name``, ``thread``, ``thread_name``. Values JSON
-    cannot encode fall back to `repr`; formatting never raises for a value.
+    Members, in this order (the README's "Record schema"): ``timestamp``
+    (RFC 3339 UTC with microseconds, e.g. ``2026-11-21T11:40:30.123456Z``,
+    from ``record.created``), ``level`` (``levelname`` in lower case:
+    ``"warning"``), ``logger`` (``name``), ``message`` (``getMessage()``),
+    ``trace_id`` and ``span_id`` (the active OpenTelemetry span's, in hex,
+    when ``opentelemetry-api`` is installed and a valid span is active where
+    the record is formatted), with `source` ``code.file.path``,
+    ``code.line.number`` and ``code.function.name`` (OTel's names for
+    ``pathname``, ``lineno``, ``funcName``), the `static_fields`, every
+    ``extra=`` field (record attributes outside the standard `LogRecord`
+    set), ``exception`` (the formatted traceback of ``exc_info``), ``stack``
+    (``stack_info``), ``process``, ``process_name``, ``thread``,
+    ``thread_name``.
+
+    An ``extra=`` field named like one of those members (whether or not this
+    record has it) or a static field keeps its value under ``"extra.<name>"``
+    (``"extra.extra.<name>"`` if that is taken too): nothing is dropped and
+    objlog's members keep objlog's values. Values JSON cannot encode fall
+    back to `repr`; formatting never raises for a value.
 
     Args:
         static_fields: Extra members added to every line (e.g. a host or
             service name), before the ``extra=`` fields; default none.
+        source: Add the source location members (default False: they cost
+            about 60 bytes a record).
+
+    Raises:
+        ConfigError: A static field is named like one of the members above.
 
     Thread safety: one formatter may serve many threads.
     """
 
-    def __init__(self, static_fields: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self, static_fields: Mapping[str, object] | None = None, *, source: bool = False
+    ) -> None:
         super().__init__()
         static = dict(static_fields or {})
-        self._static = "".join(
-            f",{encode_key(k)}:{encode_value(v)}" for k, v in static.items() if k not in _CORE
-        )
+        clashes = sorted(str(k) for k in static if k in _CORE)
+        if clashes:
+            raise ConfigError(
+                f"static_fields may not use the record's own member names: {', '.join(clashes)}"
+            )
+        self._static = "".join(f",{encode_key(k)}:{encode_value(v)}" for k, v in static.items())
         self._taken = _CORE | frozenset(static)
+        self._source = bool(source)
         self._timestamps = TimestampCache()
         self._heads: dict[tuple[object, object], str] = {}
         self._tails: dict[tuple[object, ...], str] = {}
@@ -161,26 +212,46 @@ class JsonFormatter(logging.Formatter):
             head = self._cache(
                 self._heads,
                 level_logger,
-                f',"level":{encode_value(level_logger[0])},"logger":{encode_value(level_logger[1])}',
+                f',"level":{encode_value(level_name(level_logger[0]))}'
+                f',"logger":{encode_value(level_logger[1])}',
             )
         message = record.getMessage()
         parts = [
             f'{{"timestamp":"{self._timestamps.format(record.created)}"{head}'
             f',"message":{quote(message) if type(message) is str else encode_value(message)}'
-            f"{self._static}"
         ]
+        trace = trace_context()
+        if trace is not None:
+            parts.append(f',"{TRACE_ID}":"{trace[0]}","{SPAN_ID}":"{trace[1]}"')
+        if self._source:
+            parts.append(
+                f',"{SOURCE_FIELDS[0]}":{encode_value(record.pathname)}'
+                f',"{SOURCE_FIELDS[1]}":{encode_value(record.lineno)}'
+                f',"{SOURCE_FIELDS[2]}":{encode_value(record.funcName)}'
+            )
+        parts.append(self._static)
         attrs = record.__dict__
         if len(attrs) > _N_STANDARD:
             # The text of each `extra=` key (",\"key\":") is cached; str values,
             # the common ones, skip the call to `encode_value`.
             keys = self._keys
             append = parts.append
+            used: set[str] | None = None
             for key, value in itertools.islice(attrs.items(), _N_STANDARD, None):
                 text = keys.get(key)
                 if text is None:
-                    if key in _RESERVED or key in self._taken:
+                    if key in _DERIVED:
                         continue
-                    text = self._cache(keys, key, f",{encode_key(key)}:")
+                    if key in self._taken:
+                        # Named like one of objlog's members: kept under a free "extra." name.
+                        if used is None:
+                            used = set(self._taken)
+                            used.update(itertools.islice(attrs, _N_STANDARD, None))
+                        renamed = free_name(key, used)
+                        used.add(renamed)
+                        text = f",{encode_key(renamed)}:"
+                    else:
+                        text = self._cache(keys, key, f",{encode_key(key)}:")
                 # A str cannot fail to quote; everything else may (see `encode_value`).
                 append(text + (quote(value) if type(value) is str else encode_value(value)))
         if record.exc_info and not record.exc_text:
@@ -204,6 +275,66 @@ class JsonFormatter(logging.Formatter):
             )
         parts.append(tail)
         return "".join(parts)
+
+
+class ContextVarsFilter(logging.Filter):
+    """
+    Add the context bound with ``structlog.contextvars`` to every record.
+
+    ``structlog.contextvars.bind_contextvars(request_id=...)`` then shows in
+    stdlib records too, as ``extra=`` fields. As structlog's
+    ``merge_contextvars`` does for its events, a field the record already
+    carries (an explicit ``extra=``) wins; the bound value is kept as well,
+    under ``"extra.<name>"`` (`objlog._schema.free_name`), as is a bound
+    name a `LogRecord` attribute already uses (``name``, ``msg``, ...), so
+    nothing is dropped and the record's own attributes are never replaced.
+
+    Attach it where the record is made: to `ObjectStoreHandler` (or pass
+    ``contextvars=True``), to a logger, or to a `QueueHandler` in front of
+    the handler (the listener thread has no such context).
+
+    Raises:
+        MissingBackendError: structlog is not installed.
+
+    Thread safety: stateless; safe from any thread (the context read is the
+    calling thread's or task's).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        try:
+            from structlog.contextvars import get_contextvars
+        except ImportError as exc:
+            raise MissingBackendError(
+                f"ContextVarsFilter reads structlog's context: {install_hint('structlog')}"
+            ) from exc
+        self._get_contextvars = get_contextvars
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """
+        Merge the bound context into `record`; always pass it.
+
+        Args:
+            record: The record to enrich.
+
+        Returns:
+            True.
+        """
+        try:
+            context = self._get_contextvars()
+            if context:
+                attrs = record.__dict__
+                for key, value in context.items():
+                    name = key if isinstance(key, str) else str(key)
+                    while name in attrs or name in _DERIVED:
+                        if attrs.get(name) is value:
+                            break  # merged already (a second filter on the record's path)
+                        name = EXTRA_PREFIX + name
+                    else:
+                        attrs[name] = value
+        except Exception:  # noqa: BLE001 - a filter never raises into the application
+            return True
+        return True
 
 
 class FeedbackFilter(logging.Filter):
@@ -262,7 +393,9 @@ class ObjectStoreHandler(logging.Handler):
     ``logging.Formatter("%(levelname)s %(message)s")`` line, a traceback, or
     the bare message of ``"%(message)s"`` even when it looks like JSON, is
     framed as ``{"timestamp": ..., "level": ..., "logger": ..., "message":
-    <the formatted text>}`` (``timestamp`` as `JsonFormatter` writes it), so
+    <the formatted text>}`` (``timestamp``, ``level`` and, under an active
+    OpenTelemetry span, ``trace_id``/``span_id`` as `JsonFormatter` writes
+    them; the message last), so
     newlines, ``\\r``, NUL and other control characters stay inside the
     JSON string and ``objlog cat`` shows a normal record (`objlog._jsonl`).
     So behind a `QueueHandler`, leave the formatting to this handler: a
@@ -303,6 +436,11 @@ class ObjectStoreHandler(logging.Handler):
             and writer options.
         level: Handler level (default ``logging.NOTSET``).
         flush_timeout: Seconds `flush()` and `close()` may wait (default 10.0).
+        source: Have the default `JsonFormatter` add the source location
+            (``code.file.path``, ``code.line.number``, ``code.function.name``);
+            default False.
+        contextvars: Install a `ContextVarsFilter`, so context bound with
+            ``structlog.contextvars`` appears in every record; default False.
         **writer_options: Passed to `ObjectStoreWriter` (``max_size_bytes``,
             ``max_age``, ``max_buffer_bytes``, ``when_full``, ``compression``,
             ``spool_dir`` ...).
@@ -311,7 +449,8 @@ class ObjectStoreHandler(logging.Handler):
         ConfigError: Both or neither of `writer` and `pipelinerun`/`task`,
             a negative `flush_timeout`, an unknown or malformed writer option,
             or a bad store URL.
-        MissingBackendError: The store URL needs an SDK that is not installed.
+        MissingBackendError: The store URL needs an SDK that is not
+            installed, or `contextvars` is set without structlog.
         StoreError: Opening the store failed (only when its URL asks for
             ``create_bucket``).
 
@@ -331,6 +470,8 @@ class ObjectStoreHandler(logging.Handler):
         writer: ObjectStoreWriter | None = None,
         level: int | str = logging.NOTSET,
         flush_timeout: float = 10.0,
+        source: bool = False,
+        contextvars: bool = False,
         **writer_options: object,
     ) -> None:
         if not (isinstance(flush_timeout, (int, float)) and math.isfinite(flush_timeout)):
@@ -367,7 +508,9 @@ class ObjectStoreHandler(logging.Handler):
         self._timestamps = TimestampCache()  # for records a foreign formatter's text is framed in
         self._feedback = FeedbackFilter()
         self.addFilter(self._feedback)
-        self.setFormatter(JsonFormatter())
+        if contextvars:
+            self.addFilter(ContextVarsFilter())
+        self.setFormatter(JsonFormatter(source=source))
 
     @property
     def writer(self) -> ObjectStoreWriter:
@@ -469,11 +612,14 @@ class ObjectStoreHandler(logging.Handler):
 
     def _frame(self, text: str, record: logging.LogRecord) -> str:
         """Frame a formatter's non-JSON `text` as the message of one JSON line."""
-        fields = {
+        fields: dict[str, object] = {
             "timestamp": self._timestamps.format(record.created),
-            "level": record.levelname,
+            "level": level_name(record.levelname),
             "logger": record.name,
         }
+        trace = trace_context()
+        if trace is not None:
+            fields[TRACE_ID], fields[SPAN_ID] = trace
         return frame_message(text, fields)
 
     def flush(self) -> None:

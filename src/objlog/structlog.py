@@ -52,16 +52,25 @@ from typing import TYPE_CHECKING
 from objlog._codec import normalize_record
 from objlog._jsonl import TimestampCache, dumps, escape_line_breaks, record_line
 from objlog._report import StderrReporter
+from objlog._schema import SPAN_ID, TRACE_ID, level_name, trace_context
 from objlog._shutdown import OWN_THREAD as _OWN_THREAD
 
 if TYPE_CHECKING:
     from objlog.writer import ObjectStoreWriter
 
 __all__ = [
+    "DEFAULT_LOGGER_NAME",
     "ObjectStoreLogger",
     "ObjectStoreLoggerFactory",
     "ObjectStoreProcessor",
+    "add_trace_context",
 ]
+
+#: The `ObjectStoreLogger.name` of a logger asked for without a name
+#: (``structlog.get_logger()``): the stdlib's name for its nameless logger.
+DEFAULT_LOGGER_NAME = "root"
+# Distinct logger names an `ObjectStoreLoggerFactory` keeps a logger for.
+_MAX_NAMED_LOGGERS = 1024
 
 # structlog's method names that are not level names (as structlog's add_log_level maps them).
 _LEVEL_OF_METHOD = {
@@ -76,7 +85,7 @@ _LEVEL_OF_METHOD = {
 
 
 # Members of the event a framed line keeps before its "message" (ObjectStoreProcessor).
-_FRAME_FIELDS = ("timestamp", "level", "logger")
+_FRAME_FIELDS = ("timestamp", "level", "logger", TRACE_ID, SPAN_ID)
 
 # SDK records made on objlog's uploader threads must never feed back into the
 # writer: both sinks ask `in_objlog_thread` first.
@@ -115,9 +124,9 @@ class _Sink:
 
     __slots__ = ("_report", "_writer")
 
-    def __init__(self, writer: ObjectStoreWriter) -> None:
+    def __init__(self, writer: ObjectStoreWriter, report: _FailureReport | None = None) -> None:
         self._writer = writer
-        self._report = _FailureReport(type(self).__name__)
+        self._report = report or _FailureReport(type(self).__name__)
 
     @property
     def writer(self) -> ObjectStoreWriter:
@@ -147,13 +156,19 @@ class ObjectStoreProcessor(_Sink):
     """
     A structlog processor that tees every event dict to an objlog writer.
 
-    The line written is the event dict encoded as one JSON object, with
-    ``timestamp`` (RFC 3339 UTC, microseconds; the time of this call) and
-    ``level`` (from the method name: ``warn`` -> ``warning``, ``exception``
-    -> ``error``) put first when the dict lacks them, and an ``exc_info``
-    rendered as ``exception`` text when no ``exception`` is present. Put
-    ``TimeStamper(fmt="iso", utc=True)``, ``add_log_level`` and
-    ``format_exc_info`` before it to control those fields yourself.
+    The line written is the event dict encoded as one JSON object in
+    objlog's record schema (the README's "Record schema"): ``timestamp``
+    (RFC 3339 UTC, microseconds; the time of this call) and ``level`` (from
+    the method name: ``warn`` -> ``warning``, ``exception`` -> ``error``) put
+    first when the dict lacks them, then ``trace_id`` and ``span_id`` of the
+    active OpenTelemetry span (when ``opentelemetry-api`` is installed and
+    the dict lacks them), and an ``exc_info`` rendered as ``exception`` text
+    when no ``exception`` is present. A ``level`` the dict has is written in
+    lower case, as every door writes it. objlog only fills in what the event
+    lacks, so no event key is ever renamed or dropped: put
+    ``TimeStamper(fmt="iso", utc=True)``, ``add_log_level``,
+    ``add_logger_name`` and ``format_exc_info`` before it to control those
+    fields yourself.
 
     The event dict itself is returned unchanged, so the processor can sit
     anywhere before the renderer. Events on objlog's own uploader threads
@@ -201,17 +216,28 @@ class ObjectStoreProcessor(_Sink):
             return event_dict
         try:
             fields: Mapping[str, object] = event_dict
+            trace = trace_context()
+            level = event_dict.get("level")
             if (
                 "timestamp" not in event_dict
-                or "level" not in event_dict
+                or level is None
                 or "exc_info" in event_dict
+                or (type(level) is str and not level.islower())
+                or (trace is not None and (TRACE_ID not in event_dict or SPAN_ID not in event_dict))
             ):
                 head: dict[str, object] = {}
                 if "timestamp" not in event_dict:
                     head["timestamp"] = self._timestamps.format(time.time())
                 if "level" not in event_dict:
                     head["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
+                if trace is not None:
+                    if TRACE_ID not in event_dict:
+                        head[TRACE_ID] = trace[0]
+                    if SPAN_ID not in event_dict:
+                        head[SPAN_ID] = trace[1]
                 rest = dict(event_dict)
+                if type(level) is str:
+                    rest["level"] = level_name(level)
                 exc_info = rest.pop("exc_info", None)
                 if exc_info and "exception" not in rest:
                     text = _render_exc_info(exc_info)
@@ -256,21 +282,50 @@ class ObjectStoreLogger(_Sink):
     ``level`` of a framed line (output that is not one JSON object on one
     line, see the module docstring): the method name, ``warn`` ->
     ``warning``, ``exception``/``err``/``failure`` -> ``error``, ``fatal`` ->
-    ``critical``, ``msg``/``log`` -> ``info``. Filter by level with the
-    bound logger (``make_filtering_bound_logger``), not here. Calls on
-    objlog's own uploader threads write nothing (no feedback loop).
+    ``critical``, ``msg``/``log`` -> ``info``. A framed line also carries
+    ``logger`` (`name`) and, under an active OpenTelemetry span,
+    ``trace_id``/``span_id``; a JSON line is stored as rendered, so add
+    those with ``add_logger_name`` and `add_trace_context`. Filter by level
+    with the bound logger (``make_filtering_bound_logger``), not here. Calls
+    on objlog's own uploader threads write nothing (no feedback loop).
 
     Args:
         writer: Where lines go; the caller owns (and closes) it.
+        name: The logger's `name`, which structlog's ``add_logger_name``
+            writes as ``logger``; default `DEFAULT_LOGGER_NAME` (``"root"``).
 
     Thread safety: safe from any thread (the writer is thread-safe).
     """
 
-    __slots__ = ("_timestamps",)
+    __slots__ = ("_name", "_timestamps")
 
-    def __init__(self, writer: ObjectStoreWriter) -> None:
-        super().__init__(writer)
+    def __init__(
+        self,
+        writer: ObjectStoreWriter,
+        name: str = DEFAULT_LOGGER_NAME,
+        *,
+        _report: _FailureReport | None = None,
+    ) -> None:
+        super().__init__(writer, _report)
+        self._name = name
         self._timestamps = TimestampCache()
+
+    @property
+    def name(self) -> str:
+        """The logger name (what structlog's ``add_logger_name`` reads)."""
+        return self._name
+
+    def _framing(self, level: str) -> dict[str, object]:
+        """The members before ``message`` of a framed line."""
+        fields: dict[str, object] = {
+            "timestamp": self._timestamps.format(time.time()),
+            "level": level,
+            "logger": self._name,
+        }
+        trace = trace_context()
+        if trace is not None:
+            fields[TRACE_ID], fields[SPAN_ID] = trace
+        return fields
 
     def _write(self, message: str | bytes, level: str) -> None:
         """
@@ -283,10 +338,7 @@ class ObjectStoreLogger(_Sink):
         if _OWN_THREAD.__dict__.get("active"):  # in_objlog_thread(), inline
             return
         try:
-            line = record_line(
-                message,
-                lambda: {"timestamp": self._timestamps.format(time.time()), "level": level},
-            )
+            line = record_line(message, lambda: self._framing(level))
             self._writer.write(normalize_record(line))
         except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
             self._report(exc)
@@ -302,9 +354,11 @@ class ObjectStoreLoggerFactory:
     """
     A structlog ``logger_factory`` producing `ObjectStoreLogger` for a writer.
 
-    As structlog's `BytesLoggerFactory`: calling it with any positional
-    arguments (structlog passes the logger name, if any) returns the logger;
-    all calls share one `ObjectStoreLogger`.
+    As structlog's `BytesLoggerFactory`, it takes the positional arguments
+    of ``structlog.get_logger(*args)``; the first one, when it is a str,
+    names the logger (``get_logger(__name__)``), else the logger is named
+    `DEFAULT_LOGGER_NAME`. Calls with the same name share one logger (up to
+    1,024 names are remembered; past that each call makes a new one).
 
     Args:
         writer: Where lines go; the caller owns (and closes) it.
@@ -312,19 +366,61 @@ class ObjectStoreLoggerFactory:
     Thread safety: safe from any thread.
     """
 
-    __slots__ = ("_logger",)
+    __slots__ = ("_loggers", "_report", "_writer")
 
     def __init__(self, writer: ObjectStoreWriter) -> None:
-        self._logger = ObjectStoreLogger(writer)
+        self._writer = writer
+        self._report = _FailureReport(ObjectStoreLogger.__name__)
+        self._loggers: dict[str, ObjectStoreLogger] = {}
 
     def __call__(self, *args: object) -> ObjectStoreLogger:
         """
-        Return the logger.
+        Return the logger for the name structlog passes.
 
         Args:
-            *args: Ignored (the logger name structlog may pass).
+            *args: What ``structlog.get_logger`` was given; a str first one
+                is the logger name, the rest are ignored.
 
         Returns:
-            The shared `ObjectStoreLogger`.
+            The `ObjectStoreLogger` of that name, sharing the factory's
+            writer and failure count.
         """
-        return self._logger
+        name = args[0] if args and isinstance(args[0], str) else DEFAULT_LOGGER_NAME
+        loggers = self._loggers
+        found = loggers.get(name)
+        if found is None:
+            found = ObjectStoreLogger(self._writer, name, _report=self._report)
+            if len(loggers) < _MAX_NAMED_LOGGERS:
+                # A race may make two loggers of one name: both work the same.
+                found = loggers.setdefault(name, found)
+        return found
+
+
+def add_trace_context(
+    logger: object, method_name: str, event_dict: MutableMapping[str, object]
+) -> MutableMapping[str, object]:
+    """
+    Add the active OpenTelemetry span's ``trace_id`` and ``span_id`` to an event.
+
+    A structlog processor for chains whose output objlog stores as rendered
+    (`ObjectStoreLoggerFactory` after ``JSONRenderer``, or a
+    ``ProcessorFormatter``); `ObjectStoreProcessor` adds them itself. Keys the
+    event already has are left alone. Nothing is added without
+    ``opentelemetry-api`` or a valid active span.
+
+    Args:
+        logger: The wrapped logger (unused).
+        method_name: The log method called (unused).
+        event_dict: The event.
+
+    Returns:
+        `event_dict`, with ``trace_id`` (32 hex digits) and ``span_id`` (16)
+        added when missing. Never raises.
+
+    Thread safety: safe from any thread; the span is the caller's.
+    """
+    trace = trace_context()
+    if trace is not None:
+        event_dict.setdefault(TRACE_ID, trace[0])
+        event_dict.setdefault(SPAN_ID, trace[1])
+    return event_dict

@@ -104,7 +104,7 @@ def test_extras_exceptions_and_odd_values_survive(app_logger: logging.Logger) ->
     )
     assert records[1]["exception"].endswith("ValueError: bad input")
     assert "nan" == records[1]["nan"]
-    assert ["INFO", "ERROR", "WARNING"] == [r["level"] for r in records]
+    assert ["info", "error", "warning"] == [r["level"] for r in records]
 
 
 def test_handler_closes_its_own_writer(app_logger: logging.Logger) -> None:

@@ -92,6 +92,6 @@ def test_forged_messages_store_one_record_each(s3_store: ObjectStore, formatter:
         assert 1 == len(raw.decode("utf-8").splitlines())
     stored = [json.loads(raw) for raw in lines]
     assert ATTACKS == [r["message"].removeprefix("WARNING ") for r in stored]
-    assert ["WARNING"] * len(ATTACKS) == [r["level"] for r in stored]
+    assert ["warning"] * len(ATTACKS) == [r["level"] for r in stored]
     read_back = list(read_records(s3_store, "run-forge", "t"))
     assert ATTACKS == [r["message"].removeprefix("WARNING ") for r in read_back]

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from logging_helpers import BrokenRepr, json_values
+from objlog.errors import ConfigError
 from objlog.stdlib import JsonFormatter
 
 
@@ -40,7 +41,7 @@ def test_core_fields_in_order() -> None:
         "thread",
         "thread_name",
     ] == list(fields)
-    assert "WARNING" == fields["level"]
+    assert "warning" == fields["level"]
     assert "objlog.test.app" == fields["logger"]
     assert "hello world" == fields["message"]
     assert record.process == fields["process"]
@@ -67,20 +68,23 @@ def test_extras_are_fields() -> None:
 
 
 def test_extra_cannot_replace_core_fields() -> None:
-    """An extra named like a core member is dropped; the core value stays."""
+    """An extra named like a core member is kept as "extra.<name>"; the core value stays."""
     record = make_record(level="fake", logger="fake", timestamp="fake", color="red")
     fields = json.loads(JsonFormatter().format(record))
-    assert "WARNING" == fields["level"]
+    assert "warning" == fields["level"]
     assert "objlog.test.app" == fields["logger"]
     assert "fake" != fields["timestamp"]
     assert "red" == fields["color"]
+    assert {"level": "fake", "logger": "fake", "timestamp": "fake"} == {
+        k.removeprefix("extra."): v for k, v in fields.items() if k.startswith("extra.")
+    }
 
 
 def test_static_fields() -> None:
-    """static_fields are added to every line; extras do not override them."""
+    """static_fields are added to every line; an extra of the same name is kept beside them."""
     formatter = JsonFormatter(static_fields={"service": "trainer"})
     fields = json.loads(formatter.format(make_record(service="other")))
-    assert "trainer" == fields["service"]
+    assert ("trainer", "other") == (fields["service"], fields["extra.service"])
 
 
 def test_exception_rendered_as_text() -> None:
@@ -166,9 +170,9 @@ def test_any_extras_give_one_valid_line(extras: dict[str, object]) -> None:
 
 
 def test_static_fields_cannot_replace_core_members() -> None:
-    """A static field named like a core member is ignored."""
-    fields = json.loads(JsonFormatter(static_fields={"level": "x", "app": 1}).format(make_record()))
-    assert ("WARNING", 1) == (fields["level"], fields["app"])
+    """A static field named like a core member is a ConfigError naming it, not a silent drop."""
+    with pytest.raises(ConfigError, match="level"):
+        JsonFormatter(static_fields={"level": "x", "app": 1})
 
 
 def test_many_logger_names_keep_the_cache_bounded() -> None:

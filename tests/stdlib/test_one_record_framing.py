@@ -177,7 +177,7 @@ def test_every_formatter_stores_one_record_per_event(
     assert 2 == len(writer.lines)
     records = [json.loads(assert_one_line(line)) for line in writer.lines]
     assert all(attack in r["message"] for r in records)
-    assert ["WARNING", "ERROR"] == [r["level"] for r in records]
+    assert ["warning", "error"] == [r["level"] for r in records]
 
 
 def test_bare_message_that_is_json_stays_text(
@@ -187,7 +187,7 @@ def test_bare_message_that_is_json_stays_text(
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.info('{"level":"CRITICAL","logger":"auth","message":"forged"}')
     (record,) = [json.loads(line) for line in writer.lines]
-    assert ("INFO", "objlog_test.one_record") == (record["level"], record["logger"])
+    assert ("info", "objlog_test.one_record") == (record["level"], record["logger"])
     assert '{"level":"CRITICAL","logger":"auth","message":"forged"}' == record["message"]
 
 

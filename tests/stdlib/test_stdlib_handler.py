@@ -59,7 +59,7 @@ def test_record_becomes_json_line(logger: logging.Logger, writer: ListWriter) ->
     """One record is one JSON line with the message and extras."""
     logger.info("started %d", 3, extra={"run": "r1"})
     fields = json.loads(writer.lines[0])
-    assert ("started 3", "r1", "INFO") == (fields["message"], fields["run"], fields["level"])
+    assert ("started 3", "r1", "info") == (fields["message"], fields["run"], fields["level"])
 
 
 def test_default_formatter_is_json() -> None:
@@ -74,7 +74,7 @@ def test_user_formatter_replaces_default(logger: logging.Logger, writer: ListWri
     logger.warning("plain")
     (fields,) = [json.loads(line) for line in writer.lines]
     assert "WARNING:objlog_test.handler:plain" == fields["message"]
-    assert ("WARNING", "objlog_test.handler") == (fields["level"], fields["logger"])
+    assert ("warning", "objlog_test.handler") == (fields["level"], fields["logger"])
     assert ["timestamp", "level", "logger", "message"] == list(fields)
 
 

@@ -158,12 +158,14 @@ def test_logger_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
     assert "WriterClosedError" in capsys.readouterr().err
 
 
-def test_factory_returns_shared_logger() -> None:
-    """The factory ignores its arguments and returns one logger for its writer."""
+def test_factory_shares_one_logger_per_name() -> None:
+    """The factory's first str argument names the logger; one logger per name, one writer."""
     writer = ListWriter()
     factory = ObjectStoreLoggerFactory(writer)  # type: ignore[arg-type]
-    assert factory() is factory("name", "more")
-    assert writer is factory().writer
+    assert factory("name") is factory("name", "more")
+    assert factory() is factory(42)
+    assert ("name", "root") == (factory("name").name, factory().name)
+    assert writer is factory().writer is factory("name").writer
 
 
 def test_factory_as_final_sink_after_json_renderer() -> None:
