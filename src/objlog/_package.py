@@ -42,7 +42,7 @@ def install_hint(extra: str) -> str:
 
     Args:
         extra: The extra's name in ``pyproject.toml`` (``s3``, ``minio``,
-            ``structlog``, ``progress``, ``all``).
+            ``structlog``, ``progress``, ``metrics``, ``otel``, ``all``).
 
     Returns:
         A shell command, quoted so that zsh does not expand the brackets.

@@ -91,7 +91,8 @@ class ResultWriter:
             (`TransientStoreError` or `PermanentStoreError`).
 
     Thread safety: every method may be called from several threads at once;
-    each write runs its own producer thread.
+    each write runs its own producer thread. For asyncio, `awrite`, `aclose`
+    and ``async with`` run the blocking calls in a worker thread.
     """
 
     def __init__(
@@ -143,6 +144,73 @@ class ResultWriter:
         if self._owns_store:
             self._owns_store = False
             self._store.close()
+
+    # asyncio: the blocking calls run in the loop's default executor (a worker
+    # thread), so a slow store never blocks the event loop.
+    async def __aenter__(self) -> ResultWriter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """
+        Await `close` off the event loop (closing an SDK client may release sockets).
+
+        Runs in a worker thread of the loop's default executor
+        (``asyncio.to_thread``); idempotent, like `close`. A cancelled
+        ``aclose`` returns at once and the close still completes in its thread.
+
+        Thread safety: call once no other method is running.
+        """
+        import asyncio  # loaded already wherever a coroutine runs: no cost for sync users
+
+        await asyncio.to_thread(self.close)
+
+    async def awrite(
+        self,
+        pipelinerun: str,
+        task: str,
+        name: str,
+        data: bytes | str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+    ) -> ObjectRef:
+        """
+        Await `write` (store `data` as a result) off the event loop.
+
+        Same arguments, result and errors as `write`; the archive is built
+        and uploaded in a worker thread of the loop's default executor
+        (``asyncio.to_thread``) plus `write`'s own producer thread, so the
+        loop is never blocked. Use ``asyncio.to_thread`` likewise for `read`,
+        `open` and `extract`.
+
+        Args:
+            pipelinerun: The pipeline run (one key segment).
+            task: The task (one key segment).
+            name: The result name (one key segment, without ``.tgz``).
+            data: The payload: bytes, str, or an `os.PathLike` to a file or
+                directory.
+            progress: As for `write` (called from the producer thread).
+
+        Returns:
+            The stored object's bucket, key, size (bytes) and SHA-256.
+
+        Raises:
+            ConfigError: A name or `data` is invalid (see `write`).
+            TransientStoreError: The store kept failing transiently.
+            PermanentStoreError: The store refused the request.
+            OSError: A source file could not be read while uploading.
+
+        Cancellation: cancelling the awaiting task returns at once; the
+        upload goes on in its thread and either stores the whole object or
+        none of it (S3 PUTs and completed multipart uploads are atomic).
+
+        Thread safety: as `write`; call from a coroutine on any event loop.
+        """
+        import asyncio
+
+        return await asyncio.to_thread(self.write, pipelinerun, task, name, data, progress=progress)
 
     def key(self, pipelinerun: str, task: str, name: str) -> str:
         """

@@ -4,7 +4,10 @@ The buffered writer: records batched into objects, uploaded off the caller's thr
 `ObjectStoreWriter` is a facade over the engine's parts (`objlog._engine`,
 whose docstring draws them, the path of a record and the lock order): it
 validates options, opens the store, wires the parts and exposes
-``write``/``writelines``/``flush``/``sync``/``close``/``stats``.
+``write``/``writelines``/``flush``/``sync``/``close``/``stats``, and for
+asyncio ``aflush``/``aclose``/``async with`` (the blocking calls run in a
+worker thread; ``write`` itself never waits on the network and may be called
+from a coroutine).
 
 A batch is sealed when it reaches `max_size_bytes`, when its first record is
 `max_age` seconds old, on `flush`, `sync` and `close`; a sealed batch gets
@@ -412,6 +415,64 @@ class ObjectStoreWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # asyncio: each blocking call runs in the loop's default executor (a worker
+    # thread), so the event loop keeps running while the store is slow.
+    async def aflush(self, timeout: float | None = None) -> None:
+        """
+        Await until every record accepted so far is stored or spooled: `sync` for asyncio.
+
+        Unlike `flush`, which only seals the current batch and returns, this
+        waits for what `sync` waits for: an awaited flush that resolved before
+        the records were safe would tell a coroutine nothing. The wait runs
+        in a worker thread of the event loop's default executor
+        (``asyncio.to_thread``), so the loop is never blocked.
+
+        Args:
+            timeout: Seconds to wait (default `sync_timeout`).
+
+        Raises:
+            SyncTimeout: Time ran out (see `sync`).
+
+        Cancellation: cancelling the awaiting task returns at once; the sync
+        goes on in its thread to its deadline and loses nothing.
+
+        Thread safety: as `sync`; call from a coroutine on any event loop.
+        """
+        import asyncio  # loaded already wherever a coroutine runs: no cost for sync users
+
+        await asyncio.to_thread(self.sync, timeout)
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """
+        Await `close` (seal, upload within one deadline, stop the threads) off the event loop.
+
+        The close runs in a worker thread of the loop's default executor
+        (``asyncio.to_thread``). Idempotent, like `close`.
+
+        Args:
+            timeout: Total seconds for the whole close (default `sync_timeout`).
+
+        Raises:
+            SyncTimeout: Batches were neither stored nor spooled at the deadline.
+
+        Cancellation: cancelling the awaiting task returns at once, but the
+        writer is closed all the same (later writes raise
+        `WriterClosedError`) and the close goes on in its thread to its
+        deadline, storing or spooling what it can, as an un-cancelled one
+        would; ``asyncio.run`` waits for that thread before it returns.
+
+        Thread safety: as `close`; call from a coroutine on any event loop.
+        """
+        import asyncio
+
+        await asyncio.to_thread(self.close, timeout)
+
+    async def __aenter__(self) -> ObjectStoreWriter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
