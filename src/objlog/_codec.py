@@ -224,7 +224,8 @@ def normalize_record(data: str | bytes) -> bytes:
     Return one record as UTF-8 bytes ending in exactly one added-if-missing ``\\n``.
 
     A str is encoded as UTF-8; a lone surrogate in it becomes its backslash
-    escape (``\\ud800``), so the record is always valid UTF-8.
+    escape (``\\ud800``), so the record is always valid UTF-8. Empty input
+    gives ``b""``: no record (``write("")`` stores nothing).
 
     Raises:
         TypeError: `data` is neither str nor bytes (nor bytearray/memoryview).
@@ -232,11 +233,13 @@ def normalize_record(data: str | bytes) -> bytes:
     # Exact types first: the common cases cost one comparison, and bytes that
     # already end in a newline are returned as they are (no copy).
     if type(data) is bytes:
-        return data if data[-1:] == b"\n" else data + b"\n"
+        return data if data[-1:] == b"\n" or not data else data + b"\n"
     if type(data) is str:
         # A lone surrogate becomes the text \udXXX (valid UTF-8, and inside a
         # JSON string the escape of the same character), as in the adapters.
         if data[-1:] != "\n":
+            if not data:
+                return b""
             data += "\n"
         return data.encode("utf-8", "backslashreplace")
     if isinstance(data, str):
@@ -245,7 +248,7 @@ def normalize_record(data: str | bytes) -> bytes:
         raw = bytes(data)
     else:
         raise TypeError(f"a record must be str or bytes, not {type(data).__name__}")
-    return raw if raw.endswith(b"\n") else raw + b"\n"
+    return raw if raw.endswith(b"\n") or not raw else raw + b"\n"
 
 
 def encode_batch(

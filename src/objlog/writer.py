@@ -333,7 +333,9 @@ class ObjectStoreWriter:
         chunk: list[bytes] = []
         try:
             for line in lines:
-                chunk.append(normalize_record(line))
+                record = normalize_record(line)
+                if record:  # an empty item stores nothing, as write("") does
+                    chunk.append(record)
                 if len(chunk) >= WRITELINES_CHUNK:
                     ready, chunk = chunk, []
                     self._buffer.write_many(ready)
