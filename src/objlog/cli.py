@@ -1052,31 +1052,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_RUN_VALUE_OPTIONS = frozenset(
-    {
-        "--store",
-        "--pipelinerun",
-        "--task",
-        "--result",
-        "--spool-dir",
-        "--sync-timeout",
-        "--compresslevel",
-    }
-)
+def _run_options(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Map each option string of ``run`` to whether it takes a value (read from `parser`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            run = action.choices["run"]
+            return {o: a.nargs != 0 for a in run._actions for o in a.option_strings}
+    raise AssertionError("the parser has no run command")  # pragma: no cover - build_parser adds it
 
 
-def _split_run_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
+def _takes_value(options: dict[str, bool], arg: str) -> bool:
+    """
+    Tell whether the ``run`` option `arg`, as typed, takes the next argument as its value.
+
+    ``--opt=VALUE`` carries its own; an unambiguous abbreviation (``--compress 6``)
+    is matched as argparse matches it, so the value is not taken for the command.
+    """
+    if arg in options:
+        return options[arg]
+    if arg.startswith("--") and "=" not in arg:
+        matches = [o for o in options if o.startswith(arg)]
+        if len(matches) == 1:
+            return options[matches[0]]
+    return False
+
+
+def _split_run_argv(
+    argv: list[str], parser: argparse.ArgumentParser | None = None
+) -> tuple[list[str], list[str] | None]:
     """
     For ``run``, cut argv where the command starts: objlog's options before it.
 
-    The command starts after a ``--``, or at the first argument that is not an
-    option of ``run`` (so ``objlog run echo a -- b`` runs ``echo a -- b``).
+    The command starts after a ``--``, or at the first argument that is
+    neither an option of ``run`` nor an option's value (so ``objlog run echo
+    a -- b`` runs ``echo a -- b``). Which options take a value is read from
+    `parser` (default `build_parser()`), so ``--opt VALUE`` and ``--opt=VALUE``
+    both work for every one of them.
     """
     start = 0
     while start < len(argv) and argv[start].startswith("-"):
         start += 1  # top-level flags (--version, --help) take no value
     if start >= len(argv) or argv[start] != "run":
         return argv, None
+    options = _run_options(parser if parser is not None else build_parser())
     i = start + 1
     while i < len(argv):
         arg = argv[i]
@@ -1084,10 +1102,7 @@ def _split_run_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
             return argv[:i], argv[i + 1 :]
         if not arg.startswith("-") or arg == "-":
             return argv[:i], argv[i:]
-        if arg in _RUN_VALUE_OPTIONS:
-            i += 2
-        else:
-            i += 1
+        i += 2 if _takes_value(options, arg) else 1
     return argv, None
 
 
@@ -1107,8 +1122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Thread safety: call from the main thread (``run`` installs signal handlers).
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    head, command = _split_run_argv(args_list)
     parser = build_parser()
+    head, command = _split_run_argv(args_list, parser)
     args = parser.parse_args(head)
     if command is not None:
         args.command = command
