@@ -155,7 +155,7 @@ def test_result_extract_of_a_file_result(
 def test_result_get_of_a_directory_points_at_extract(
     cli_store: ObjectStore, produced: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``result get`` of a directory: exit 2, one line giving the extract command, nothing written."""
+    """``result get`` of a directory: exit 2, one line giving the extract command, no file."""
     _store_three(cli_store, produced)
     target = tmp_path / "got"
     for extra in ([], ["-o", str(target)]):
