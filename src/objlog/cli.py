@@ -983,11 +983,12 @@ def _add_completion(sub: argparse._SubParsersAction[_Parser]) -> None:
         "completion",
         help="print a bash or zsh completion script (needs the completion extra: shtab)",
         usage="objlog completion {bash,zsh}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.epilog = (
-        "bash: objlog completion bash > ~/.local/share/bash-completion/completions/objlog ; "
-        'zsh: objlog completion zsh > "${fpath[1]}/_objlog" (any directory on $fpath), '
-        "then start a new shell."
+        "install, then start a new shell:\n"
+        "  bash: objlog completion bash > ~/.local/share/bash-completion/completions/objlog\n"
+        '  zsh:  objlog completion zsh > "${fpath[1]}/_objlog"   (any directory on $fpath)'
     )
     p.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell to complete for")
     p.set_defaults(func=_cmd_completion)
