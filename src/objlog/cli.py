@@ -9,9 +9,12 @@ Subcommands::
     objlog ls     [URL] [PR [TASK]]
     objlog cat    [URL] PR TASK [--follow] [--since T] [--level L] [--grep RE] [--json]
                   [--raw | --escape] [--max-line-bytes N]
+    objlog result ls  [URL] PR TASK [--json]
     objlog result get [URL] PR TASK NAME [-o PATH|-]
+    objlog result extract [URL] PR TASK NAME DEST [-v]
     objlog result put [URL] PR TASK NAME PATH
     objlog spool  ls|retry|drop [SPOOL_DIR] [KEY...|--all] [--store URL] [--json]
+    objlog completion bash|zsh
 
 The store is ``--store URL``, or the first positional argument when there is
 one more than the command's names (``cat URL PR TASK``) or when it contains
@@ -45,6 +48,7 @@ from objlog.typing import ObjectStore
 
 if TYPE_CHECKING:
     from objlog._run import RunReport
+    from objlog.results import ResultWriter
 
 __all__ = ["main"]
 
@@ -654,6 +658,30 @@ def _save(payload: BinaryIO, output: str, name: str, bar: Any) -> tuple[int, Pat
     return copied, target
 
 
+@contextlib.contextmanager
+def _one_file(results: ResultWriter, pipelinerun: str, task: str, name: str) -> Iterator[BinaryIO]:
+    """
+    Open a result's payload for ``result get``; a directory result is a usage error.
+
+    A result whose first member is a directory or link has no single payload
+    to print: the error says so and gives the ``result extract`` command.
+    """
+    from objlog.errors import PermanentStoreError
+
+    try:
+        payload = results.open(pipelinerun, task, name)
+    except PermanentStoreError as exc:
+        if exc.reason != "ResultNotAFile":
+            raise
+        raise _UsageError(
+            f"result {name!r} of run {pipelinerun!r} task {task!r} is a directory, "
+            f"not one file: extract it with objlog result extract {pipelinerun} {task} "
+            f"{name} DEST"
+        ) from None
+    with payload:
+        yield payload
+
+
 def _cmd_result_get(args: argparse.Namespace) -> int:
     from objlog.results import ResultWriter
 
@@ -674,7 +702,7 @@ def _cmd_result_get(args: argparse.Namespace) -> int:
         bar = _progress(size, name, known_total=False)
         target: Path | None = None
         try:
-            with results.open(pipelinerun, task, name) as payload:
+            with _one_file(results, pipelinerun, task, name) as payload:
                 if args.output in (None, "-"):
                     copied = _copy(payload, sys.stdout.buffer, bar)
                     sys.stdout.buffer.flush()
@@ -710,6 +738,65 @@ def _cmd_result_put(args: argparse.Namespace) -> int:
                 bar.close()
     location = f"s3://{ref.bucket}/{ref.key}" if ref.bucket else ref.key
     print(f"{location} {ref.size} bytes sha256={ref.sha256}")
+    return 0
+
+
+def _rfc3339(when: _dt.datetime) -> str:
+    """A store time as RFC 3339 UTC with seconds: ``2026-11-21T11:40:00Z``."""
+    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cmd_result_ls(args: argparse.Namespace) -> int:
+    from objlog.results import ResultWriter
+
+    url, rest = _split_store(args, args.args, 2)
+    if len(rest) != 2:
+        raise _UsageError("usage: objlog result ls [URL] PR TASK [--json]")
+    pipelinerun, task = rest
+    with _opened_store(url) as store:
+        found = ResultWriter(store).list_results(pipelinerun, task)
+    if not found:
+        raise _NotFound(f"no results for run {pipelinerun!r} task {task!r} in {store.url}")
+    width = max(len(str(info.size)) for info in found.values())
+    for name, info in found.items():
+        if args.json:
+            line = json.dumps(
+                {
+                    "name": name,
+                    "key": info.key,
+                    "size_bytes": info.size,
+                    "last_modified": _rfc3339(info.last_modified),
+                },
+                ensure_ascii=False,
+            )
+        else:
+            line = f"{info.size:>{width}}  {_rfc3339(info.last_modified)}  {name}"
+        sys.stdout.write(line + "\n")
+    return 0
+
+
+def _cmd_result_extract(args: argparse.Namespace) -> int:
+    from objlog.results import ResultWriter
+
+    url, rest = _split_store(args, args.args, 4)
+    if len(rest) != 4:
+        raise _UsageError("usage: objlog result extract [URL] PR TASK NAME DEST")
+    pipelinerun, task, name, dest = rest
+    if Path(dest).exists() and not Path(dest).is_dir():
+        raise _UsageError(f"{dest}: exists and is not a directory")
+    with _opened_store(url) as store:
+        try:
+            created = ResultWriter(store).extract(pipelinerun, task, name, dest)
+        except ObjectNotFoundError:
+            raise _NotFound(
+                f"no result {name!r} for run {pipelinerun!r} task {task!r} in {store.url}"
+            ) from None
+        except OSError as exc:
+            _say(f"error: extracting result {name!r} into {dest}: {exc.strerror or exc}")
+            return EXIT_STORE
+    if args.verbose:
+        for path in created:
+            sys.stdout.write(f"{path}\n")
     return 0
 
 
@@ -824,6 +911,87 @@ def _add_spool(sub: argparse._SubParsersAction[_Parser]) -> None:
             a.add_argument("-v", "--verbose", action="store_true", help="print totals on stderr")
             continue
         a.add_argument("--all", action="store_true", help="every dead-lettered batch")
+
+
+# -- completion -------------------------------------------------------------------------
+
+#: The shells ``objlog completion`` writes a script for (what shtab generates).
+COMPLETION_SHELLS = ("bash", "zsh")
+# What the shell offers for an option's value, by metavar: shtab's FILE and
+# DIRECTORY (written out here so the parser is built without importing shtab).
+_COMPLETE_BY_METAVAR = {
+    "PATH": {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"},
+    "DIR": {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"},
+}
+
+
+def _mark_paths(parser: argparse.ArgumentParser) -> None:
+    """Tell shtab which options of `parser` and its subcommands name files or directories."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _mark_paths(sub)
+        elif isinstance(action.metavar, str) and action.metavar in _COMPLETE_BY_METAVAR:
+            action.complete = _COMPLETE_BY_METAVAR[action.metavar]  # type: ignore[attr-defined]
+
+
+def completion_script(shell: str) -> str:
+    """
+    Return the completion script of the ``objlog`` command for `shell`.
+
+    The script is generated from `build_parser` by shtab, so every command
+    and option is completed as the parser defines it, and options whose
+    metavar is ``PATH`` or ``DIR`` complete file or directory names.
+
+    Args:
+        shell: One of `COMPLETION_SHELLS` (``bash``, ``zsh``).
+
+    Returns:
+        The script's text.
+
+    Raises:
+        MissingBackendError: shtab (the ``completion`` extra) is not installed.
+        ConfigError: `shell` is not one of `COMPLETION_SHELLS`.
+
+    Thread safety: builds its own parser; call from any thread.
+    """
+    if shell not in COMPLETION_SHELLS:
+        raise ConfigError(f"no completion for shell {shell!r}: expected one of bash, zsh")
+    try:
+        import shtab
+    except ImportError as exc:
+        from objlog._package import install_hint
+        from objlog.errors import MissingBackendError
+
+        raise MissingBackendError(
+            f"shell completion needs shtab: {install_hint('completion')}"
+        ) from exc
+    parser = build_parser()
+    _mark_paths(parser)
+    return str(shtab.complete(parser, shell=shell))
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    sys.stdout.write(completion_script(args.shell))
+    sys.stdout.flush()
+    return 0
+
+
+def _add_completion(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog completion bash|zsh``."""
+    p = sub.add_parser(
+        "completion",
+        help="print a bash or zsh completion script (needs the completion extra: shtab)",
+        usage="objlog completion {bash,zsh}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.epilog = (
+        "install, then start a new shell:\n"
+        "  bash: objlog completion bash > ~/.local/share/bash-completion/completions/objlog\n"
+        '  zsh:  objlog completion zsh > "${fpath[1]}/_objlog"   (any directory on $fpath)'
+    )
+    p.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell to complete for")
+    p.set_defaults(func=_cmd_completion)
 
 
 # -- parser --------------------------------------------------------------------------------
@@ -1005,18 +1173,43 @@ def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _add_result(sub: argparse._SubParsersAction[_Parser]) -> None:
-    """Add ``objlog result get|put ...``."""
-    p = sub.add_parser("result", help="get or put a task result (.tgz, KFP layout)")
+    """Add ``objlog result ls|get|extract|put ...``."""
+    p = sub.add_parser("result", help="list, get, extract or put task results (.tgz, KFP layout)")
     rsub = p.add_subparsers(dest="result_command", metavar="ACTION", required=True)
+    ls = _add_command(
+        rsub,
+        "ls",
+        _cmd_result_ls,
+        "list a task's results: stored (compressed) size, time stored, name",
+        "objlog result ls [URL] PR TASK [--json]",
+    )
+    ls.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per result: name, key, size_bytes, last_modified (RFC 3339 UTC)",
+    )
     g = _add_command(
         rsub,
         "get",
         _cmd_result_get,
-        "print or save a result's payload",
+        "print or save a file result's payload (a directory result: use extract)",
         "objlog result get [URL] PR TASK NAME [-o PATH|-]",
     )
     g.add_argument("-o", "--output", metavar="PATH", help="write here ('-' = stdout, default)")
     g.add_argument("-v", "--verbose", action="store_true", help="say where it went")
+    x = _add_command(
+        rsub,
+        "extract",
+        _cmd_result_extract,
+        "extract any result, file or directory, into the directory DEST",
+        "objlog result extract [URL] PR TASK NAME DEST [-v]",
+    )
+    x.epilog = (
+        "DEST is created if missing. Members with absolute paths or '..', links "
+        "leading out of DEST, devices and FIFOs are refused before anything is "
+        "written (tarfile's 'data' filter); owners are not restored."
+    )
+    x.add_argument("-v", "--verbose", action="store_true", help="print each path created")
     _add_command(
         rsub,
         "put",
@@ -1047,36 +1240,62 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
-    for add in (_add_check, _add_run, _add_ls, _add_cat, _add_result, _add_spool):
+    for add in (
+        _add_check,
+        _add_run,
+        _add_ls,
+        _add_cat,
+        _add_result,
+        _add_spool,
+        _add_completion,
+    ):
         add(sub)
     return parser
 
 
-_RUN_VALUE_OPTIONS = frozenset(
-    {
-        "--store",
-        "--pipelinerun",
-        "--task",
-        "--result",
-        "--spool-dir",
-        "--sync-timeout",
-        "--compresslevel",
-    }
-)
+def _run_options(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Map each option string of ``run`` to whether it takes a value (read from `parser`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            run = action.choices["run"]
+            return {o: a.nargs != 0 for a in run._actions for o in a.option_strings}
+    raise AssertionError("the parser has no run command")  # pragma: no cover - build_parser adds it
 
 
-def _split_run_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
+def _takes_value(options: dict[str, bool], arg: str) -> bool:
+    """
+    Tell whether the ``run`` option `arg`, as typed, takes the next argument as its value.
+
+    ``--opt=VALUE`` carries its own; an unambiguous abbreviation (``--compress 6``)
+    is matched as argparse matches it, so the value is not taken for the command.
+    """
+    if arg in options:
+        return options[arg]
+    if arg.startswith("--") and "=" not in arg:
+        matches = [o for o in options if o.startswith(arg)]
+        if len(matches) == 1:
+            return options[matches[0]]
+    return False
+
+
+def _split_run_argv(
+    argv: list[str], parser: argparse.ArgumentParser | None = None
+) -> tuple[list[str], list[str] | None]:
     """
     For ``run``, cut argv where the command starts: objlog's options before it.
 
-    The command starts after a ``--``, or at the first argument that is not an
-    option of ``run`` (so ``objlog run echo a -- b`` runs ``echo a -- b``).
+    The command starts after a ``--``, or at the first argument that is
+    neither an option of ``run`` nor an option's value (so ``objlog run echo
+    a -- b`` runs ``echo a -- b``). Which options take a value is read from
+    `parser` (default `build_parser()`), so ``--opt VALUE`` and ``--opt=VALUE``
+    both work for every one of them.
     """
     start = 0
     while start < len(argv) and argv[start].startswith("-"):
         start += 1  # top-level flags (--version, --help) take no value
     if start >= len(argv) or argv[start] != "run":
         return argv, None
+    options = _run_options(parser if parser is not None else build_parser())
     i = start + 1
     while i < len(argv):
         arg = argv[i]
@@ -1084,10 +1303,7 @@ def _split_run_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
             return argv[:i], argv[i + 1 :]
         if not arg.startswith("-") or arg == "-":
             return argv[:i], argv[i:]
-        if arg in _RUN_VALUE_OPTIONS:
-            i += 2
-        else:
-            i += 1
+        i += 2 if _takes_value(options, arg) else 1
     return argv, None
 
 
@@ -1107,8 +1323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Thread safety: call from the main thread (``run`` installs signal handlers).
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    head, command = _split_run_argv(args_list)
     parser = build_parser()
+    head, command = _split_run_argv(args_list, parser)
     args = parser.parse_args(head)
     if command is not None:
         args.command = command

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar, cast
 
-from objlog._layout import artifact_key
+from objlog._layout import artifact_key, artifacts_prefix, validate_segment
 from objlog._tarball import (
     DIR_MODE,
     FILE_MODE,
@@ -50,7 +50,7 @@ from objlog._tarball import (
 )
 from objlog.errors import ConfigError, PermanentStoreError
 from objlog.retry import RetryPolicy, retry_call
-from objlog.typing import ObjectRef, ObjectStore
+from objlog.typing import ObjectInfo, ObjectRef, ObjectStore
 
 __all__ = [
     "CONTENT_TYPE",
@@ -238,6 +238,45 @@ class ResultWriter:
         Thread safety: pure; call from any thread.
         """
         return artifact_key(self._store.prefix, pipelinerun, task, name)
+
+    def list_results(self, pipelinerun: str, task: str) -> dict[str, ObjectInfo]:
+        """
+        Return the results stored for `task` of `pipelinerun`, by name, sorted by name.
+
+        Every ``<name>.tgz`` object directly under
+        ``[PREFIX/]artifacts/<pipelinerun>/<task>/`` counts (the KFP-on-Tekton
+        layout); other objects there, and names `key` would refuse (so no
+        name shown can hold a control or bidi character), are left out.
+
+        Args:
+            pipelinerun: The pipeline run.
+            task: The task.
+
+        Returns:
+            ``{name: ObjectInfo}``; each info has the key, the stored
+            (compressed) size in bytes and the time the store wrote it.
+            Empty when the task has no result.
+
+        Raises:
+            ConfigError: `pipelinerun` or `task` is invalid (see `key`).
+            PermanentStoreError: The store refused the listing.
+            TransientStoreError: Listing kept failing transiently.
+
+        Thread safety: call from any thread.
+        """
+        prefix = artifacts_prefix(self._store.prefix, pipelinerun, task)
+        found: dict[str, ObjectInfo] = {}
+        for info in self._retried(lambda: list(self._store.list_objects(prefix))):
+            rest = info.key[len(prefix) :]
+            if "/" in rest or not rest.endswith(".tgz"):
+                continue
+            name = rest[: -len(".tgz")]
+            try:
+                validate_segment(name, "result name")
+            except ConfigError:
+                continue
+            found[name] = info
+        return dict(sorted(found.items()))
 
     def write(
         self,
