@@ -79,9 +79,11 @@ _HIDDEN_WORD = (
 # An option name (after its dashes) ending in a secret word: --password, --db-pass,
 # --auth-token; not --password-file or --password-stdin (no secret follows), nor --no-auth.
 _SECRET_OPTION = re.compile(rf"(?i)^(?!no[-_])(?:[a-z0-9]+[-_])*(?:{_HIDDEN_WORD})$")
-# An environment-style assignment: NAME=VALUE with a secret word in NAME.
+# An environment-style assignment, NAME=VALUE, with a secret word anywhere in NAME
+# (PGPASSWORD, MYSQL_PWD, AWS_SECRET_ACCESS_KEY, HF_TOKEN): names are compact there.
 _SECRET_ASSIGNMENT = re.compile(
-    rf"(?i)^(?:[a-z0-9]+_)*(?:{_HIDDEN_WORD}|key)(?:_[a-z0-9]+)*=", re.ASCII
+    r"(?i)^(?=[a-z_])[a-z0-9_]*(?:pass|pwd|secret|token|key|credential|auth|signature)[a-z0-9_]*=",
+    re.ASCII,
 )
 # user:password@ in a URL.
 _URL_USERINFO = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/?#@\s:]*:)[^/?#@\s]*@")
@@ -118,8 +120,10 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
       ``--db-token=X`` become ``--password ***`` and ``--db-token=***``
       (``--password-file PATH``, ``--password-stdin`` and ``--no-auth`` are
       kept: no secret follows them);
-    * ``NAME=VALUE`` where NAME holds such a word or ``KEY`` as a word
-      (``AWS_SECRET_ACCESS_KEY=...``, ``GITHUB_TOKEN=...``, ``api_key=...``);
+    * ``NAME=VALUE`` where NAME holds pass, pwd, secret, token, key,
+      credential, auth or signature anywhere (``AWS_SECRET_ACCESS_KEY=...``,
+      ``PGPASSWORD=...``, ``api_key=...``; ``KEYBOARD=us`` too: better
+      hidden than shown);
     * the password of a URL (``https://user:***@host``) and secret query
       parameters (``?token=``, ``X-Amz-Signature=``, ``X-Amz-Credential=``,
       ``sig=``) anywhere in an argument;
