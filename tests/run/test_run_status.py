@@ -120,4 +120,4 @@ def test_status_off_stores_none() -> None:
     """RunOptions(status=False): no status object."""
     store = MemoryStore()
     _run(store, "print(1)", status=False)
-    assert [] == [k for k in store if k.startswith("status/")]
+    assert [] == [k for k in store.keys() if k.startswith("status/")]  # noqa: SIM118 (not a dict)
