@@ -5,6 +5,7 @@ Layout (``PREFIX`` is the store URL's prefix, omitted when empty)::
 
     [PREFIX/]logs/<pipelinerun>/<task>/<batch object>      log batches (the writer)
     [PREFIX/]artifacts/<pipelinerun>/<task>/<name>.tgz     results (KFP-on-Tekton contract)
+    [PREFIX/]status/<pipelinerun>/<task>/status.json       a step's outcome (``objlog run``)
 
 The ``artifacts/<pipelinerun>/<task>/<name>.tgz`` form is the one Kubeflow
 Pipelines on Tekton reads (kfp-tekton ``metadata_writer.py``,
@@ -28,6 +29,8 @@ __all__ = [
     "LOGS",
     "MAX_KEY_BYTES",
     "MAX_SEGMENT_BYTES",
+    "STATUS",
+    "STATUS_NAME",
     "KeyParts",
     "artifact_key",
     "artifacts_prefix",
@@ -35,11 +38,18 @@ __all__ = [
     "join_key",
     "logs_prefix",
     "parse_key",
+    "parse_status_key",
+    "status_key",
+    "status_prefix",
     "validate_segment",
 ]
 
 LOGS = "logs"
 ARTIFACTS = "artifacts"
+#: The area of status objects: its own, so no listing of log batches ever holds one.
+STATUS = "status"
+#: The last segment of a status key (`parse_batch_key` rejects it: no timestamp).
+STATUS_NAME = "status.json"
 
 # Refused in names, because they break or spoof listings, terminals and consoles:
 # control characters (C0, DEL, C1); bidi controls (U+061C, U+200E/F, U+202A-202E,
@@ -187,6 +197,59 @@ def artifact_key(prefix: str, pipelinerun: str, task: str, name: str) -> str:
     return check_key_length(
         artifacts_prefix(prefix, pipelinerun, task) + f"{name}.tgz", "result key"
     )
+
+
+def status_prefix(prefix: str, pipelinerun: str | None = None) -> str:
+    """
+    Return ``[PREFIX/]status/[<pipelinerun>/]``, always ending in ``/``.
+
+    Raises:
+        ConfigError: `pipelinerun` fails `validate_segment`.
+
+    Thread safety: pure; safe from any thread.
+    """
+    return _area_prefix(prefix, STATUS, pipelinerun, None)
+
+
+def status_key(prefix: str, pipelinerun: str, task: str) -> str:
+    """
+    Return ``[PREFIX/]status/<pipelinerun>/<task>/status.json``, a step's outcome.
+
+    Where ``objlog run`` keeps the task's status (`objlog._status`).
+
+    One object per task, overwritten as the step goes (running, then
+    finished). It lives in an area of its own, beside ``logs/`` and
+    ``artifacts/``, so listing a task's log batches never returns it; its
+    name has no batch timestamp either, so `parse_batch_key` rejects it.
+
+    Raises:
+        ConfigError: A name fails `validate_segment`, or the key is longer
+            than S3's 1,024 bytes (`check_key_length`).
+
+    Thread safety: pure; safe from any thread.
+    """
+    key = _area_prefix(prefix, STATUS, pipelinerun, task) + STATUS_NAME
+    return check_key_length(key, "status key")
+
+
+def parse_status_key(prefix: str, key: str) -> tuple[str, str] | None:
+    """
+    Return ``(pipelinerun, task)`` of a key made by `status_key`, or None for any other key.
+
+    Thread safety: pure; safe from any thread.
+    """
+    head = join_key(prefix, STATUS) + "/"
+    if not key.startswith(head):
+        return None
+    parts = key[len(head) :].split("/")
+    if len(parts) != 3 or parts[2] != STATUS_NAME:
+        return None
+    try:
+        validate_segment(parts[0], "pipelinerun")
+        validate_segment(parts[1], "task")
+    except ConfigError:
+        return None
+    return parts[0], parts[1]
 
 
 class KeyParts(NamedTuple):

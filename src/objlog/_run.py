@@ -1,9 +1,10 @@
 """
 The step runner behind ``objlog run``: a child process whose output becomes log records.
 
-The child's stdout and stderr are pipes read by two threads, as raw bytes.
-Every chunk read is first copied (tee'd) unchanged to our own stdout or
-stderr, then cut into lines; each line becomes one JSON record::
+The child's stdout and stderr are pipes read by two threads, as raw bytes
+(with ``pty=True`` both are one pseudo-terminal read by one thread, see
+`_start_child`). Every chunk read is first copied (tee'd) unchanged to our
+own stdout or stderr, then cut into lines; each line becomes one JSON record::
 
     {"timestamp": "2026-11-21T11:40:30.123456Z", "stream": "stdout",
      "sequence": 7, "line": "epoch 3 loss 0.12"}
@@ -33,6 +34,11 @@ exit status returned (128 + N when signal N killed it). The whole output
 is stamped on objlog's side: a record the child sends through its own
 objlog handler carries the child's time and may sort a fraction of a
 millisecond before a line it printed just before.
+
+The step's outcome is a status object (`objlog._status`): ``running`` when
+it starts, ``succeeded`` or ``failed`` with counts once it ended and its log
+was synced, so a reader that sees it finished and lists once more has every
+line that was stored.
 """
 
 from __future__ import annotations
@@ -40,12 +46,15 @@ from __future__ import annotations
 import array
 import base64
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -57,6 +66,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, TypedDict
 
+from objlog import _layout, _status
 from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
 from objlog.results import ResultWriter
 from objlog.retry import RetryPolicy
@@ -75,6 +85,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_RUN_MAX_AGE",
     "LineSink",
     "RunOptions",
     "RunReport",
@@ -94,6 +105,13 @@ _PIPE_BYTES = 1024 * 1024
 # json's own C string encoder (what json.dumps uses for a str, without the call overhead).
 _encode_str = json.encoder.encode_basestring
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: ``max_age`` of ``objlog run``'s log batches, seconds, unless ``--max-age`` or
+#: ``OBJLOG_MAX_AGE`` says otherwise: lower than the writer's 5 s so ``cat -f``
+#: shows a quiet step's lines within about 3 s (2 s here plus its 1 s poll). A
+#: step printing one line a second costs at most 3600 / 2 = 1,800 objects an
+#: hour (measured: 28 objects in a 60 s step, 1,680 an hour; 54 at 1 s); a busy step
+#: fills batches by size instead.
+DEFAULT_RUN_MAX_AGE = 2.0
 
 
 class _Writer(Protocol):
@@ -239,6 +257,8 @@ class LineSink:
         self.errors = 0
         self.dropped = 0
         self.dropped_writes = 0
+        #: Bytes of output recorded (the step's bytes, newlines included).
+        self.output_bytes = 0
         self.last_error: BaseException | None = None
         # _ledger[i]: records accepted before the writer's record _base + i.
         self._ledger = array.array("q", [0])
@@ -318,6 +338,7 @@ class LineSink:
                 seq += 1
                 if complete:
                     self.lines += 1
+                self.output_bytes += len(raw) + (1 if newline else 0)
                 if self._archive is not None:
                     archived.append(raw + b"\n" if newline else raw)
             self.sequence = seq
@@ -416,6 +437,11 @@ class RunOptions:
             child ended (a grandchild may hold them open; default 5.0).
         max_line_bytes: Longest record line (default 256 KiB).
         writer_options: Extra keyword arguments for the writer.
+        pty: Run the step on a pseudo-terminal (POSIX only; default False):
+            its stdout and stderr are one terminal, recorded as ``stdout``
+            (see `_start_child`). Without it the step gets
+            ``PYTHONUNBUFFERED=1`` unless our environment sets that variable.
+        status: Store the step's status object (`objlog._status`; default True).
 
     Raises:
         ConfigError: An empty command or a value out of range.
@@ -433,6 +459,8 @@ class RunOptions:
     drain_timeout: float = 5.0
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     writer_options: WriterOptions = field(default_factory=lambda: WriterOptions())
+    pty: bool = False
+    status: bool = True
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -441,6 +469,8 @@ class RunOptions:
             raise ConfigError("sync_timeout must be > 0 and drain_timeout >= 0 seconds")
         if self.max_line_bytes < 16:
             raise ConfigError(f"max_line_bytes must be >= 16, got {self.max_line_bytes}")
+        if self.pty and os.name != "posix":
+            raise ConfigError("--pty needs a POSIX system (pseudo-terminals)")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -473,6 +503,11 @@ class RunReport:
         objects: Log objects this run's writer stored.
         dropped: Writer calls whose records were dropped (memory full, no spool).
         signals: Signals forwarded to the child.
+        output_bytes: Bytes the child printed (both streams, newlines included).
+        stored_bytes: Bytes of log objects stored (compressed).
+        status: The end status stored (or meant to be) for the task, or None
+            before the end or with ``RunOptions.status`` off.
+        status_stored: True when that status object was stored.
     """
 
     exit_status: int = 0
@@ -490,6 +525,10 @@ class RunReport:
     objects: int = 0
     dropped: int = 0
     signals: list[int] = field(default_factory=list)
+    output_bytes: int = 0
+    stored_bytes: int = 0
+    status: _status.TaskStatus | None = None
+    status_stored: bool = False
 
 
 #: ``objlog run``'s status when the step succeeded but objlog failed it: a
@@ -525,6 +564,12 @@ def run_step(
         declared result could not be stored or log lines were lost
         (spooled lines are not lost).
 
+    With `RunOptions.status`, the task's status object is stored once the
+    child started (``running``, on a background thread) and again at the
+    very end (``succeeded`` when ``exit_status`` is 0, else ``failed``),
+    each within `objlog._status.STATUS_TIMEOUT` (5 s); a failure to store
+    it goes to `say` and changes nothing else.
+
     Raises:
         ConfigError: Bad options or names (before the child starts).
         OSError: The command cannot be started (not found, not executable).
@@ -533,6 +578,7 @@ def run_step(
     for the duration of the run and restores the previous ones).
     """
     report = RunReport()
+    status_key = _layout.status_key(store.prefix, options.pipelinerun, options.task)
     writer = ObjectStoreWriter(
         store,
         pipelinerun=options.pipelinerun,
@@ -547,25 +593,82 @@ def run_step(
     sink = LineSink(writer, archive)
     forwarder = _SignalForwarder(report.signals)
     forwarder.install()
+    statuses = _status.StatusWriter(store, status_key, say) if options.status else None
+    start = _status.TaskStatus(
+        pipelinerun=options.pipelinerun,
+        task=options.task,
+        status=_status.RUNNING,
+        host=socket.gethostname(),
+        command=tuple(_status.redact_argv(options.command)),
+        objlog_version=_objlog_version(),
+    )
     try:
+        start = _replace(start, started=_dt.datetime.now(_dt.timezone.utc))
+        began = time.monotonic()
         try:
-            proc = _start_child(options)
+            proc, sources = _start_child(options)
         except BaseException:
             _close_quietly(writer, 5.0)
             raise
         forwarder.attach(proc)
+        if statuses is not None:
+            statuses.start(start)
         tees = (
             stdout if stdout is not None else sys.stdout.buffer,
             stderr if stderr is not None else sys.stderr.buffer,
         )
-        returncode = _record_output(proc, sink, tees, options, say, writer)
-        # Signals stay forwarded (to nobody) until the end: a second SIGTERM must
-        # not cut the upload of what the step left behind.
-        _finish(writer, sink, archive_path, store, options, report, returncode)
+        try:
+            returncode = _record_output(proc, sources, sink, tees, options, say, writer)
+            # Signals stay forwarded (to nobody) until the end: a second SIGTERM must
+            # not cut the upload of what the step left behind.
+            _finish(writer, sink, archive_path, store, options, report, returncode)
+        except BaseException:
+            if statuses is not None:  # best effort: not left "running" for good
+                statuses.finish(_replace(start, status=_status.FAILED, finished=_now()))
+            raise
+        report.status = _end_status(start, report, returncode, time.monotonic() - began)
+        if statuses is not None:
+            report.status_stored = statuses.finish(report.status)
     finally:
         forwarder.restore()
         workdir.cleanup()
     return report
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _replace(base: _status.TaskStatus, /, **changes: Any) -> _status.TaskStatus:
+    return dataclasses.replace(base, **changes)
+
+
+def _objlog_version() -> str:
+    from objlog import __version__
+
+    return str(__version__)
+
+
+def _end_status(
+    start: _status.TaskStatus, report: RunReport, returncode: int, duration: float
+) -> _status.TaskStatus:
+    """The status stored at the end: the outcome ``objlog run`` reports, with its counts."""
+    assert start.started is not None
+    return _replace(
+        start,
+        status=_status.SUCCEEDED if report.exit_status == 0 else _status.FAILED,
+        # Wall-clock end from the monotonic duration: a clock step cannot make it negative.
+        finished=start.started + _dt.timedelta(seconds=duration),
+        exit_code=report.exit_status,
+        step_exit_code=_exit_status(returncode),
+        signal=_status.signal_name(-returncode) if returncode < 0 else None,
+        lines_stored=report.lines_stored,
+        lines_spooled=report.lines_spooled,
+        lines_lost=report.lines_lost,
+        output_bytes=report.output_bytes,
+        stored_bytes=report.stored_bytes,
+        results=tuple(report.results),
+    )
 
 
 #: Seconds between two looks at the child, in which forwarded signals are handled.
@@ -654,9 +757,24 @@ def _resolve(command: str, env: dict[str, str]) -> str:
     return found
 
 
-def _start_child(options: RunOptions) -> subprocess.Popen[bytes]:
+def _start_child(options: RunOptions) -> tuple[subprocess.Popen[bytes], list[tuple[int, str]]]:
     """
     Start the command with its stdout and stderr on pipes, in our run and task.
+
+    Returns the child and the descriptors to read, each with its stream name:
+    two pipes (``stdout``, ``stderr``), or with `RunOptions.pty` the master
+    side of one pseudo-terminal (``pty.openpty``), on which the child's
+    stdout and stderr both are, so the step sees a terminal and
+    line-buffers as it would on one (C stdio, Python, most tools), and
+    progress bars draw as on a terminal. The two streams merge there and are
+    recorded as ``stdout``. The child's stdin stays ours (it gets no
+    controlling terminal, so no prompt waits on the pty). The terminal keeps
+    ``\n`` as is (``ONLCR`` off: no ``\r\n`` in the records) and has our
+    terminal's size, else 80x24.
+
+    Without a pty, ``PYTHONUNBUFFERED=1`` is set for the child unless our
+    environment has that variable: a Python step then writes each print at
+    once instead of in 8 KiB blocks when piped, so lines get their own time.
 
     The step never outlives ``objlog run``, even killed by SIGKILL: on Linux
     the child asks for ``PR_SET_PDEATHSIG(SIGKILL)`` (prctl(2)) in a small
@@ -683,13 +801,53 @@ def _start_child(options: RunOptions) -> subprocess.Popen[bytes]:
     # A child that logs through objlog itself lands in the same task (merged by time).
     env["OBJLOG_PIPELINERUN"] = options.pipelinerun
     env["OBJLOG_TASK"] = options.task
+    if not options.pty and "PYTHONUNBUFFERED" not in env:
+        env["PYTHONUNBUFFERED"] = "1"
     argv = list(options.command)
     if sys.platform.startswith("linux"):
         path = _resolve(argv[0], env)
         # -I -S: no site, no PYTHON* variables, no user paths (the env still reaches the step).
         shim = [sys.executable, "-I", "-S", "-c", _PDEATHSIG_SHIM, str(os.getpid()), path]
         argv = shim + argv
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if options.pty:
+        master, slave = _open_pty()
+        try:
+            proc = subprocess.Popen(argv, stdout=slave, stderr=slave, env=env)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)  # the child holds it now: EIO on the master when it ends
+        return proc, [(master, "stdout")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    sources: list[tuple[int, str]] = []
+    for pipe, stream in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+        assert pipe is not None
+        _grow_pipe(pipe.fileno())
+        sources.append((os.dup(pipe.fileno()), stream))
+        pipe.close()
+    return proc, sources
+
+
+def _open_pty() -> tuple[int, int]:
+    """Open a pseudo-terminal for the step: ``(master, slave)``, ONLCR off, a window size."""
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    try:
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.ONLCR  # oflag: "\n" stays "\n" (a terminal would send "\r\n")
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        columns, lines = shutil.get_terminal_size((80, 24))
+        with contextlib.suppress(OSError):
+            winsize = struct.pack("HHHH", lines, columns, 0, 0)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize)
+    except BaseException:
+        os.close(master)
+        os.close(slave)
+        raise
+    return master, slave
 
 
 def _wait_for(proc: subprocess.Popen[bytes], tick: Callable[[], None] | None = None) -> int:
@@ -714,6 +872,7 @@ def _wait_for(proc: subprocess.Popen[bytes], tick: Callable[[], None] | None = N
 
 def _record_output(
     proc: subprocess.Popen[bytes],
+    sources: Sequence[tuple[int, str]],
     sink: LineSink,
     tees: tuple[BinaryIO, BinaryIO],
     options: RunOptions,
@@ -721,7 +880,8 @@ def _record_output(
     writer: ObjectStoreWriter | None = None,
 ) -> int:
     """
-    Pump the child's pipes into `sink` until it exits and its pipes drain.
+    Pump the child's descriptors (`sources`, from `_start_child`) into `sink` until it exits
+    and they drain; the pumps close them.
 
     Meanwhile the sink's ledger is trimmed below what `writer` stored, so a
     long step costs at most 8 bytes per read not yet stored.
@@ -729,12 +889,10 @@ def _record_output(
     Returns:
         The child's return code (negative: killed by that signal).
     """
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps = []
-    for pipe, stream, tee in ((proc.stdout, "stdout", tees[0]), (proc.stderr, "stderr", tees[1])):
-        _grow_pipe(pipe.fileno())
-        pumps.append(_Pump(os.dup(pipe.fileno()), stream, tee, sink, options.max_line_bytes))
-        pipe.close()
+    pumps = [
+        _Pump(fd, stream, tees[0] if stream == "stdout" else tees[1], sink, options.max_line_bytes)
+        for fd, stream in sources
+    ]
     for pump in pumps:
         pump.start()
     tick = None if writer is None else lambda: _forget_stored(sink, writer)
@@ -782,6 +940,8 @@ def _finish(
     stats = writer.stats
     report.dropped = stats.dropped_records
     report.objects = stats.objects
+    report.stored_bytes = stats.bytes_stored
+    report.output_bytes = sink.output_bytes
     _account(sink, stats, report)
     report.spool_dir = options.spool_dir
     if report.dropped:

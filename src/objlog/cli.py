@@ -47,7 +47,7 @@ from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError, StoreEr
 from objlog.typing import ObjectStore
 
 if TYPE_CHECKING:
-    from objlog._run import RunReport
+    from objlog._run import RunReport, WriterOptions
     from objlog.results import ResultWriter
 
 __all__ = ["main"]
@@ -252,6 +252,29 @@ def _run_summary(report: RunReport, where: str) -> str:
     )
 
 
+def _run_writer_options(args: argparse.Namespace) -> WriterOptions:
+    """
+    Return the writer options ``run`` sets: ``--compresslevel`` and ``--max-age``.
+
+    Each is left out unless given, so its ``OBJLOG_*`` variable applies (see
+    `objlog._settings`); ``max_age`` then falls back to ``run``'s own default
+    (`objlog._run.DEFAULT_RUN_MAX_AGE`), not the writer's 5 s.
+    """
+    from objlog._run import DEFAULT_RUN_MAX_AGE, WriterOptions
+    from objlog._settings import variable
+
+    options = WriterOptions()
+    if args.compresslevel is not None:
+        options["compresslevel"] = args.compresslevel
+    if args.max_age is not None:
+        if not 0 < args.max_age < float("inf"):
+            raise _UsageError("--max-age must be > 0 seconds")
+        options["max_age"] = args.max_age
+    elif not os.environ.get(variable("max_age"), "").strip():
+        options["max_age"] = DEFAULT_RUN_MAX_AGE
+    return options
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from objlog import _layout
     from objlog._run import RunOptions, run_step
@@ -270,10 +293,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             archive_log=args.archive_log,
             spool_dir=spool,
             sync_timeout=args.sync_timeout,
-            # Left out unless given, so OBJLOG_COMPRESSLEVEL applies (see objlog._settings).
-            writer_options={}
-            if args.compresslevel is None
-            else {"compresslevel": args.compresslevel},
+            writer_options=_run_writer_options(args),
+            pty=args.pty,
         )
         try:
             report = run_step(store, options, say=_say)
@@ -291,41 +312,208 @@ def _cmd_run(args: argparse.Namespace) -> int:
 # -- ls -------------------------------------------------------------------------------
 
 
-def _list_task(store: ObjectStore, pipelinerun: str, task: str, *, verbose: bool) -> None:
-    """Print a task's log and result objects: size, time, key."""
-    from objlog import reader
+def _rfc3339(when: _dt.datetime | None) -> str | None:
+    """RFC 3339 UTC to the second (``2026-11-21T11:40:30Z``), None as None."""
+    if when is None:
+        return None
+    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _duration_text(seconds: float | None) -> str:
+    """A short duration: ``0.4s``, ``42s``, ``3m12s``, ``5h07m``, ``2d03h``; ``-`` for None."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{max(seconds, 0.0):.1f}s"
+    whole = int(seconds)
+    for big, small, unit, sub in ((86400, 3600, "d", "h"), (3600, 60, "h", "m"), (60, 1, "m", "s")):
+        if whole >= big:
+            return f"{whole // big}{unit}{(whole % big) // small:02d}{sub}"
+    return f"{whole}s"
+
+
+def _elapsed(status: Any, now: _dt.datetime) -> str:
+    """The DURATION column: the step's, or for a running one its age so far, marked ``+``."""
+    if status.status == "running" and status.started is not None:
+        return _duration_text((now - status.started).total_seconds()) + "+"
+    return _duration_text(status.duration)
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    """Print rows as left-aligned columns two spaces apart (the last column unpadded)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        sys.stdout.write(escape_controls("  ".join([*cells, row[-1]])) + "\n")
+
+
+def _print_json_lines(items: Sequence[dict[str, Any]]) -> None:
+    for item in items:
+        sys.stdout.write(_json_line(item).decode("utf-8", errors="backslashreplace"))
+
+
+def _list_task(
+    store: ObjectStore, pipelinerun: str, task: str, *, verbose: bool, as_json: bool, limit: int
+) -> None:
+    """Print a task's log, result and status objects: size, time, key."""
+    from objlog import _layout, reader
 
     found = reader.list_task_objects(store, pipelinerun, task)
     objects = [*found.logs, *found.artifacts]
+    status_key = _layout.status_key(store.prefix, pipelinerun, task)
+    objects += list(store.list_objects(status_key))
     if not objects:
         raise _NotFound(f"no task {task!r} in run {pipelinerun!r} in {store.url}")
-    width = max(len(str(o.size)) for o in objects)
-    for info in objects:
-        when = info.last_modified.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        sys.stdout.write(f"{info.size:>{width}}  {when}  {info.key}\n")
     total = sum(o.size for o in objects)
+    objects = objects[:limit] if limit else objects
+    if as_json:
+        _print_json_lines(
+            [
+                {"key": o.key, "size": o.size, "last_modified": _rfc3339(o.last_modified)}
+                for o in objects
+            ]
+        )
+    else:
+        width = max(len(str(o.size)) for o in objects)
+        for info in objects:
+            when = _rfc3339(info.last_modified)
+            sys.stdout.write(escape_controls(f"{info.size:>{width}}  {when}  {info.key}") + "\n")
     if verbose:
         _say(f"{len(found.logs)} log objects, {len(found.artifacts)} results, {total} bytes")
 
 
-def _cmd_ls(args: argparse.Namespace) -> int:
+def _task_rows(store: ObjectStore, pipelinerun: str) -> list[tuple[Any, int]]:
+    """
+    Return ``(status, size in bytes)`` of every task of a run, oldest start first.
+
+    A task without a status object reads as unknown, started at its first batch.
+    """
+    import dataclasses
+
     from objlog import reader
 
+    tasks = reader.list_tasks(store, pipelinerun)
+    statuses = {s.task: s for s in reader.list_statuses(store, pipelinerun)}
+    rows: list[tuple[Any, int]] = []
+    for task in tasks:
+        status = statuses.get(task)
+        if status is None:
+            status = dataclasses.replace(
+                reader.read_status(store, pipelinerun, task),
+                started=reader.first_log_time(store, pipelinerun, task),
+            )
+        found = reader.list_task_objects(store, pipelinerun, task)
+        rows.append((status, sum(o.size for o in (*found.logs, *found.artifacts))))
+    far = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+    rows.sort(key=lambda row: (row[0].started or far, row[0].task))
+    return rows
+
+
+def _list_tasks(store: ObjectStore, pipelinerun: str, *, as_json: bool, limit: int) -> None:
+    """Print the tasks of a run: status, start, duration, exit code, size."""
+    rows = _task_rows(store, pipelinerun)
+    if not rows:
+        raise _NotFound(f"no run {pipelinerun!r} in {store.url}")
+    rows = rows[:limit] if limit else rows
+    if as_json:
+        _print_json_lines([{**status.as_json(), "size_bytes": size} for status, size in rows])
+        return
+    now = _dt.datetime.now(_dt.timezone.utc)
+    table = [["TASK", "STATUS", "STARTED", "DURATION", "EXIT", "SIZE"]]
+    for status, size in rows:
+        exit_code = status.exit_code
+        if status.signal:
+            exit_code = f"{exit_code} ({status.signal})"
+        table.append(
+            [
+                status.task,
+                status.status,
+                _rfc3339(status.started) or "-",
+                _elapsed(status, now),
+                "-" if exit_code is None else str(exit_code),
+                str(size),
+            ]
+        )
+    _print_table(table)
+
+
+_RUN_ORDER = ("failed", "running", "unknown", "succeeded")
+
+
+def _run_rows(store: ObjectStore) -> list[dict[str, Any]]:
+    """
+    Return one summary per run, newest start first.
+
+    A run's status is its worst task status among those with a status object
+    (failed, then running, then succeeded), ``unknown`` without any; it
+    started with its first task (or, without statuses, its first log batch).
+    """
+    from objlog import reader
+
+    by_run: dict[str, list[Any]] = {}
+    for status in reader.list_statuses(store):
+        by_run.setdefault(status.pipelinerun, []).append(status)
+    rows = []
+    for run in reader.list_runs(store):
+        statuses = by_run.get(run, [])
+        started = min((s.started for s in statuses if s.started), default=None)
+        if not statuses:
+            started = reader.first_log_time(store, run)
+        worst = min((s.status for s in statuses), key=_RUN_ORDER.index, default="unknown")
+        ends = [s.finished for s in statuses]
+        finished = max(ends) if ends and None not in ends else None
+        rows.append(
+            {
+                "pipelinerun": run,
+                "status": worst,
+                "started": started,
+                "finished": finished,
+                "tasks": len(statuses),
+            }
+        )
+    old = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+    rows.sort(key=lambda row: (row["started"] or old, row["pipelinerun"]), reverse=True)
+    return rows
+
+
+def _list_runs(store: ObjectStore, *, as_json: bool, limit: int) -> None:
+    """Print the runs, newest first: status, start, duration, name."""
+    rows = _run_rows(store)
+    rows = rows[:limit] if limit else rows
+    if as_json:
+        _print_json_lines(
+            [
+                {**row, "started": _rfc3339(row["started"]), "finished": _rfc3339(row["finished"])}
+                for row in rows
+            ]
+        )
+        return
+    if not rows:
+        return
+    table = [["RUN", "STATUS", "STARTED", "TASKS"]]
+    for row in rows:
+        table.append(
+            [row["pipelinerun"], row["status"], _rfc3339(row["started"]) or "-", str(row["tasks"])]
+        )
+    _print_table(table)
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
     url, rest = _split_store(args, args.args, 2)
     if len(rest) > 2:
         raise _UsageError("usage: objlog ls [URL] [PR [TASK]]")
+    if args.limit is not None and args.limit < 1:
+        raise _UsageError("--limit must be >= 1")
+    limit = args.limit or 0
     with _opened_store(url) as store:
         if not rest:
-            names = reader.list_runs(store)
+            _list_runs(store, as_json=args.json, limit=limit)
         elif len(rest) == 1:
-            names = reader.list_tasks(store, rest[0])
-            if not names:
-                raise _NotFound(f"no run {rest[0]!r} in {store.url}")
+            _list_tasks(store, rest[0], as_json=args.json, limit=limit)
         else:
-            _list_task(store, rest[0], rest[1], verbose=args.verbose)
-            return 0
-        for name in names:
-            sys.stdout.write(name + "\n")
+            _list_task(
+                store, rest[0], rest[1], verbose=args.verbose, as_json=args.json, limit=limit
+            )
     return 0
 
 
@@ -567,6 +755,8 @@ def _cmd_cat(args: argparse.Namespace) -> int:
             stop=stop,
             on_bad_object=_on_bad,
             max_line_bytes=args.max_line_bytes,
+            # -f ends by itself, after one more poll, once objlog run stored the end status.
+            until=(lambda: reader.is_finished(store, pipelinerun, task)) if args.follow else None,
         )
         out = sys.stdout.buffer
         # As journalctl: a terminal is shown control characters, a pipe gets the bytes.
@@ -739,11 +929,6 @@ def _cmd_result_put(args: argparse.Namespace) -> int:
     location = f"s3://{ref.bucket}/{ref.key}" if ref.bucket else ref.key
     print(f"{location} {ref.size} bytes sha256={ref.sha256}")
     return 0
-
-
-def _rfc3339(when: _dt.datetime) -> str:
-    """A store time as RFC 3339 UTC with seconds: ``2026-11-21T11:40:00Z``."""
-    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cmd_result_ls(args: argparse.Namespace) -> int:
@@ -1032,6 +1217,7 @@ def _add_check(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     """Add ``objlog run [OPTIONS] -- COMMAND [ARGS...]``."""
+    from objlog._run import DEFAULT_RUN_MAX_AGE
     from objlog._settings import DEFAULT_COMPRESSLEVEL
 
     p = _add_command(
@@ -1048,7 +1234,9 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
         "Exit status: the step's (128+N when signal N killed it); if the step succeeded, "
         "1 when a result was not stored or log lines were lost (spooled lines are not lost); "
         "2 for a usage error. The step never outlives objlog run on Linux "
-        "(PR_SET_PDEATHSIG), even when objlog run is killed by SIGKILL."
+        "(PR_SET_PDEATHSIG), even when objlog run is killed by SIGKILL. "
+        "The task's status (running, then succeeded or failed with exit code, times and "
+        "counts) is stored at status/PR/TASK/status.json; objlog ls PR shows it."
     )
     p.add_argument(
         "--pipelinerun",
@@ -1093,20 +1281,53 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
         f"{DEFAULT_COMPRESSLEVEL}: level 1 measured 2.6x faster than level 6 "
         "for 18%% more bytes on JSON log lines; the step's own work needs the CPU more)",
     )
+    p.add_argument(
+        "--max-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seal a log batch when its first line is this old (default $OBJLOG_MAX_AGE, else "
+        f"{DEFAULT_RUN_MAX_AGE:g}: cat -f shows a line within about {DEFAULT_RUN_MAX_AGE + 1:g} s; "
+        f"a quiet step costs at most {3600 / DEFAULT_RUN_MAX_AGE:,.0f} objects an hour)",
+    )
+    p.add_argument(
+        "--pty",
+        action="store_true",
+        help="run the step on a pseudo-terminal: programs that buffer when piped print "
+        "line by line and progress bars draw as on a terminal; stdout and stderr merge "
+        "(recorded as stdout). Without it the step gets PYTHONUNBUFFERED=1 unless set",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
 def _add_ls(sub: argparse._SubParsersAction[_Parser]) -> None:
-    """Add ``objlog ls [URL] [PR [TASK]]``."""
+    """Add ``objlog ls [URL] [PR [TASK]] [--limit N] [--json]``."""
     p = _add_command(
         sub,
         "ls",
         _cmd_ls,
-        "list runs, a run's tasks, or a task's objects",
-        "objlog ls [URL] [PR [TASK]]",
+        "list runs (newest first), a run's tasks with their status, or a task's objects",
+        "objlog ls [URL] [PR [TASK]] [--limit N] [--json]",
+    )
+    p.epilog = (
+        "Runs: RUN, STATUS (the worst of its tasks: failed, running, succeeded; unknown "
+        "for logs written without objlog run), STARTED, TASKS (with a status). Tasks: "
+        "TASK, STATUS, STARTED, DURATION (a running task's age so far, marked +), EXIT "
+        "(objlog run's exit status, with the signal that killed the step), SIZE (bytes "
+        "of logs and results). A step whose objlog run was killed by SIGKILL, or whose "
+        "node was lost, stays 'running' for good: its age tells."
     )
     p.add_argument("-v", "--verbose", action="store_true", help="print totals on stderr")
+    p.add_argument(
+        "--limit", type=int, metavar="N", help="print at most N lines (of runs: the newest)"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON Lines: a task line has pipelinerun, task, status, exit_code, started, "
+        "finished (RFC 3339 UTC or null), duration, size_bytes",
+    )
 
 
 def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -1118,7 +1339,13 @@ def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
         "print a task's log records in order",
         "objlog cat [URL] PR TASK [OPTIONS]",
     )
-    p.add_argument("-f", "--follow", action="store_true", help="keep polling for new records")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep polling for new records; ends by itself (exit 0) once the task's "
+        "status says it finished (objlog run stores it), never for logs without one",
+    )
     p.add_argument(
         "--since",
         metavar="T",

@@ -18,6 +18,11 @@ longer than ``max_line_bytes`` is cut: the reader keeps its first
 (``…`` is U+2026; ``objlog_truncated`` is the line's full length in bytes),
 then goes on with the next line.
 
+A task run by ``objlog run`` also has a status object (`objlog._status`,
+at ``[PREFIX/]status/<pipelinerun>/<task>/status.json``, an area of its own:
+no batch listing holds it): `read_status`, `list_statuses` and `is_finished`
+read it, and ``read_records(follow=True, until=...)`` ends once a step is over.
+
 Every function only reads; store calls are retried per `objlog.retry`.
 """
 
@@ -36,10 +41,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from objlog import _layout
+from objlog import _layout, _status
 from objlog._codec import CutLine, decode_batch, decode_stream, split_records
 from objlog._run import DEFAULT_MAX_LINE_BYTES as _RUN_MAX_LINE_BYTES
-from objlog.errors import ConfigError, ObjectNotFoundError
+from objlog._status import TaskStatus
+from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectInfo, ObjectStore
 
@@ -48,12 +54,17 @@ __all__ = [
     "LEVELS",
     "TRUNCATED_FIELD",
     "TaskObjects",
+    "TaskStatus",
     "decode_batch",
+    "first_log_time",
+    "is_finished",
     "list_runs",
+    "list_statuses",
     "list_task_objects",
     "list_tasks",
     "parse_timestamp",
     "read_records",
+    "read_status",
     "record_level",
 ]
 
@@ -121,7 +132,8 @@ def list_runs(store: ObjectStore) -> list[str]:
         store: The store to read.
 
     Returns:
-        Pipelinerun names (the union of ``logs/`` and ``artifacts/``).
+        Pipelinerun names (the union of ``logs/``, ``artifacts/`` and
+        ``status/``: a run whose steps printed nothing is listed too).
 
     Raises:
         StoreError: Listing failed (transient failures are retried first).
@@ -130,12 +142,13 @@ def list_runs(store: ObjectStore) -> list[str]:
     """
     runs = set(_names_below(store, _layout.logs_prefix(store.prefix)))
     runs.update(_names_below(store, _layout.artifacts_prefix(store.prefix)))
+    runs.update(_names_below(store, _layout.status_prefix(store.prefix)))
     return sorted(r for r in runs if r)
 
 
 def list_tasks(store: ObjectStore, pipelinerun: str) -> list[str]:
     """
-    Return the tasks of `pipelinerun` that have logs or results, sorted.
+    Return the tasks of `pipelinerun` that have logs, results or a status, sorted.
 
     Args:
         store: The store to read.
@@ -152,6 +165,7 @@ def list_tasks(store: ObjectStore, pipelinerun: str) -> list[str]:
     """
     tasks = set(_names_below(store, _layout.logs_prefix(store.prefix, pipelinerun)))
     tasks.update(_names_below(store, _layout.artifacts_prefix(store.prefix, pipelinerun)))
+    tasks.update(_names_below(store, _layout.status_prefix(store.prefix, pipelinerun)))
     return sorted(t for t in tasks if t)
 
 
@@ -193,6 +207,156 @@ def list_task_objects(store: ObjectStore, pipelinerun: str, task: str) -> TaskOb
         logs=_retried(lambda: list(store.list_objects(logs))),
         artifacts=_retried(lambda: list(store.list_objects(arts))),
     )
+
+
+# -- status --------------------------------------------------------------------
+
+
+def read_status(store: ObjectStore, pipelinerun: str, task: str) -> TaskStatus:
+    """
+    Return a task's status as ``objlog run`` stored it, or `UNKNOWN` without one.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+        task: The task's name.
+
+    Returns:
+        A `TaskStatus`; ``status`` is ``"unknown"`` (and every other field
+        empty) when the task has no status object (logs written without
+        ``objlog run``) or the object is not a status document.
+
+    Raises:
+        ConfigError: A name is not a valid key segment.
+        StoreError: Reading failed after retries (a missing object is not a failure).
+
+    Thread safety: safe to call from any thread.
+    """
+    key = _layout.status_key(store.prefix, pipelinerun, task)
+    try:
+        data = _retried(functools.partial(store.get_object, key))
+    except ObjectNotFoundError:
+        return TaskStatus(pipelinerun=pipelinerun, task=task)
+    try:
+        return _status.parse_status(data, pipelinerun, task)
+    except ValueError:
+        return TaskStatus(pipelinerun=pipelinerun, task=task)
+
+
+def list_statuses(store: ObjectStore, pipelinerun: str | None = None) -> list[TaskStatus]:
+    """
+    Return the status of every task that has a status object, in one run or in all.
+
+    One listing of ``[PREFIX/]status/[<pipelinerun>/]``, then one GET per
+    status object (4 at a time).
+
+    Args:
+        store: The store to read.
+        pipelinerun: One run's name, or None for every run.
+
+    Returns:
+        Statuses sorted by ``(pipelinerun, task)``. A task without a status
+        object (logs written without ``objlog run``) is not in the list: ask
+        `list_tasks` for every task.
+
+    Raises:
+        ConfigError: `pipelinerun` is not a valid key segment.
+        StoreError: Listing or reading failed after retries.
+
+    Thread safety: safe to call from any thread.
+    """
+    prefix = _layout.status_prefix(store.prefix, pipelinerun)
+    infos = _retried(lambda: list(store.list_objects(prefix)))
+    names = [
+        found
+        for found in (_layout.parse_status_key(store.prefix, info.key) for info in infos)
+        if found is not None
+    ]
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-status") as pool:
+        found = list(pool.map(lambda n: read_status(store, n[0], n[1]), names))
+    return sorted(found, key=lambda s: (s.pipelinerun, s.task))
+
+
+def is_finished(store: ObjectStore, pipelinerun: str, task: str | None = None) -> bool:
+    """
+    Tell whether a task, or every task of a run, has a finished status.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+        task: One task, or None for the whole run.
+
+    Returns:
+        For a task: True when its status is ``succeeded`` or ``failed``.
+        For a run: True when it has at least one task and every task listed
+        by `list_tasks` has such a status (a task without a status object,
+        written without ``objlog run``, is never finished). A task of the
+        run that has not started yet is not known: the run may look finished
+        between two of its tasks.
+
+    Raises:
+        ConfigError: A name is not a valid key segment.
+        StoreError: Listing or reading failed after retries.
+
+    Thread safety: safe to call from any thread.
+    """
+    if task is not None:
+        return read_status(store, pipelinerun, task).is_finished
+    tasks = list_tasks(store, pipelinerun)
+    if not tasks:
+        return False
+    statuses = {s.task: s for s in list_statuses(store, pipelinerun)}
+    return all(t in statuses and statuses[t].is_finished for t in tasks)
+
+
+def first_log_time(
+    store: ObjectStore, pipelinerun: str, task: str | None = None
+) -> _dt.datetime | None:
+    """
+    Return the seal time of the oldest log batch of a task, or of any task of a run.
+
+    For runs and tasks without a status object: about when they started (a
+    batch is sealed at most ``max_age`` after its first record). One listing
+    page per task.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+        task: One task, or None for every task of the run.
+
+    Returns:
+        An aware UTC datetime, or None when there is no batch key with a time.
+
+    Raises:
+        ConfigError: A name is not a valid key segment.
+        StoreError: Listing failed after retries.
+
+    Thread safety: safe to call from any thread.
+    """
+    tasks = (
+        [task]
+        if task is not None
+        else _names_below(store, _layout.logs_prefix(store.prefix, pipelinerun))
+    )
+    times: list[_dt.datetime] = []
+    for name in tasks:
+        prefix = _layout.logs_prefix(store.prefix, pipelinerun, name)
+        # Keys sort by seal time (fixed-width UTC timestamp first): the first is the oldest.
+        first = _retried(lambda p=prefix: next(iter(store.list_objects(p)), None))  # type: ignore[misc]
+        when = None if first is None else _layout.batch_sealed_at(first.key)
+        if when is not None:
+            times.append(when)
+    return min(times, default=None)
+
+
+def _quietly(until: Callable[[], bool]) -> bool:
+    """Call a follow loop's end test; a store error reads as "not yet" (try again next poll)."""
+    try:
+        return bool(until())
+    except ObjlogError:
+        return False
 
 
 # -- decoding ------------------------------------------------------------------
@@ -408,6 +572,7 @@ def read_records(
     stop: threading.Event | None = None,
     on_bad_object: Callable[[str, Exception], None] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    until: Callable[[], bool] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """
     Yield every log record of one task, oldest first.
@@ -437,6 +602,13 @@ def read_records(
             newest key), but their records come after those already yielded.
         poll_interval: Seconds between polls in `follow` mode (default 1.0).
         stop: Ends `follow` when set (checked between polls). Default: never.
+        until: Ends `follow` by itself: called before each poll (the first
+            right after the existing records); once it returns True, the
+            batches listed by one more poll are yielded and the iterator
+            ends. ``lambda: is_finished(store, pipelinerun, task)`` ends
+            when the step is over: ``objlog run`` stores its end status
+            after the log, so that last poll holds every stored line. An
+            `ObjlogError` it raises counts as False. Default: never.
         on_bad_object: Called as ``on_bad_object(key, exc)`` for a batch that
             cannot be fetched or decoded: `ObjectNotFoundError` (deleted since
             listed) or `CorruptBatchError`. The records read before the failure
@@ -497,12 +669,15 @@ def read_records(
             return
 
         while stop is None or not stop.is_set():
-            if stop is not None:
-                stop.wait(poll_interval)
-                if stop.is_set():
-                    return
-            else:
-                time.sleep(poll_interval)
+            # Asked before listing: what was stored before the end status is in this listing.
+            last = until is not None and _quietly(until)
+            if not last:
+                if stop is not None:
+                    stop.wait(poll_interval)
+                    if stop.is_set():
+                        return
+                else:
+                    time.sleep(poll_interval)
             start_after = _follow_start(prefix, seen)
             listed = _retried(
                 lambda after=start_after: list(store.list_objects(prefix, start_after=after))  # type: ignore[misc]
@@ -513,6 +688,8 @@ def read_records(
             seen.update(info.key for info in listed)
             if new:
                 yield from _filtered(_merged(fetch, new))
+            if last:
+                return
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

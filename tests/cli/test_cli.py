@@ -161,13 +161,16 @@ def test_ls_shows_runs_tasks_and_objects(s3_env: dict[str, str], tmp_path: Path)
         env=s3_env,
     )  # fmt: skip
     assert 0 == run.returncode, run.stderr.decode()
-    assert ["pr-ls"] == objlog("ls", env=s3_env).stdout.decode().split()
-    assert ["train"] == objlog("ls", "pr-ls", env=s3_env).stdout.decode().split()
+    runs = objlog("ls", "--json", env=s3_env).stdout.decode().splitlines()
+    assert ["pr-ls"] == [json.loads(line)["pipelinerun"] for line in runs]
+    tasks = objlog("ls", "pr-ls", "--json", env=s3_env).stdout.decode().splitlines()
+    assert ["train"] == [json.loads(line)["task"] for line in tasks]
     listing = objlog("ls", "pr-ls", "train", env=s3_env).stdout.decode().splitlines()
     keys = [line.split()[-1] for line in listing]
-    assert 2 == len(keys)
+    assert 3 == len(keys)
     assert keys[0].startswith("logs/pr-ls/train/")
     assert "artifacts/pr-ls/train/metrics.tgz" == keys[1]
+    assert "status/pr-ls/train/status.json" == keys[2]
 
 
 def test_error_closed_port_is_one_line(tmp_path: Path) -> None:
@@ -329,12 +332,15 @@ def test_cat_level_grep_and_structured_lines(local_env: dict[str, str]) -> None:
 
 def test_cat_follow_sees_a_second_writer(local_env: dict[str, str], tmp_path: Path) -> None:
     """cat --follow prints existing lines, then lines a later run adds to the same task."""
-    assert (
-        0
-        == objlog(
-            "run", "--pipelinerun", "pr", "--task", "t", "--", *py("print('first')"), env=local_env
-        ).returncode
+    # The first writer is the library's, not objlog run: no status, so -f keeps following.
+    first = textwrap.dedent(
+        """
+        from objlog import ObjectStoreWriter, open_store
+        with ObjectStoreWriter(open_store(None), pipelinerun="pr", task="t") as writer:
+            writer.write("first")
+        """
     )
+    assert 0 == subprocess.run(py(first), env=local_env, check=False, timeout=TIMEOUT).returncode
     follower = subprocess.Popen(
         [sys.executable, "-m", "objlog", "cat", "--follow", "--poll-interval", "0.2", "pr", "t"],
         env=local_env,
@@ -349,10 +355,13 @@ def test_cat_follow_sees_a_second_writer(local_env: dict[str, str], tmp_path: Pa
         )
         assert 0 == second.returncode
         assert b"second\n" == follower.stdout.readline()
-    finally:
-        follower.send_signal(signal.SIGINT)
+        # objlog run stored a finished status: -f ends by itself.
         follower.communicate(timeout=TIMEOUT)
-    assert 130 == follower.returncode
+    finally:
+        if follower.poll() is None:
+            follower.send_signal(signal.SIGINT)
+            follower.communicate(timeout=TIMEOUT)
+    assert 0 == follower.returncode
 
 
 def test_spool_recovers_logs_of_a_step_that_could_not_upload(
