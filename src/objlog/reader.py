@@ -31,7 +31,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -54,6 +54,7 @@ __all__ = [
     "list_tasks",
     "parse_timestamp",
     "read_records",
+    "read_run_records",
     "record_level",
 ]
 
@@ -408,6 +409,7 @@ def read_records(
     stop: threading.Event | None = None,
     on_bad_object: Callable[[str, Exception], None] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_caught_up: Callable[[], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """
     Yield every log record of one task, oldest first.
@@ -444,6 +446,10 @@ def read_records(
         max_line_bytes: Longest stored line decoded whole, in bytes (default
             `DEFAULT_MAX_LINE_BYTES`, 2 MiB: every record ``objlog run``
             writes at its 256 KiB line limit fits). Longer lines are cut.
+        on_caught_up: Called once, with no argument, when the records stored
+            at the start have all been yielded: before the first poll in
+            `follow` mode, else at the end (``tail -f -n N`` prints its last
+            N there). Default: none.
 
     Returns:
         An iterator of record dicts.
@@ -493,6 +499,8 @@ def read_records(
     )
     try:
         yield from _filtered(_merged(fetch, infos))
+        if on_caught_up is not None:
+            on_caught_up()
         if not follow:
             return
 
@@ -533,3 +541,189 @@ def _follow_start(prefix: str, seen: set[str]) -> str | None:
     if when is None:
         return None  # unknown key shape: list everything, `seen` removes repeats
     return _layout.batch_listing_start(prefix, when - _FOLLOW_LAG)
+
+
+# -- several tasks -------------------------------------------------------------------
+
+
+def _epoch(when: _dt.datetime | None) -> float | None:
+    """`when` as epoch seconds (naive is UTC), or None."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return when.timestamp()
+
+
+def _record_time(record: dict[str, Any]) -> float | None:
+    return parse_timestamp(record.get("timestamp", record.get("time", record.get("ts"))))
+
+
+def _task_stream(
+    records: Iterator[dict[str, Any]],
+    index: int,
+    task: str,
+    since_ts: float | None,
+    until_ts: float | None,
+) -> Iterator[tuple[float, int, int, str, dict[str, Any]]]:
+    """
+    Key one task's merged records for `heapq.merge`: (time so far, task index, order, task, record).
+
+    The key never goes backwards (as in `_keyed`), so the stream is sorted;
+    once it passes `until_ts` every later record is later too, and the task's
+    remaining batches are not fetched.
+    """
+    last = float("-inf")
+    for n, record in enumerate(records):
+        ts = _record_time(record)
+        if ts is not None and ts > last:
+            last = ts
+        if until_ts is not None and last > until_ts:
+            return
+        if since_ts is not None and ts is not None and ts < since_ts:
+            continue
+        yield (last, index, n, task, record)
+
+
+def _list_logs(store: ObjectStore, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
+    return _retried(lambda: list(store.list_objects(prefix, start_after=start_after)))
+
+
+def _run_tasks(store: ObjectStore, pipelinerun: str, tasks: Sequence[str] | None) -> list[str]:
+    """The tasks to read: `tasks`, else every task with a log batch (results alone do not count)."""
+    if tasks is not None:
+        return list(tasks)
+    found = _names_below(store, _layout.logs_prefix(store.prefix, pipelinerun))
+    return sorted(t for t in found if t)
+
+
+def read_run_records(
+    store: ObjectStore,
+    pipelinerun: str,
+    tasks: Sequence[str] | None = None,
+    *,
+    since: _dt.datetime | None = None,
+    until: _dt.datetime | None = None,
+    follow: bool = False,
+    poll_interval: float = 1.0,
+    stop: threading.Event | None = None,
+    on_bad_object: Callable[[str, Exception], None] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_caught_up: Callable[[], None] | None = None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """
+    Yield the log records of several tasks of a run merged in time order, with their task.
+
+    What ``kubectl logs --prefix`` and ``argo logs`` show for a pod or a
+    workflow. Each task is read as `read_records` reads it (writers merged by
+    ``timestamp``, each writer's order kept); the tasks are then merged by a
+    k-way merge (`heapq.merge`) on the same time. Ties go to the task that
+    sorts first, then to the order within the task, so the output is the same
+    on every call. A record without a parseable timestamp keeps its place
+    within its task (it takes the time of the record before it). Streaming:
+    memory per task is what `read_records` needs per writer; one pool of 4
+    threads fetches for every task.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+        tasks: The tasks to merge. Default: every task of the run that has a
+            log batch, listed again at each poll in `follow` mode so a task
+            that starts later is followed too.
+        since: Only records at or after this time (timezone-aware; naive is
+            UTC). Records without a timestamp pass. Batches sealed more than
+            1 s before it are not fetched. Default: all.
+        until: Only records at or before this time (same rules). A task is
+            read up to its first record after `until`: later batches are not
+            fetched. Default: all. Not with `follow`.
+        follow: After the existing records, keep polling for new batches of
+            every task until `stop` is set (as `read_records` does for one).
+        poll_interval: Seconds between polls in `follow` mode (default 1.0).
+        stop: Ends `follow` when set (checked between polls). Default: never.
+        on_bad_object: As for `read_records`: ``on_bad_object(key, exc)`` for
+            a batch that cannot be fetched or decoded. Default: skip silently.
+        max_line_bytes: Longest stored line decoded whole, in bytes (default
+            `DEFAULT_MAX_LINE_BYTES`, 2 MiB).
+        on_caught_up: Called once when the records stored at the start have
+            all been yielded (before the first poll in `follow` mode).
+
+    Returns:
+        An iterator of ``(task, record)`` pairs, oldest first.
+
+    Raises:
+        ConfigError: A name is not a valid key segment, `max_line_bytes` < 1,
+            or `until` is given with `follow` (raised at the first ``next``).
+        ObjectNotFoundError: No task of the run has a log batch (reason
+            ``NoSuchRun``; not in `follow` mode, which waits for one).
+        StoreError: Listing or fetching failed after retries.
+
+    Thread safety: the iterator belongs to one thread; the store may be shared.
+    """
+    if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int):
+        raise ConfigError(f"max_line_bytes must be an int, got {max_line_bytes!r}")
+    if max_line_bytes < 1:
+        raise ConfigError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
+    if follow and until is not None:
+        raise ConfigError("until cannot be combined with follow: followed records have no end")
+    since_ts, until_ts = _epoch(since), _epoch(until)
+    prefixes: dict[str, str] = {}
+
+    def _prefix(task: str) -> str:
+        if task not in prefixes:
+            prefixes[task] = _layout.logs_prefix(store.prefix, pipelinerun, task)
+        return prefixes[task]
+
+    run_prefix = _layout.logs_prefix(store.prefix, pipelinerun)
+    names = _run_tasks(store, pipelinerun, tasks)
+    listing = {t: _list_logs(store, _prefix(t)) for t in names}
+    seen = {t: {info.key for info in infos} for t, infos in listing.items()}
+    if not any(listing.values()) and not follow:
+        raise ObjectNotFoundError(
+            f"no logs for pipelinerun {pipelinerun!r}",
+            bucket=store.bucket,
+            key=run_prefix,
+            reason="NoSuchRun",
+        )
+    if since_ts is not None:
+        listing = {
+            t: [i for i in infos if not _sealed_before(i.key, since_ts)]
+            for t, infos in listing.items()
+        }
+    pool = ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-read")
+    fetch = functools.partial(
+        _batch_records, store, on_bad=on_bad_object, pool=pool, max_line_bytes=max_line_bytes
+    )
+
+    def _round(found: dict[str, list[ObjectInfo]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        streams = [
+            _task_stream(_merged(fetch, infos), index, task, since_ts, until_ts)
+            for index, (task, infos) in enumerate(sorted(found.items()))
+            if infos
+        ]
+        for _, _, _, task, record in heapq.merge(*streams, key=lambda item: item[:3]):
+            yield task, record
+
+    try:
+        yield from _round(listing)
+        if on_caught_up is not None:
+            on_caught_up()
+        while follow and (stop is None or not stop.is_set()):
+            if stop is not None:
+                if stop.wait(poll_interval):
+                    return
+            else:
+                time.sleep(poll_interval)
+            new: dict[str, list[ObjectInfo]] = {}
+            for task in _run_tasks(store, pipelinerun, tasks):
+                prefix = _prefix(task)
+                known = seen.setdefault(task, set())
+                start_after = _follow_start(prefix, known)
+                listed = _list_logs(store, prefix, start_after)
+                new[task] = [info for info in listed if info.key not in known]
+                if start_after is not None:
+                    known = {k for k in known if k > start_after}
+                known.update(info.key for info in listed)
+                seen[task] = known
+            yield from _round(new)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
