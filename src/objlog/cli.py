@@ -643,9 +643,11 @@ class _CatSink:
 
     def _decorate(self, task: str, record: dict[str, Any], data: bytes) -> bytes:
         """Prefix each line with ``[task] `` and colour it by level, as the view says."""
-        from objlog.reader import record_level
+        colour = b""
+        if self.view.colour:
+            from objlog.reader import record_level
 
-        colour = _level_colour(record_level(record)) if self.view.colour else b""
+            colour = _level_colour(record_level(record))
         label = b""
         if self.view.prefix:
             label = _encode(f"[{escape_controls(task)}]")
@@ -660,6 +662,9 @@ class _CatSink:
             first = b""  # the rest of this task's open line
         elif self._open is not None and self.view.prefix:
             first = b"\n" + label  # another task's line was left open: end it, never mix the two
+        if not colour and data.count(b"\n") == 1 and data.endswith(b"\n"):
+            self._open = None
+            return first + data  # the common case: one line, no colour
         parts = data.split(b"\n")
         if not parts[-1]:
             parts.pop()  # after the last newline

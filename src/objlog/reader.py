@@ -384,6 +384,14 @@ def _keyed(
 def _merged(
     fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
 ) -> Iterator[dict[str, Any]]:
+    for _, record in _merged_keyed(fetch, infos):
+        yield record
+
+
+def _merged_keyed(
+    fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
+) -> Iterator[tuple[float, dict[str, Any]]]:
+    """Yield ``(time sorted by, record)``: the time never goes backwards (see `_keyed`)."""
     # `fetch(infos)` yields the records of those batches in order (`_batch_records`).
     groups: dict[str, list[ObjectInfo]] = {}
     for info in infos:
@@ -394,8 +402,8 @@ def _merged(
             sorted(groups.items(), key=lambda kv: min(i.key for i in kv[1]))
         )
     ]
-    for _, _, _, record in heapq.merge(*streams, key=lambda item: item[:3]):
-        yield record
+    for key, _, _, record in heapq.merge(*streams, key=lambda item: item[:3]):
+        yield key, record
 
 
 def read_records(
@@ -560,7 +568,7 @@ def _record_time(record: dict[str, Any]) -> float | None:
 
 
 def _task_stream(
-    records: Iterator[dict[str, Any]],
+    records: Iterator[tuple[float, dict[str, Any]]],
     index: int,
     task: str,
     since_ts: float | None,
@@ -569,20 +577,18 @@ def _task_stream(
     """
     Key one task's merged records for `heapq.merge`: (time so far, task index, order, task, record).
 
-    The key never goes backwards (as in `_keyed`), so the stream is sorted;
+    The time never goes backwards (`_merged_keyed`), so the stream is sorted;
     once it passes `until_ts` every later record is later too, and the task's
     remaining batches are not fetched.
     """
-    last = float("-inf")
-    for n, record in enumerate(records):
-        ts = _record_time(record)
-        if ts is not None and ts > last:
-            last = ts
-        if until_ts is not None and last > until_ts:
+    for n, (key, record) in enumerate(records):
+        if until_ts is not None and key > until_ts:
             return
-        if since_ts is not None and ts is not None and ts < since_ts:
-            continue
-        yield (last, index, n, task, record)
+        if since_ts is not None:
+            ts = _record_time(record)
+            if ts is not None and ts < since_ts:
+                continue
+        yield (key, index, n, task, record)
 
 
 def _list_logs(store: ObjectStore, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
@@ -696,7 +702,7 @@ def read_run_records(
 
     def _round(found: dict[str, list[ObjectInfo]]) -> Iterator[tuple[str, dict[str, Any]]]:
         streams = [
-            _task_stream(_merged(fetch, infos), index, task, since_ts, until_ts)
+            _task_stream(_merged_keyed(fetch, infos), index, task, since_ts, until_ts)
             for index, (task, infos) in enumerate(sorted(found.items()))
             if infos
         ]
