@@ -5,7 +5,8 @@ The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
 ``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
 (see `objlog._layout`); `read_records` decodes every batch under a task
 (`objlog._codec`: gzip or plain, told by magic bytes) and merges the records of
-several writers by their ``timestamp`` field, keeping each writer's own order.
+several writers by their ``timestamp`` field, keeping each writer's own order;
+`read_run_records` merges several tasks of a run the same way.
 
 Objects are read as streams in bounded memory, whatever they hold: a batch is
 fetched whole up to 8 MiB and in 8 MiB ranges above that, decompressed 256 KiB
