@@ -7,8 +7,9 @@ Subcommands::
     objlog run    [--store URL] [--pipelinerun PR] [--task T] [--result NAME=PATH]...
                   [--archive-log] [--spool-dir DIR | --no-spool] -- COMMAND [ARGS...]
     objlog ls     [URL] [PR [TASK]]
-    objlog cat    [URL] PR TASK [--follow] [--since T] [--level L] [--grep RE] [--json]
-                  [--raw | --escape] [--max-line-bytes N]
+    objlog cat    [URL] PR [TASK] [--follow] [-n N] [--since T] [--until T] [--level L]
+                  [--grep RE] [--json] [--[no-]timestamps] [--[no-]prefix]
+                  [--color auto|always|never] [--raw | --escape] [--max-line-bytes N]
     objlog result ls  [URL] PR TASK [--json]
     objlog result get [URL] PR TASK NAME [-o PATH|-]
     objlog result extract [URL] PR TASK NAME DEST [-v]
@@ -31,6 +32,7 @@ when signal N killed it). Expected failures print one line,
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import datetime as _dt
 import json
@@ -39,7 +41,8 @@ import re
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
@@ -523,24 +526,81 @@ class _NotFound(Exception):
 
 # -- cat ------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Duration units of --since/--until, as systemd.time(7) and kubectl spell them (lower case
+# only: "M" is a month to systemd). Longest alternatives first, so "min" is not "m" + "in".
+_UNITS = {
+    "seconds": 1,
+    "second": 1,
+    "secs": 1,
+    "sec": 1,
+    "s": 1,
+    "minutes": 60,
+    "minute": 60,
+    "mins": 60,
+    "min": 60,
+    "m": 60,
+    "hours": 3600,
+    "hour": 3600,
+    "hrs": 3600,
+    "hr": 3600,
+    "h": 3600,
+    "days": 86400,
+    "day": 86400,
+    "d": 86400,
+    "weeks": 604800,
+    "week": 604800,
+    "w": 604800,
+}
+_DURATION_PART = r"(\d+(?:\.\d+)?)\s*(" + "|".join(_UNITS) + r")"
+_DURATION = re.compile(rf"\s*(?:{_DURATION_PART}\s*)+")
 
 
-def _parse_since(value: str, now: _dt.datetime | None = None) -> _dt.datetime:
-    """Parse ``--since``: an RFC 3339 time, or a duration back from now (30s, 10m, 2h, 1d)."""
+def _parse_duration(text: str) -> float | None:
+    """
+    Return a duration such as ``90s``, ``10m``, ``10min``, ``1h30m``, ``2d`` in seconds.
+
+    Parts are a number (decimals allowed) and a unit (s, sec, m, min, h, hr,
+    d, day, w, week and their plurals), summed, with optional spaces between
+    parts (``1h 30m``), as systemd.time(7) writes them. None when `text` is
+    not such a duration.
+    """
+    if not _DURATION.fullmatch(text):
+        return None
+    return sum(float(n) * _UNITS[unit] for n, unit in re.findall(_DURATION_PART, text))
+
+
+def _parse_time(value: str, flag: str, now: _dt.datetime | None = None) -> _dt.datetime:
+    """
+    Parse a ``--since``/``--until`` value: an RFC 3339 time, or a duration back from `now`.
+
+    Raises:
+        _UsageError: Neither a time (``2026-11-30T10:00:00Z``, ``...+01:00``;
+            naive is UTC) nor a duration (``10m``, ``1h30m``), or too far back.
+    """
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    match = _DURATION.match(value.strip())
-    if match:
-        return now - _dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = _parse_duration(value)
+    if seconds is not None:
+        try:
+            return now - _dt.timedelta(seconds=seconds)
+        except OverflowError:
+            raise _UsageError(f"{flag} {value!r}: too far back") from None
     from objlog.reader import parse_timestamp
 
     ts = parse_timestamp(value)
     if ts is None:
         raise _UsageError(
-            f"--since {value!r}: expected a time like 2026-11-21T11:40:00Z or a duration like 10m"
+            f"{flag} {value!r}: expected an RFC 3339 time like 2026-11-21T11:40:00Z"
+            " or a duration back from now like 90s, 10m, 10min, 1h30m, 2d"
         )
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+    try:
+        return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise _UsageError(f"{flag} {value!r}: out of range") from None
+
+
+def _parse_since(value: str, now: _dt.datetime | None = None) -> _dt.datetime:
+    """Parse ``--since``: an RFC 3339 time, or a duration back from now (see `_parse_time`)."""
+    return _parse_time(value, "--since", now)
 
 
 def _parse_level(value: str) -> int:
@@ -632,7 +692,7 @@ def _value_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=repr)
 
 
-def render_record(record: dict[str, Any]) -> str:
+def render_record(record: dict[str, Any], *, timestamps: bool = True) -> str:
     """
     Render one record as readable text, without a trailing newline.
 
@@ -642,6 +702,8 @@ def render_record(record: dict[str, Any]) -> str:
 
     Args:
         record: A decoded record.
+        timestamps: Start other records with their ``timestamp`` (default
+            True; ``cat --no-timestamps`` leaves it out).
 
     Returns:
         The text.
@@ -652,7 +714,7 @@ def render_record(record: dict[str, Any]) -> str:
         return str(record["line"])
     head: list[str] = []
     ts = record.get("timestamp", record.get("time"))
-    if ts is not None:
+    if ts is not None and timestamps:
         head.append(str(ts))
     level = record.get("level", record.get("levelname"))
     if level is not None:
@@ -672,43 +734,187 @@ def render_record(record: dict[str, Any]) -> str:
     return line
 
 
+_ERASE_LINE = re.compile(rb"^\x1b\[[012]?K")
+
+
+def last_state(data: bytes) -> bytes:
+    """
+    Return a line of progress updates (``\\r``) as a terminal left it: its last state.
+
+    A program that redraws a line (tqdm, pip, curl) writes ``\\r`` then the
+    new state; a terminal shows what came after the last ``\\r``. So this
+    returns the last part between carriage returns that is not blank, less an
+    erase-line sequence (``ESC [ K``) that opens it, and keeps the trailing
+    newline. A line ending in ``\\r\\n`` (CRLF) loses its ``\\r``. A line
+    without ``\\r`` comes back unchanged.
+
+    Args:
+        data: One line's bytes, with or without its ``\\n``.
+
+    Returns:
+        The bytes shown, ``\\n`` kept when `data` had it.
+
+    Thread safety: pure function.
+    """
+    body, newline = (data[:-1], b"\n") if data.endswith(b"\n") else (data, b"")
+    if b"\r" not in body:
+        return data
+    parts = [_ERASE_LINE.sub(b"", part) for part in body.split(b"\r")]
+    shown = next((part for part in reversed(parts) if part.strip()), b"")
+    return shown + newline
+
+
+# SGR colours (ECMA-48): by level, and for task prefixes (none of red/yellow, kept for levels).
+_RESET = b"\x1b[0m"
+_TASK_COLOURS = (b"\x1b[36m", b"\x1b[32m", b"\x1b[35m", b"\x1b[34m", b"\x1b[96m", b"\x1b[92m")
+
+
+def _level_colour(level: int | None) -> bytes:
+    if level is None or 20 <= level < 30:
+        return b""
+    if level >= 50:
+        return b"\x1b[1;31m"  # critical: bold red
+    if level >= 40:
+        return b"\x1b[31m"  # error: red
+    if level >= 30:
+        return b"\x1b[33m"  # warning: yellow
+    return b"\x1b[2m"  # debug, trace: dim
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _CatView:
+    """How ``cat`` shows records (from its flags and whether stdout is a terminal)."""
+
+    as_json: bool = False
+    timestamps: bool | None = None  # None: run lines without, other records with
+    escape: bool = False  # show control characters; also shows a \r line's last state
+    prefix: bool = False
+    colour: bool = False
+    flush_each: bool = False
+
+
+class _CatSink:
+    """Writes records to `out` as `view` says; keeps which task's line is left open."""
+
+    def __init__(self, out: BinaryIO, view: _CatView) -> None:
+        self.out = out
+        self.view = view
+        self.count = 0
+        self._open: str | None = None  # task whose last line had no newline yet
+        self._task_colours: dict[str, bytes] = {}
+
+    def write(self, task: str, record: dict[str, Any]) -> None:
+        view = self.view
+        if view.as_json:
+            if view.prefix:
+                record = {**record, "objlog_task": task}
+            data = _json_line(record)
+        else:
+            data = self._text(record)
+            if view.prefix or view.colour:
+                data = self._decorate(task, record, data)
+        self.out.write(data)
+        if view.flush_each:
+            self.out.flush()
+        self.count += 1
+
+    def _text(self, record: dict[str, Any]) -> bytes:
+        view = self.view
+        if "stream" in record and "line" in record:
+            data = _line_bytes(record)
+            if view.escape:
+                data = last_state(data)
+            if view.timestamps:
+                data = _encode(f"{record.get('timestamp', '')} ") + data
+        else:
+            data = _encode(render_record(record, timestamps=view.timestamps is not False)) + b"\n"
+        if view.escape:
+            # Bytes that are not UTF-8 come out as \xNN text, never raw.
+            data = _encode(escape_controls(data.decode("utf-8", errors="backslashreplace")))
+        return data
+
+    def _decorate(self, task: str, record: dict[str, Any], data: bytes) -> bytes:
+        """Prefix each line with ``[task] `` and colour it by level, as the view says."""
+        colour = b""
+        if self.view.colour:
+            from objlog.reader import record_level
+
+            colour = _level_colour(record_level(record))
+        label = b""
+        if self.view.prefix:
+            label = _encode(f"[{escape_controls(task)}]")
+            if self.view.colour:
+                tint = self._task_colours.setdefault(
+                    task, _TASK_COLOURS[len(self._task_colours) % len(_TASK_COLOURS)]
+                )
+                label = tint + label + _RESET
+            label += b" "
+        first = label
+        if self._open == task:
+            first = b""  # the rest of this task's open line
+        elif self._open is not None and self.view.prefix:
+            first = b"\n" + label  # another task's line was left open: end it, never mix the two
+        if not colour and data.count(b"\n") == 1 and data.endswith(b"\n"):
+            self._open = None
+            return first + data  # the common case: one line, no colour
+        parts = data.split(b"\n")
+        if not parts[-1]:
+            parts.pop()  # after the last newline
+        shown = [
+            (first if n == 0 else label) + (colour + part + _RESET if colour and part else part)
+            for n, part in enumerate(parts)
+        ]
+        self._open = task if data and not data.endswith(b"\n") else None
+        return b"\n".join(shown) + (b"\n" if data.endswith(b"\n") else b"")
+
+
+class _CatTail:
+    """
+    Hold back all but the last `n` records until `release` (``tail -n N``), then pass through.
+
+    Memory: `n` records (a `collections.deque`). With `n` None every record passes at once.
+    """
+
+    def __init__(self, sink: _CatSink, n: int | None) -> None:
+        self.sink = sink
+        self._queue: collections.deque[tuple[str, dict[str, Any]]] | None = (
+            None if n is None else collections.deque(maxlen=n)
+        )
+
+    def add(self, task: str, record: dict[str, Any]) -> None:
+        if self._queue is None:
+            self.sink.write(task, record)
+        elif self._queue.maxlen:
+            self._queue.append((task, record))
+
+    def release(self) -> None:
+        """Write the records held back; every later one passes at once. Idempotent."""
+        queue, self._queue = self._queue, None
+        for task, record in queue or ():
+            self.sink.write(task, record)
+
+
 def _cat_output(
-    records: Iterator[dict[str, Any]],
-    out: BinaryIO,
+    records: Iterable[tuple[str, dict[str, Any]]],
+    tail: _CatTail,
     *,
-    as_json: bool,
     level: int | None,
     grep: re.Pattern[str] | None,
-    timestamps: bool,
-    flush_each: bool,
-    escape: bool = False,
 ) -> int:
+    """Pass the ``(task, record)`` pairs `level` and `grep` select to `tail`; return how many."""
     from objlog.reader import record_level
 
     count = 0
-    for record in records:
+    for task, record in records:
         if level is not None:
             found = record_level(record)
             if found is None or found < level:
                 continue
-        text = render_record(record)
-        if grep is not None and not grep.search(text):
+        if grep is not None and not grep.search(render_record(record)):
             continue
-        if as_json:
-            data = _json_line(record)
-        elif "stream" in record and "line" in record:
-            data = _line_bytes(record)
-        else:
-            data = _encode(text) + b"\n"
-        if timestamps and not as_json and "stream" in record:
-            data = _encode(f"{record.get('timestamp', '')} ") + data
-        if escape and not as_json:
-            # Bytes that are not UTF-8 come out as \xNN text, never raw.
-            data = _encode(escape_controls(data.decode("utf-8", errors="backslashreplace")))
-        out.write(data)
-        if flush_each:
-            out.flush()
+        tail.add(task, record)
         count += 1
+    tail.release()
     return count
 
 
@@ -727,14 +933,46 @@ def _cat_filters(
     return since, level, grep
 
 
+def _cat_until(args: argparse.Namespace, since: _dt.datetime | None) -> _dt.datetime | None:
+    """Return ``--until`` (None when not given), checked against ``--since`` and ``--follow``."""
+    if not args.until:
+        return None
+    if args.follow:
+        raise _UsageError("--until cannot be combined with --follow (followed logs have no end)")
+    until = _parse_time(args.until, "--until")
+    if since is not None and since > until:
+        raise _UsageError(f"--since {args.since!r} is after --until {args.until!r}")
+    return until
+
+
+def _cat_view(args: argparse.Namespace, out: BinaryIO, *, whole_run: bool) -> _CatView:
+    """Return how to show records: escaping and colour on a terminal, prefix for a whole run."""
+    tty = out.isatty()
+    if args.color == "auto":
+        # https://no-color.org: a NO_COLOR that is set and not empty turns colour off.
+        colour = tty and not os.environ.get("NO_COLOR")
+    else:
+        colour = args.color == "always"
+    return _CatView(
+        as_json=args.json,
+        timestamps=args.timestamps,
+        # As journalctl: a terminal is shown control characters, a pipe gets the bytes.
+        escape=args.escape if args.escape is not None else tty,
+        prefix=args.prefix if args.prefix is not None else whole_run,
+        colour=colour and not args.json,
+        flush_each=args.follow,
+    )
+
+
 def _cmd_cat(args: argparse.Namespace) -> int:
     from objlog import reader
 
     url, rest = _split_store(args, args.args, 2)
-    if len(rest) != 2:
-        raise _UsageError("usage: objlog cat [URL] PR TASK [--follow] [--since T] ...")
-    pipelinerun, task = rest
+    if len(rest) not in (1, 2):
+        raise _UsageError("usage: objlog cat [URL] PR [TASK] [--follow] [--since T] ...")
+    pipelinerun, task = rest[0], (rest[1] if len(rest) == 2 else None)
     since, level, grep = _cat_filters(args)
+    until = _cat_until(args, since)
     if args.max_line_bytes < 1:
         raise _UsageError("--max-line-bytes must be >= 1")
     bad: list[str] = []
@@ -745,43 +983,61 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     with _opened_store(url) as store:
-        records = reader.read_records(
-            store,
-            pipelinerun,
-            task,
-            since=since,
-            follow=args.follow,
-            poll_interval=args.poll_interval,
-            stop=stop,
-            on_bad_object=_on_bad,
-            max_line_bytes=args.max_line_bytes,
-            # -f ends by itself, after one more poll, once objlog run stored the end status.
-            until=(lambda: reader.is_finished(store, pipelinerun, task)) if args.follow else None,
-        )
         out = sys.stdout.buffer
-        # As journalctl: a terminal is shown control characters, a pipe gets the bytes.
-        escape = args.escape if args.escape is not None else out.isatty()
-        try:
-            _cat_output(
-                records,
-                out,
-                as_json=args.json,
-                level=level,
-                grep=grep,
-                timestamps=args.timestamps,
-                flush_each=args.follow,
-                escape=escape,
+        tail = _CatTail(_CatSink(out, _cat_view(args, out, whole_run=task is None)), args.tail)
+        records: Iterator[tuple[str, dict[str, Any]]]
+        if task is None or not args.follow:
+            records = reader.read_run_records(
+                store,
+                pipelinerun,
+                None if task is None else [task],
+                since=since,
+                until=until,
+                follow=args.follow,
+                poll_interval=args.poll_interval,
+                stop=stop,
+                on_bad_object=_on_bad,
+                max_line_bytes=args.max_line_bytes,
+                on_caught_up=tail.release,
+                # -f of a whole run ends once every task's objlog run stored its end status.
+                finished=lambda: reader.is_finished(store, pipelinerun),
             )
+        else:
+            records = _with_task(
+                task,
+                reader.read_records(
+                    store,
+                    pipelinerun,
+                    task,
+                    since=since,
+                    follow=args.follow,
+                    poll_interval=args.poll_interval,
+                    stop=stop,
+                    on_bad_object=_on_bad,
+                    max_line_bytes=args.max_line_bytes,
+                    on_caught_up=tail.release,
+                    # -f ends by itself, after one more poll, once objlog run stored the end status.
+                    until=lambda: reader.is_finished(store, pipelinerun, task),
+                ),
+            )
+        try:
+            _cat_output(records, tail, level=level, grep=grep)
             out.flush()
         except ObjectNotFoundError as exc:
             if exc.reason == "NoSuchRun":
-                raise _NotFound(
-                    f"no logs for run {pipelinerun!r} task {task!r} in {store.url}"
-                ) from None
+                what = f"run {pipelinerun!r}" + (f" task {task!r}" if task else "")
+                raise _NotFound(f"no logs for {what} in {store.url}") from None
             raise
         finally:
             stop.set()
     return 1 if bad else 0
+
+
+def _with_task(
+    task: str, records: Iterator[dict[str, Any]]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for record in records:
+        yield task, record
 
 
 # -- result -----------------------------------------------------------------------------
@@ -1330,14 +1586,24 @@ def _add_ls(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
 
 
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
+    return number
+
+
 def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
-    """Add ``objlog cat [URL] PR TASK [OPTIONS]``."""
+    """Add ``objlog cat [URL] PR [TASK] [OPTIONS]``."""
     p = _add_command(
         sub,
         "cat",
         _cmd_cat,
-        "print a task's log records in order",
-        "objlog cat [URL] PR TASK [OPTIONS]",
+        "print a task's log records in order, or every task's of a run merged in time order",
+        "objlog cat [URL] PR [TASK] [OPTIONS]",
     )
     p.add_argument(
         "-f",
@@ -1347,9 +1613,22 @@ def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
         "status says it finished (objlog run stores it), never for logs without one",
     )
     p.add_argument(
+        "-n",
+        "--tail",
+        type=_non_negative_int,
+        metavar="N",
+        help="only the last N records (after the other filters); with --follow, then the new ones",
+    )
+    p.add_argument(
         "--since",
         metavar="T",
-        help="only records since T (RFC 3339 time, or a duration back from now: 30s, 10m, 2h, 1d)",
+        help="only records at or after T: an RFC 3339 time (2026-11-30T10:00:00Z, "
+        "+01:00 offsets; naive is UTC) or a duration back from now (90s, 10m, 10min, 1h30m, 2d)",
+    )
+    p.add_argument(
+        "--until",
+        metavar="T",
+        help="only records at or before T (same forms as --since; not with --follow)",
     )
     p.add_argument(
         "--level",
@@ -1357,12 +1636,32 @@ def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="only records at level L or above (records without a level are hidden)",
     )
     p.add_argument("--grep", metavar="RE", help="only records whose text matches RE")
-    p.add_argument("--json", action="store_true", help="print records as JSON Lines")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print records as JSON Lines (reading a run: with the field objlog_task)",
+    )
     p.add_argument(
         "-t",
         "--timestamps",
-        action="store_true",
-        help="prefix each command output line with its timestamp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start each line with its record's timestamp (default: only records of "
+        "loggers, not the command output lines of objlog run)",
+    )
+    p.add_argument(
+        "--prefix",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start each line with [TASK] (default: on when reading a whole run)",
+    )
+    p.add_argument(
+        "--color",
+        "--colour",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour lines by level: error red, warning yellow, debug dim (default auto: "
+        "on a terminal unless NO_COLOR is set, never when piped)",
     )
     p.add_argument(
         "--poll-interval",
@@ -1387,15 +1686,16 @@ def _add_cat(sub: argparse._SubParsersAction[_Parser]) -> None:
         dest="escape",
         action="store_false",
         default=None,
-        help="write the stored bytes unchanged even on a terminal (the default when piped)",
+        help="write the stored bytes unchanged even on a terminal, \\r progress updates "
+        "included (the default when piped)",
     )
     shown.add_argument(
         "--escape",
         dest="escape",
         action="store_true",
         default=None,
-        help="show control characters as ^X or <U+XXXX> even when piped "
-        "(the default on a terminal)",
+        help="show control characters as ^X or <U+XXXX>, and a line of \\r progress "
+        "updates as its last state, even when piped (the default on a terminal)",
     )
 
 

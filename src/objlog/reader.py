@@ -5,7 +5,8 @@ The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
 ``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
 (see `objlog._layout`); `read_records` decodes every batch under a task
 (`objlog._codec`: gzip or plain, told by magic bytes) and merges the records of
-several writers by their ``timestamp`` field, keeping each writer's own order.
+several writers by their ``timestamp`` field, keeping each writer's own order;
+`read_run_records` merges several tasks of a run the same way.
 
 Objects are read as streams in bounded memory, whatever they hold: a batch is
 fetched whole up to 8 MiB and in 8 MiB ranges above that, decompressed 256 KiB
@@ -36,7 +37,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -64,6 +65,7 @@ __all__ = [
     "list_tasks",
     "parse_timestamp",
     "read_records",
+    "read_run_records",
     "read_status",
     "record_level",
 ]
@@ -547,6 +549,14 @@ def _keyed(
 def _merged(
     fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
 ) -> Iterator[dict[str, Any]]:
+    for _, record in _merged_keyed(fetch, infos):
+        yield record
+
+
+def _merged_keyed(
+    fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
+) -> Iterator[tuple[float, dict[str, Any]]]:
+    """Yield ``(time sorted by, record)``: the time never goes backwards (see `_keyed`)."""
     # `fetch(infos)` yields the records of those batches in order (`_batch_records`).
     groups: dict[str, list[ObjectInfo]] = {}
     for info in infos:
@@ -557,8 +567,8 @@ def _merged(
             sorted(groups.items(), key=lambda kv: min(i.key for i in kv[1]))
         )
     ]
-    for _, _, _, record in heapq.merge(*streams, key=lambda item: item[:3]):
-        yield record
+    for key, _, _, record in heapq.merge(*streams, key=lambda item: item[:3]):
+        yield key, record
 
 
 def read_records(
@@ -573,6 +583,7 @@ def read_records(
     on_bad_object: Callable[[str, Exception], None] | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     until: Callable[[], bool] | None = None,
+    on_caught_up: Callable[[], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """
     Yield every log record of one task, oldest first.
@@ -616,6 +627,10 @@ def read_records(
         max_line_bytes: Longest stored line decoded whole, in bytes (default
             `DEFAULT_MAX_LINE_BYTES`, 2 MiB: every record ``objlog run``
             writes at its 256 KiB line limit fits). Longer lines are cut.
+        on_caught_up: Called once, with no argument, when the records stored
+            at the start have all been yielded: before the first poll in
+            `follow` mode, else at the end (``tail -f -n N`` prints its last
+            N there). Default: none.
 
     Returns:
         An iterator of record dicts.
@@ -665,6 +680,8 @@ def read_records(
     )
     try:
         yield from _filtered(_merged(fetch, infos))
+        if on_caught_up is not None:
+            on_caught_up()
         if not follow:
             return
 
@@ -710,3 +727,194 @@ def _follow_start(prefix: str, seen: set[str]) -> str | None:
     if when is None:
         return None  # unknown key shape: list everything, `seen` removes repeats
     return _layout.batch_listing_start(prefix, when - _FOLLOW_LAG)
+
+
+# -- several tasks -------------------------------------------------------------------
+
+
+def _epoch(when: _dt.datetime | None) -> float | None:
+    """`when` as epoch seconds (naive is UTC), or None."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return when.timestamp()
+
+
+def _record_time(record: dict[str, Any]) -> float | None:
+    return parse_timestamp(record.get("timestamp", record.get("time", record.get("ts"))))
+
+
+def _task_stream(
+    records: Iterator[tuple[float, dict[str, Any]]],
+    index: int,
+    task: str,
+    since_ts: float | None,
+    until_ts: float | None,
+) -> Iterator[tuple[float, int, int, str, dict[str, Any]]]:
+    """
+    Key one task's merged records for `heapq.merge`: (time so far, task index, order, task, record).
+
+    The time never goes backwards (`_merged_keyed`), so the stream is sorted;
+    once it passes `until_ts` every later record is later too, and the task's
+    remaining batches are not fetched.
+    """
+    for n, (key, record) in enumerate(records):
+        if until_ts is not None and key > until_ts:
+            return
+        if since_ts is not None:
+            ts = _record_time(record)
+            if ts is not None and ts < since_ts:
+                continue
+        yield (key, index, n, task, record)
+
+
+def _list_logs(store: ObjectStore, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
+    return _retried(lambda: list(store.list_objects(prefix, start_after=start_after)))
+
+
+def _run_tasks(store: ObjectStore, pipelinerun: str, tasks: Sequence[str] | None) -> list[str]:
+    """The tasks to read: `tasks`, else every task with a log batch (results alone do not count)."""
+    if tasks is not None:
+        return list(tasks)
+    found = _names_below(store, _layout.logs_prefix(store.prefix, pipelinerun))
+    return sorted(t for t in found if t)
+
+
+def read_run_records(
+    store: ObjectStore,
+    pipelinerun: str,
+    tasks: Sequence[str] | None = None,
+    *,
+    since: _dt.datetime | None = None,
+    until: _dt.datetime | None = None,
+    follow: bool = False,
+    poll_interval: float = 1.0,
+    stop: threading.Event | None = None,
+    on_bad_object: Callable[[str, Exception], None] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_caught_up: Callable[[], None] | None = None,
+    finished: Callable[[], bool] | None = None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """
+    Yield the log records of several tasks of a run merged in time order, with their task.
+
+    What ``kubectl logs --prefix`` and ``argo logs`` show for a pod or a
+    workflow. Each task is read as `read_records` reads it (writers merged by
+    ``timestamp``, each writer's order kept); the tasks are then merged by a
+    k-way merge (`heapq.merge`) on the same time. Ties go to the task that
+    sorts first, then to the order within the task, so the output is the same
+    on every call. A record without a parseable timestamp keeps its place
+    within its task (it takes the time of the record before it). Streaming:
+    memory per task is what `read_records` needs per writer; one pool of 4
+    threads fetches for every task.
+
+    Args:
+        store: The store to read.
+        pipelinerun: The run's name.
+        tasks: The tasks to merge. Default: every task of the run that has a
+            log batch, listed again at each poll in `follow` mode so a task
+            that starts later is followed too.
+        since: Only records at or after this time (timezone-aware; naive is
+            UTC). Records without a timestamp pass. Batches sealed more than
+            1 s before it are not fetched. Default: all.
+        until: Only records at or before this time (same rules). A task is
+            read up to its first record after `until`: later batches are not
+            fetched. Default: all. Not with `follow`.
+        follow: After the existing records, keep polling for new batches of
+            every task until `stop` is set (as `read_records` does for one).
+        poll_interval: Seconds between polls in `follow` mode (default 1.0).
+        stop: Ends `follow` when set (checked between polls). Default: never.
+        on_bad_object: As for `read_records`: ``on_bad_object(key, exc)`` for
+            a batch that cannot be fetched or decoded. Default: skip silently.
+        max_line_bytes: Longest stored line decoded whole, in bytes (default
+            `DEFAULT_MAX_LINE_BYTES`, 2 MiB).
+        on_caught_up: Called once when the records stored at the start have
+            all been yielded (before the first poll in `follow` mode).
+        finished: In `follow` mode, asked before each poll (e.g. `is_finished`
+            of the run); once it says True, that poll is the last. Its
+            errors count as "not finished". Default: follow until `stop`.
+
+    Returns:
+        An iterator of ``(task, record)`` pairs, oldest first.
+
+    Raises:
+        ConfigError: A name is not a valid key segment, `max_line_bytes` < 1,
+            or `until` is given with `follow` (raised at the first ``next``).
+        ObjectNotFoundError: No task of the run has a log batch (reason
+            ``NoSuchRun``; not in `follow` mode, which waits for one).
+        StoreError: Listing or fetching failed after retries.
+
+    Thread safety: the iterator belongs to one thread; the store may be shared.
+    """
+    if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int):
+        raise ConfigError(f"max_line_bytes must be an int, got {max_line_bytes!r}")
+    if max_line_bytes < 1:
+        raise ConfigError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
+    if follow and until is not None:
+        raise ConfigError("until cannot be combined with follow: followed records have no end")
+    since_ts, until_ts = _epoch(since), _epoch(until)
+    prefixes: dict[str, str] = {}
+
+    def _prefix(task: str) -> str:
+        if task not in prefixes:
+            prefixes[task] = _layout.logs_prefix(store.prefix, pipelinerun, task)
+        return prefixes[task]
+
+    run_prefix = _layout.logs_prefix(store.prefix, pipelinerun)
+    names = _run_tasks(store, pipelinerun, tasks)
+    listing = {t: _list_logs(store, _prefix(t)) for t in names}
+    seen = {t: {info.key for info in infos} for t, infos in listing.items()}
+    if not any(listing.values()) and not follow:
+        raise ObjectNotFoundError(
+            f"no logs for pipelinerun {pipelinerun!r}",
+            bucket=store.bucket,
+            key=run_prefix,
+            reason="NoSuchRun",
+        )
+    if since_ts is not None:
+        listing = {
+            t: [i for i in infos if not _sealed_before(i.key, since_ts)]
+            for t, infos in listing.items()
+        }
+    pool = ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-read")
+    fetch = functools.partial(
+        _batch_records, store, on_bad=on_bad_object, pool=pool, max_line_bytes=max_line_bytes
+    )
+
+    def _round(found: dict[str, list[ObjectInfo]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        streams = [
+            _task_stream(_merged_keyed(fetch, infos), index, task, since_ts, until_ts)
+            for index, (task, infos) in enumerate(sorted(found.items()))
+            if infos
+        ]
+        for _, _, _, task, record in heapq.merge(*streams, key=lambda item: item[:3]):
+            yield task, record
+
+    try:
+        yield from _round(listing)
+        if on_caught_up is not None:
+            on_caught_up()
+        while follow and (stop is None or not stop.is_set()):
+            if stop is not None:
+                if stop.wait(poll_interval):
+                    return
+            else:
+                time.sleep(poll_interval)
+            done = finished is not None and _quietly(finished)
+            new: dict[str, list[ObjectInfo]] = {}
+            for task in _run_tasks(store, pipelinerun, tasks):
+                prefix = _prefix(task)
+                known = seen.setdefault(task, set())
+                start_after = _follow_start(prefix, known)
+                listed = _list_logs(store, prefix, start_after)
+                new[task] = [info for info in listed if info.key not in known]
+                if start_after is not None:
+                    known = {k for k in known if k > start_after}
+                known.update(info.key for info in listed)
+                seen[task] = known
+            yield from _round(new)
+            if done:  # everything stored before the end status was listed above
+                return
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

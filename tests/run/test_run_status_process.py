@@ -188,6 +188,52 @@ def test_cat_follow_ends_when_the_step_ends(
                 proc.wait()
 
 
+def test_cat_follow_of_a_whole_run_ends_when_its_tasks_end(
+    s3_env: dict[str, str], s3_target: S3Target, s3_bucket: str, tmp_path: Path
+) -> None:
+    """cat -f PR (no task) prints the run's lines, prefixed, and exits 0 once every task ended."""
+    gate = tmp_path / "go"
+    step = textwrap.dedent(
+        f"""
+        import pathlib, time
+        print("before", flush=True)
+        while not pathlib.Path({str(gate)!r}).exists():
+            time.sleep(0.05)
+        print("after", flush=True)
+        """
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "objlog", "run", "--pipelinerun", "pr", "--task", "t", "--",
+         sys.executable, "-c", step],
+        env=s3_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    follower = None
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while _status_of(s3_target, s3_bucket) != "running":
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.1)
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "objlog", "cat", "-f", "--poll-interval", "0.2", "pr"],
+            env=s3_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert follower.stdout is not None
+        assert b"before\n" in follower.stdout.readline()
+        gate.write_text("go")
+        assert 0 == run.wait(TIMEOUT)
+        ended = time.monotonic()
+        out, err = follower.communicate(timeout=30)
+        # Within a few seconds of objlog run's end, with every line.
+        assert time.monotonic() - ended < 10
+        assert 0 == follower.returncode, err.decode()
+        assert out.endswith(b"after\n")
+    finally:
+        for proc in (run, follower):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_sigkilled_run_leaves_running(s3_env: dict[str, str], tmp_path: Path) -> None:
     """objlog run killed by SIGKILL cannot say so: ls shows the task running, exit_code null."""
