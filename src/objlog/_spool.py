@@ -72,6 +72,7 @@ except ImportError:  # Windows: no flock, hence no spool (see the module docstri
 __all__ = [
     "DEAD_DIR",
     "HEADER_BYTES",
+    "PreparedFile",
     "Spool",
     "SpoolCorruptError",
     "SpoolEntry",
@@ -93,8 +94,25 @@ _SUFFIX2 = ".batch"
 HEADER_BYTES = 4096
 #: Offset of the seal line in a format-2 header (NUL while unsealed).
 _SEAL_AT = 3072
+#: madvise(2) advice that faults pages in writable (Linux 5.14; not in 3.11's mmap module).
+_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
+#: Bytes populated per madvise call, so the GIL is given up between slices.
+_POPULATE_SLICE = 256 * 1024
 _LOCK = ".lock"
 _CORRUPT = ".corrupt"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFile:
+    """A format-2 file made ahead by `Spool.prepare`: temporary name, mapping, capacity."""
+
+    path: Path
+    mm: mmap.mmap
+    cap: int
+
+    def discard(self) -> None:
+        """Remove the unused file (its mapping goes with its last reference)."""
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -324,8 +342,53 @@ class Spool:
             raw_bytes=size,
         )
 
+    def prepare(self, cap: int) -> PreparedFile:
+        """
+        Make a format-2 file for a later batch ahead of time, its pages faulted in.
+
+        Runs on a background thread: `open_batch` then only writes the header
+        and renames, and the first write to each page costs no page fault on
+        the caller's thread (about 7 us per 4 KiB page measured here).
+        ``MADV_POPULATE_WRITE`` (Linux 5.14+) faults the pages in, in slices
+        that let other threads run; where it is missing the pages fault on
+        first write as without preparation.
+
+        Raises:
+            OSError: The file cannot be made (nothing is left behind).
+        """
+        directory = self._ensure_dir()
+        tmp = directory / f".next-{secrets.token_hex(6)}{_SUFFIX2}"
+        mm = self._create(tmp, HEADER_BYTES + cap)
+        with contextlib.suppress(OSError, ValueError):
+            for start in range(0, HEADER_BYTES + cap, _POPULATE_SLICE):
+                length = min(_POPULATE_SLICE, HEADER_BYTES + cap - start)
+                mm.madvise(_MADV_POPULATE_WRITE, start, length)
+        return PreparedFile(tmp, mm, cap)
+
+    @staticmethod
+    def _create(path: Path, size: int) -> mmap.mmap:
+        """Create `path` of `size` bytes, space reserved, and map it shared (OSError: none left)."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)  # ENOSPC now, not SIGBUS on a later write
+            else:
+                os.ftruncate(fd, size)
+            return mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+
     def open_batch(
-        self, key: str, cap: int, *, compression: str, compresslevel: int
+        self,
+        key: str,
+        cap: int,
+        *,
+        compression: str,
+        compresslevel: int,
+        prepared: PreparedFile | None = None,
     ) -> tuple[Path, mmap.mmap]:
         """
         Create the format-2 file of a batch being filled and map its records area.
@@ -335,6 +398,8 @@ class Spool:
             cap: Bytes of records it can hold (the writer's max_size_bytes).
             compression: Codec name, for the upload after a crash.
             compresslevel: Codec level.
+            prepared: A file from `prepare` of the same `cap` to use (its
+                temporary name becomes the batch's); else one is made now.
 
         Returns:
             The file and a shared writable mapping of all of it: the records
@@ -356,24 +421,19 @@ class Spool:
         )
         if len(head) > _SEAL_AT:
             raise OSError(errno.ENAMETOOLONG, f"spool header of {key!r} too long")
-        size = HEADER_BYTES + cap
         # Made under a temporary name, so a file with the final name always
         # has its header (a torn temporary file is removed by recovery).
-        tmp = directory / f".tmp-{path.name}"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        if prepared is not None and prepared.cap == cap:
+            tmp, mm = prepared.path, prepared.mm
+        else:
+            tmp = directory / f".tmp-{path.name}"
+            mm = self._create(tmp, HEADER_BYTES + cap)
         try:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, size)  # ENOSPC now, not SIGBUS on a later write
-            else:
-                os.ftruncate(fd, size)
-            os.pwrite(fd, head, 0)
-            mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+            mm[: len(head)] = head
             tmp.rename(path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        finally:
-            os.close(fd)
         return path, mm
 
     @staticmethod

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from objlog._spool import HEADER_BYTES, Spool, SpoolCorruptError, _entry
+from objlog._engine.records import FileRecordBuffer
+from objlog._spool import HEADER_BYTES, Spool, SpoolCorruptError, _entry, is_batch_file
 
 KEY = "logs/r/t/20260101T000000.000000Z-w1-{:08d}.jsonl.gz"
 _seq = itertools.count()
@@ -130,3 +132,30 @@ def test_writer_falls_back_to_memory_when_the_spool_file_cannot_be_made(tmp_path
     (key,) = store.keys()
     assert key.startswith("logs/r/t/")
     assert 1 == writer.stats.objects
+
+
+def test_next_batch_file_is_made_ahead_and_removed_at_close(tmp_path: Path) -> None:
+    """The preparer makes the next file with its pages in; close removes an unused one."""
+    from objlog._engine.spooler import SpoolStage
+    from objlog._engine.stats import Counters, Reporter
+
+    spool = Spool(tmp_path / "spool", "w1")
+    stage = SpoolStage(spool, Reporter(Counters(), "p/", None, 10.0))
+    cap = 1 << 20
+    first = stage.open_batch(KEY.format(next(_seq)), cap, "gzip", 1)
+    deadline = time.monotonic() + 30
+    while stage._ready is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    made_ahead = stage._ready.path
+    second = stage.open_batch(KEY.format(next(_seq)), cap, "gzip", 1)
+    assert not made_ahead.exists()  # renamed to the second batch's name
+    assert isinstance(second, FileRecordBuffer)
+    second.view[:6] = b"later\n"
+    assert b"later\n" == Spool.read(second.path)  # the header was written into the mapping
+    del first, second
+    for path in list(spool.dir.iterdir()):
+        if is_batch_file(path.name):
+            path.unlink()
+    stage.close()
+    assert not spool.dir.exists()  # no prepared file left behind to keep it

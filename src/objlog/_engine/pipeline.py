@@ -159,7 +159,7 @@ class UploadPipeline:
         if self._stage is None:
             return record
         try:
-            buf = self._stage.open_batch(key, len(record), compression, compresslevel)
+            buf = self._stage.open_batch(key, len(record), compression, compresslevel, ahead=False)
         except OSError as exc:
             self.report(exc, f"spool file of {key}")
             return record

@@ -19,15 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from objlog import _shutdown
 from objlog._engine.batch import SealedBatch
 from objlog._engine.records import FileRecordBuffer, RecordBuffer, records_of
 from objlog._engine.stats import Reporter
-from objlog._spool import HEADER_BYTES, Spool, SpoolEntry
+from objlog._spool import HEADER_BYTES, PreparedFile, Spool, SpoolEntry
 
-__all__ = ["SpoolStage"]
+__all__ = ["PREPARE_JOIN", "SpoolStage"]
+
+#: Seconds `SpoolStage.close` waits for the preparer thread to finish a file.
+PREPARE_JOIN = 2.0
+#: Batches at least this big get their next file made ahead (smaller ones fault little).
+_PREPARE_MIN = 256 * 1024
 
 
 class SpoolStage:
@@ -39,24 +46,72 @@ class SpoolStage:
         report: Records a failure (never raises).
     """
 
-    __slots__ = ("_report", "fsync", "spool")
+    __slots__ = ("_closed", "_prep", "_ready", "_report", "_wake", "_want", "fsync", "spool")
 
     def __init__(self, spool: Spool, report: Reporter, *, fsync: bool = True) -> None:
         self.spool = spool
         self._report = report
         self.fsync = fsync
+        self._ready: PreparedFile | None = None  # the next batch's file, made ahead
+        self._want = 0  # its capacity
+        self._wake = threading.Event()
+        self._prep: threading.Thread | None = None
+        self._closed = False
 
-    def open_batch(self, key: str, cap: int, compression: str, compresslevel: int) -> RecordBuffer:
+    def open_batch(
+        self, key: str, cap: int, compression: str, compresslevel: int, *, ahead: bool = True
+    ) -> RecordBuffer:
         """
         A buffer for the batch being filled: its spool file's shared mapping.
+
+        Takes the file made ahead for a batch of this `cap` when there is
+        one, and (`ahead`) asks the preparer thread for the next (see
+        `Spool.prepare`); a record sealed alone passes ``ahead=False``.
 
         Raises:
             OSError: The file cannot be made (full disk, no permission).
         """
+        ready = self._ready
+        if ready is not None and ready.cap == cap:
+            self._ready = None
+        else:
+            ready = None
         path, mm = self.spool.open_batch(
-            key, cap, compression=compression, compresslevel=compresslevel
+            key, cap, compression=compression, compresslevel=compresslevel, prepared=ready
         )
+        if ahead and cap >= _PREPARE_MIN:
+            self._prepare_next(cap)
         return FileRecordBuffer(mm, HEADER_BYTES, cap, path)
+
+    def _prepare_next(self, cap: int) -> None:
+        """Have the preparer thread make the next batch's file (started on first use)."""
+        self._want = cap
+        if self._prep is None and not self._closed:
+            thread = threading.Thread(
+                target=self._preparer, name=f"objlog-spool-prep-{self.spool.writer_id}", daemon=True
+            )
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter shutting down: files are made on demand
+                return
+            self._prep = thread
+        self._wake.set()
+
+    def _preparer(self) -> None:
+        _shutdown.mark_objlog_thread()
+        while not self._closed:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed or self._ready is not None:
+                continue
+            try:
+                ready = self.spool.prepare(self._want)
+            except OSError:
+                continue  # open_batch makes the file itself, and reports what fails
+            if self._closed:
+                ready.discard()
+                return
+            self._ready = ready
 
     def write(
         self, todo: Sequence[tuple[SealedBatch, RecordBuffer | bytes | None]]
@@ -158,7 +213,16 @@ class SpoolStage:
         ]
 
     def close(self) -> None:
-        """Release the spool's lock on its directory."""
+        """Stop the preparer, remove an unused prepared file, release the spool's lock."""
+        self._closed = True
+        self._wake.set()
+        thread = self._prep
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(PREPARE_JOIN)
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            with contextlib.suppress(OSError):
+                ready.discard()
         self.spool.close()
 
     def dead_letter(
