@@ -1025,12 +1025,25 @@ def _cmd_cat(args: argparse.Namespace) -> int:
             out.flush()
         except ObjectNotFoundError as exc:
             if exc.reason == "NoSuchRun":
+                if _has_status(store, pipelinerun, task):
+                    return 0  # a step that printed nothing: no lines, not an error
                 what = f"run {pipelinerun!r}" + (f" task {task!r}" if task else "")
                 raise _NotFound(f"no logs for {what} in {store.url}") from None
             raise
         finally:
             stop.set()
     return 1 if bad else 0
+
+
+def _has_status(store: ObjectStore, pipelinerun: str, task: str | None) -> bool:
+    """Whether objlog run stored a status for the task (or any task of the run)."""
+    from objlog import reader
+
+    try:
+        statuses = reader.list_statuses(store, pipelinerun)
+    except ObjlogError:
+        return False
+    return any(task is None or s.task == task for s in statuses)
 
 
 def _with_task(

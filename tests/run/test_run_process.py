@@ -207,3 +207,21 @@ def test_sigkill_of_objlog_run_keeps_what_it_read_in_the_spool(
             body = client.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read()
             lines += [json.loads(r)["line"] for r in decode_batch(body, obj["Key"]).splitlines()]
     assert [f"line {i:05d}" for i in range(5000)] == sorted(lines)
+
+
+def test_cat_of_a_step_that_printed_nothing_is_empty_not_an_error(
+    s3_env: dict[str, str],
+) -> None:
+    """A silent step has a status, so cat prints nothing and exits 0; an unknown task exits 1."""
+    assert 0 == objlog_run("--", *lines_step(0), env=s3_env).returncode
+    for names in (["pr", "t"], ["pr"]):
+        cat = subprocess.run(
+            [sys.executable, "-m", "objlog", "cat", *names],
+            env=s3_env, capture_output=True, timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        assert (0, b"") == (cat.returncode, cat.stdout), cat.stderr.decode()
+    missing = subprocess.run(
+        [sys.executable, "-m", "objlog", "cat", "pr", "other"],
+        env=s3_env, capture_output=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert 1 == missing.returncode
