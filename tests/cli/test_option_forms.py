@@ -21,6 +21,7 @@ from objlog import cli
 _SAMPLES = {
     "result": "metrics=out/metrics.json",
     "store": "s3://bucket/prefix",
+    "tail": "5",
 }
 
 
@@ -44,8 +45,8 @@ def _commands(
 
 def _sample(action: argparse.Action) -> str:
     """Return a value `action` accepts."""
-    if action.choices is not None:
-        return str(next(iter(action.choices)))
+    if action.choices is not None:  # one that is not the default, so it changes the parse
+        return str(next(c for c in action.choices if c != action.default))
     if action.dest in _SAMPLES:
         return _SAMPLES[action.dest]
     if action.type is int:
