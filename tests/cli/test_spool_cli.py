@@ -15,11 +15,10 @@ from objlog.errors import SyncTimeout
 from objlog.stores.boto3 import Boto3Store
 from objlog.writer import ObjectStoreWriter
 
-SECRET = "s3cr3t-VALUE-never-printed"
 _KEY = "logs/r/t/20260101T000000.000000Z-w1-{:08d}.jsonl"
 
 
-def _store(target: Any, bucket: str, secret: str | None = None) -> Boto3Store:
+def _store(target: Any, bucket: str) -> Boto3Store:
     return Boto3Store(
         StoreConfig(
             kind="s3",
@@ -27,15 +26,17 @@ def _store(target: Any, bucket: str, secret: str | None = None) -> Boto3Store:
             endpoint_url=target.endpoint,
             region=target.region,
             access_key=target.access_key,
-            secret_key=secret or target.secret_key,
+            secret_key=target.secret_key,
         )
     )
 
 
 def _dead_letter_one(target: Any, bucket: str, spool: Path, record: str = "lost?") -> str:
     """Write one record through a writer whose bucket is missing; return the batch's key."""
+    # The target's real credentials: a wrong secret is a credentials error on a real
+    # server (kept and retried, not dead-lettered), where moto accepts any.
     writer = ObjectStoreWriter(
-        _store(target, bucket, SECRET), pipelinerun="run-1", task="t", spool_dir=spool
+        _store(target, bucket), pipelinerun="run-1", task="t", spool_dir=spool
     )
     writer.write(record)
     try:
@@ -82,7 +83,7 @@ def test_ls_shows_pending_orphaned_and_dead_batches(
     assert _KEY.format(2) in lines[0] and _KEY.format(1) in lines[1]
     assert key in lines[2] and "6 B  1 records" in lines[2] and "NoSuchBucket" not in lines[2]
     assert "bucket does not exist" in lines[2]
-    assert SECRET not in out
+    assert s3_target.secret_key not in out
 
     status, out, _ = _run(capsys, "spool", "ls", "--json", str(spool))
     rows = [json.loads(line) for line in out.splitlines()]
