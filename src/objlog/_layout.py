@@ -317,7 +317,7 @@ __all__ += [
     "validate_writer_id",
 ]
 #
-#     <logs prefix><UTC timestamp>-<writer id>-<sequence>.jsonl[.gz]
+#     <logs prefix><UTC timestamp>-<writer id>-<sequence>.jsonl[.gz|.zst]
 #     20261121T114030.123456Z-3f9a1c07d2p4242-00000017.jsonl.gz
 #
 # The timestamp is fixed width (microseconds, UTC) and never goes backwards
@@ -395,7 +395,7 @@ def batch_key(logs_prefix: str, epoch_us: int, writer_id: str, seq: int, suffix:
         epoch_us: Seal time, microseconds since the epoch (UTC).
         writer_id: From `new_writer_id` or `validate_writer_id`.
         seq: Batch number of this writer, >= 0, zero-padded to 8 digits.
-        suffix: ``.jsonl`` or ``.jsonl.gz``.
+        suffix: ``.jsonl``, ``.jsonl.gz`` or ``.jsonl.zst``.
     """
     stamp = format_batch_timestamp(epoch_us)
     return f"{logs_prefix}{stamp}-{writer_id}-{seq:0{SEQ_DIGITS}d}{suffix}"
@@ -413,7 +413,7 @@ def longest_batch_key(logs_prefix: str, suffix: str) -> str:
 
     Args:
         logs_prefix: From `logs_prefix`, ending in ``/``.
-        suffix: The codec's key suffix, ``.jsonl`` or ``.jsonl.gz``.
+        suffix: The codec's key suffix, ``.jsonl``, ``.jsonl.gz`` or ``.jsonl.zst``.
 
     Returns:
         ``<logs_prefix><timestamp>-<80 x "w">-<99999999><suffix>``.
@@ -559,7 +559,7 @@ class BatchNamer:
     Args:
         logs_prefix: From `logs_prefix`, ending in ``/``.
         writer_id: This writer's id.
-        suffix: ``.jsonl`` or ``.jsonl.gz``.
+        suffix: ``.jsonl``, ``.jsonl.gz`` or ``.jsonl.zst``.
         wall_us: Microseconds since the epoch (default: `time.time_ns` // 1000).
 
     Thread safety: not thread-safe; the writer calls it under its lock.

@@ -49,6 +49,14 @@ def test_batch_key_layout() -> None:
     assert ("19700101T000000.000000Z", "abc_1", 7, ".jsonl.gz") == parse_batch_key(key)
 
 
+def test_every_codec_suffix_parses_back() -> None:
+    """Keys of every codec (zstd's .jsonl.zst too) parse back to their suffix."""
+    assert ".jsonl.zst" in {kind.suffix for kind in CODECS.values()}
+    for kind in CODECS.values():
+        key = batch_key(PREFIX, 0, "abc_1", 7, kind.suffix)
+        assert ("19700101T000000.000000Z", "abc_1", 7, kind.suffix) == parse_batch_key(key)
+
+
 def test_parse_rejects_other_keys() -> None:
     """Keys that are not batch keys parse to None."""
     assert parse_batch_key("logs/a/b/notes.txt") is None
