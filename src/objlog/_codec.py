@@ -169,6 +169,8 @@ class Gzip:
             raise ConfigError(f"gzip level must be an int 0..9, got {self.level!r}")
         if not 0 <= self.level <= 9:
             raise ConfigError(f"gzip level must be 0..9, got {self.level}")
+        if self.level in ISAL_LEVELS:
+            _isal_igzip()  # here, not first in an encoder thread (see _isal_igzip)
 
     def encode(self, raw: bytes | memoryview, *, threads: int = 1) -> bytes:
         """
@@ -203,13 +205,25 @@ class Gzip:
 ISAL_LEVELS: Mapping[int, int] = MappingProxyType({1: 1, 2: 2, 3: 2})
 
 
+#: ``isal.igzip`` once looked up (``[None]``: not installed); empty until then.
+_isal_found: list[ModuleType | None] = []
+
+
 def _isal_igzip() -> ModuleType | None:
-    """Return ``isal.igzip``, or None when python-isal is not installed."""
-    try:
-        from isal import igzip
-    except ImportError:
-        return None
-    return igzip
+    """
+    Return ``isal.igzip``, or None when python-isal is not installed; looked up once per process.
+
+    `Gzip` looks it up when built, on the thread that configures a writer, so
+    an encoder thread never runs the import: a fork while another thread
+    holds an import lock leaves the child's next import of that module hung.
+    """
+    if not _isal_found:
+        try:
+            from isal import igzip
+        except ImportError:
+            igzip = None
+        _isal_found[:] = [igzip]
+    return _isal_found[0]
 
 
 def _gzip_compress(data: bytes | memoryview, level: int) -> bytes:

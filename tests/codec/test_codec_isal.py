@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objlog._codec import ISAL_LEVELS, decode_batch, decode_stream, encode_batch
+from objlog import _codec
+from objlog._codec import ISAL_LEVELS, Gzip, decode_batch, decode_stream, encode_batch
 
 igzip = pytest.importorskip("isal.igzip")
 
@@ -36,10 +37,21 @@ def test_without_isal_zlib_compresses_every_level(monkeypatch: pytest.MonkeyPatc
     with_isal = encode_batch(raw, "gzip", 1)
     monkeypatch.setitem(sys.modules, "isal", None)
     monkeypatch.setitem(sys.modules, "isal.igzip", None)
+    monkeypatch.setattr(_codec, "_isal_found", [])  # looked up again: not installed
     for level in range(10):
         assert gzip.compress(raw, compresslevel=level, mtime=0) == encode_batch(raw, "gzip", level)
     assert with_isal != encode_batch(raw, "gzip", 1)
     assert raw == gzip.decompress(with_isal)
+    assert [None] == _codec._isal_found
+
+
+def test_isal_is_looked_up_once_when_the_codec_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a gzip codec at an ISA-L level imports isal there, not later in an encoder."""
+    monkeypatch.setattr(_codec, "_isal_found", [])
+    Gzip(level=6)
+    assert [] == _codec._isal_found  # zlib's level: nothing to look up
+    Gzip(level=1)
+    assert [igzip] == _codec._isal_found
 
 
 def test_mapping_covers_only_the_levels_isal_matches() -> None:
