@@ -80,7 +80,9 @@ DEFAULT_MAX_BUFFER_BYTES = 64 * 1024**2
 DEFAULT_WHEN_FULL = "block"
 #: Codec of log batches.
 DEFAULT_COMPRESSION = "gzip"
-#: gzip level of log batches (level 1: 2.5-5x faster than 6 for ~18% more bytes).
+#: Level of log batches, for every codec. gzip 1: 2.5-5x faster than 6 for ~18%
+#: more bytes. zstd 1: faster than zstd's usual 3 and, on JSON log lines, smaller
+#: too (measured 8.5x at ~250 MiB/s against 8.1x at ~130 MiB/s).
 DEFAULT_COMPRESSLEVEL = 1
 
 #: The writer options the environment may set, in the writer's signature order.
@@ -257,8 +259,9 @@ def resolve_writer_settings(
         max_age: Seal age, seconds (default 5.0).
         max_buffer_bytes: Memory bound, bytes (default 64 MiB).
         when_full: ``"block"`` or ``"drop"`` (default ``"block"``).
-        compression: ``"gzip"`` or ``"none"`` (default ``"gzip"``).
-        compresslevel: Codec level (default 1).
+        compression: ``"gzip"``, ``"zstd"`` (the ``zstd`` extra) or
+            ``"none"`` (default ``"gzip"``).
+        compresslevel: Codec level: gzip 0-9, zstd 1-19 (default 1).
         spool_dir: A directory, False for no spool, or None for
             ``OBJLOG_SPOOL_DIR`` (a shared root, see the module docstring),
             else no spool.
@@ -270,7 +273,10 @@ def resolve_writer_settings(
     Raises:
         ConfigError: A value is malformed or out of range, or a spool is
             asked for where the platform has none; a value from the
-            environment is named with its variable.
+            environment is named with its variable. A level outside the
+            codec's range names the range.
+        MissingBackendError: ``compression="zstd"`` without zstandard
+            installed (``pip install 'objlog-s3[zstd]'``).
 
     Thread safety: reads the environment only; safe from any thread.
     """

@@ -153,7 +153,7 @@ def test_blank_variables_count_as_unset() -> None:
         ("OBJLOG_MAX_AGE", "0"),
         ("OBJLOG_MAX_BUFFER_BYTES", "1KiB"),
         ("OBJLOG_WHEN_FULL", "sometimes"),
-        ("OBJLOG_COMPRESSION", "zstd"),
+        ("OBJLOG_COMPRESSION", "brotli"),
         ("OBJLOG_COMPRESSLEVEL", "12"),
         ("OBJLOG_COMPRESSLEVEL", "fast"),
     ],

@@ -577,7 +577,7 @@ def test_two_live_writers_do_not_take_each_others_batches(
         {"max_age": 0},
         {"when_full": "wait"},
         {"block_timeout": -1},
-        {"compression": "zstd"},
+        {"compression": "brotli"},
         {"compresslevel": 10},
         {"writer_id": "with-dash"},
     ],
