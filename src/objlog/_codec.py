@@ -218,11 +218,12 @@ def _isal_igzip() -> ModuleType | None:
     holds an import lock leaves the child's next import of that module hung.
     """
     if not _isal_found:
+        found: ModuleType | None
         try:
-            from isal import igzip
+            from isal import igzip as found
         except ImportError:
-            igzip = None
-        _isal_found[:] = [igzip]
+            found = None
+        _isal_found[:] = [found]
     return _isal_found[0]
 
 
