@@ -45,6 +45,7 @@ __all__ = [
     "CODECS",
     "DECODE_CHUNK_BYTES",
     "GZIP_MAGIC",
+    "RUN_LINE_BYTES",
     "ZSTD_MAGIC",
     "Codec",
     "CorruptBatchError",
@@ -64,6 +65,12 @@ __all__ = [
 
 #: The first two bytes of every gzip member (RFC 1952).
 GZIP_MAGIC = b"\x1f\x8b"
+
+#: Longest line ``objlog run`` stores as one record; longer lines are split
+#: (256 KiB keeps a record well under any batch limit and a JSON parser's
+#: comfort zone). Here, not in `objlog._run`, so the reader sizes its line
+#: limit from it without importing the runner.
+RUN_LINE_BYTES = 256 * 1024
 
 #: A gzip batch longer than this is compressed as several gzip members of this
 #: many bytes of records each, on up to `encode_batch`'s ``threads`` at once.

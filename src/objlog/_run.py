@@ -67,6 +67,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, TypedDict
 
 from objlog import _layout, _status
+from objlog._codec import RUN_LINE_BYTES
 from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
 from objlog.results import ResultWriter
 from objlog.retry import RetryPolicy
@@ -96,9 +97,8 @@ __all__ = [
     "split_lines",
 ]
 
-#: Longest line stored as one record; longer lines are split (256 KiB keeps
-#: a record well under any batch limit and a JSON parser's comfort zone).
-DEFAULT_MAX_LINE_BYTES = 256 * 1024
+#: Longest line stored as one record; longer lines are split (`objlog._codec.RUN_LINE_BYTES`).
+DEFAULT_MAX_LINE_BYTES = RUN_LINE_BYTES
 _READ_BYTES = 1024 * 1024
 # Linux lets a pipe hold more than its 64 KiB default: fewer wake-ups per MiB.
 _PIPE_BYTES = 1024 * 1024

@@ -54,6 +54,7 @@ __all__ = [
     "TaskStatus",
     "format_time",
     "parse_status",
+    "parse_time",
     "redact_argv",
     "signal_name",
 ]
@@ -192,7 +193,12 @@ def format_time(when: _dt.datetime | None) -> str | None:
     return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse_time(value: object) -> _dt.datetime | None:
+def parse_time(value: object) -> _dt.datetime | None:
+    """
+    An RFC 3339 / ISO 8601 string as an aware UTC datetime (naive: UTC); None if not one.
+
+    Thread safety: pure function.
+    """
     if not isinstance(value, str) or not value:
         return None
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
@@ -372,8 +378,8 @@ def parse_status(data: bytes, pipelinerun: str, task: str) -> TaskStatus:
         pipelinerun=pipelinerun,
         task=task,
         status=status,
-        started=_parse_time(doc.get("started")),
-        finished=_parse_time(doc.get("finished")),
+        started=parse_time(doc.get("started")),
+        finished=parse_time(doc.get("finished")),
         exit_code=_int_or_none(doc.get("exit_code")),
         step_exit_code=_int_or_none(doc.get("step_exit_code")),
         signal=sig if isinstance(sig, str) else None,

@@ -43,8 +43,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from objlog import _layout, _status
-from objlog._codec import CutLine, decode_batch, decode_stream, split_records
-from objlog._run import DEFAULT_MAX_LINE_BYTES as _RUN_MAX_LINE_BYTES
+from objlog._codec import RUN_LINE_BYTES, CutLine, decode_batch, decode_stream, split_records
 from objlog._status import TaskStatus
 from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError
 from objlog.retry import RetryPolicy, retry_call
@@ -92,7 +91,7 @@ LEVELS: dict[str, int] = {
 #: any record ``objlog run`` writes at its own 256 KiB line limit
 #: (`objlog._run.DEFAULT_MAX_LINE_BYTES`), since JSON escaping may grow a line
 #: up to 6 times (``\u001b`` for one control byte) and ``raw_b64`` adds 4/3.
-DEFAULT_MAX_LINE_BYTES = 8 * _RUN_MAX_LINE_BYTES
+DEFAULT_MAX_LINE_BYTES = 8 * RUN_LINE_BYTES
 #: The field that marks a record made from a line cut at ``max_line_bytes``:
 #: its value is the line's full length in bytes.
 TRUNCATED_FIELD = "objlog_truncated"
@@ -383,16 +382,8 @@ def parse_timestamp(value: object) -> float | None:
         return float(value)
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
-    return parsed.timestamp()
+    parsed = _status.parse_time(value.strip())
+    return None if parsed is None else parsed.timestamp()
 
 
 def record_level(record: dict[str, Any]) -> int | None:
