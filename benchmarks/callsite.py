@@ -403,6 +403,30 @@ def callsite_figures(target: S3Target, sizes: Sizes, log: Callable[[str], None])
                         "stdlib_floor",
                     )
                 )
+                # Issue 14: the caller pays for formatting only (one thread).
+                at_floor = Target(kind="ratio_min", value=0.95, text=">= 0.95x")
+                figures.append(
+                    _figure(
+                        f"callsite.stdlib.{stem}.floor",
+                        f"stdlib handler, {rec}, {threads} thr, vs the format-only floor",
+                        runs,
+                        "stdlib_objlog",
+                        "stdlib_floor",
+                        "a handler that formats (JsonFormatter) and discards",
+                        at_floor if threads == 1 else None,
+                    )
+                )
+                figures.append(
+                    _figure(
+                        f"callsite.structlog.{stem}.floor",
+                        f"structlog sink, {rec}, {threads} thr, vs the format-only floor",
+                        runs,
+                        "structlog_objlog",
+                        "structlog_floor",
+                        "structlog ReturnLogger, same processors",
+                        at_floor if threads == 1 else None,
+                    )
+                )
                 figures.append(
                     _figure(
                         f"callsite.stdlib.{stem}.queue",

@@ -41,9 +41,10 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import sys
-import threading
 import time
+from _thread import get_ident
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,18 @@ __all__ = [
 SDK_LOGGERS = frozenset({"boto3", "botocore", "minio", "objlog", "s3transfer", "urllib3"})
 # Chatty at DEBUG on every request, from any thread: dropped at DEBUG always (as watchtower does).
 _DEBUG_DROPPED = frozenset({"botocore", "urllib3"})
+
+# Logger name -> its SDK root logger (in SDK_LOGGERS), or None: FeedbackFilter's
+# memo, so most records cost it one dict lookup. Bounded; a race only repeats work.
+_SDK_ROOT: dict[str, str | None] = {}
+_SDK_ROOT_MAX = 4096
+# The threads inside an ObjectStoreHandler's emit, any handler's (see `emit`): a
+# record logged from there (a formatter, a stderr redirected to logging) is
+# dropped instead of recursing. A set of thread ids costs a third of a
+# threading.local here; it is emptied in a forked child, where a new thread may
+# get the id of a parent's thread that was inside emit at the fork.
+_EMITTING: set[int] = set()
+os.register_at_fork(after_in_child=_EMITTING.clear)
 
 # Every attribute a plain LogRecord carries: the others are `extra=` fields.
 _PLAIN_RECORD = vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))
@@ -363,12 +376,19 @@ class FeedbackFilter(logging.Filter):
         Returns:
             Whether the record may be emitted.
         """
-        name, levelno = record.name, record.levelno
+        name = record.name
         if type(name) is not str:  # a hand-made record; never raise from a filter
             return True
-        root = name.partition(".")[0]
-        if root not in SDK_LOGGERS:
+        root = _SDK_ROOT.get(name, "")
+        if root == "":  # first record of this logger name: classify it once
+            root = name.partition(".")[0]
+            root = root if root in SDK_LOGGERS else None
+            if len(_SDK_ROOT) >= _SDK_ROOT_MAX:  # names made per request: stay bounded
+                _SDK_ROOT.clear()
+            _SDK_ROOT[name] = root
+        if root is None:
             return True
+        levelno = record.levelno
         if root in _DEBUG_DROPPED and type(levelno) is int and levelno <= logging.DEBUG:
             return False
         return not in_objlog_thread()
@@ -503,7 +523,6 @@ class ObjectStoreHandler(logging.Handler):
         self._flush_timeout = float(flush_timeout)
         self._closed = False
         self._budget_end = -math.inf  # end of a flush budget that ran out, for close()
-        self._reentry = threading.local()
         self._dropped = 0
         self._timestamps = TimestampCache()  # for records a foreign formatter's text is framed in
         self._feedback = FeedbackFilter()
@@ -571,16 +590,17 @@ class ObjectStoreHandler(logging.Handler):
         """
         Format `record` and hand the line to the writer; never raises.
 
-        A record logged while this thread is already inside `emit` (the
-        writer or a formatter logging) is dropped instead of recursing.
+        A record logged while this thread is already inside an
+        `ObjectStoreHandler`'s `emit` (a formatter logging, or stderr
+        redirected to logging) is dropped instead of recursing.
 
         Args:
             record: The record to write.
         """
-        reentry = self._reentry
-        if getattr(reentry, "active", False):
+        ident = get_ident()
+        if ident in _EMITTING:
             return
-        reentry.active = True
+        _EMITTING.add(ident)
         try:
             # The formatter directly (as Handler.format does, one call less); the
             # writer encodes the str once as UTF-8 with the newline added, and
@@ -591,7 +611,11 @@ class ObjectStoreHandler(logging.Handler):
             if type(formatter) is JsonFormatter:
                 # Our own output: one JSON object, control characters already escaped
                 # (skips json_line's scan, about 1 us per 200-character line).
-                self._writer.write(escape_line_breaks(text))
+                # Bytes ending in a newline go into the batch as they are (no
+                # normalize_record call in the writer).
+                self._writer.write(
+                    (escape_line_breaks(text) + "\n").encode("utf-8", "backslashreplace")
+                )
             else:
                 line = json_line(text)
                 # "%(message)s": the whole line is the caller's text; JSON in it is text.
@@ -608,7 +632,7 @@ class ObjectStoreHandler(logging.Handler):
         except Exception:  # noqa: BLE001 - the stdlib contract: report, never raise
             self.handleError(record)
         finally:
-            reentry.active = False
+            _EMITTING.discard(ident)
 
     def _frame(self, text: str, record: logging.LogRecord) -> str:
         """Frame a formatter's non-JSON `text` as the message of one JSON line."""

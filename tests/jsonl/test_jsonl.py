@@ -66,3 +66,16 @@ def test_encode_value_always_gives_valid_json(value: object) -> None:
 def test_safe_repr_names_the_type_when_repr_raises() -> None:
     """A broken __repr__ gives a placeholder naming the type instead of raising."""
     assert "<unrepresentable BrokenRepr object>" == safe_repr(BrokenRepr())
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "\u2028", "\u2029", "\x85", "é", '"', "\\"])))
+def test_escape_line_breaks_same_with_and_without_the_ascii_shortcut(text: str) -> None:
+    """The isascii() shortcut changes nothing: the result is the full translation's."""
+    from objlog._jsonl import escape_line_breaks
+
+    table = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+    got = escape_line_breaks(text)
+    assert (got, "\u2028" in got or "\u2029" in got or "\x85" in got) == (
+        text.translate(table),
+        False,
+    )

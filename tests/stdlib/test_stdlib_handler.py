@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import objlog.stdlib
 from logging_helpers import ListWriter
 from objlog._codec import decode_batch
 from objlog._shutdown import mark_objlog_thread
 from objlog.errors import ConfigError, StoreError, SyncTimeout
-from objlog.stdlib import FeedbackFilter, JsonFormatter, ObjectStoreHandler
+from objlog.stdlib import SDK_LOGGERS, FeedbackFilter, JsonFormatter, ObjectStoreHandler
 from objlog.stores.memory import MemoryStore
 
 
@@ -302,3 +306,52 @@ def test_threads_log_without_taking_the_handler_lock() -> None:
         assert [f"t{t} n{i}" for i in range(per_thread)] == [
             m for m in messages if m.startswith(f"t{t} ")
         ]
+
+
+_names = st.lists(
+    st.one_of(
+        st.sampled_from([*sorted(SDK_LOGGERS), "app", "botocorex", "boto3x.y", ""]),
+        st.text(alphabet="abo3.tcre", max_size=12),
+    ).flatmap(
+        lambda root: st.builds(lambda tail: root + tail, st.sampled_from(["", ".a", ".b.c"]))
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@given(names=_names, level=st.sampled_from([logging.DEBUG, logging.INFO, logging.ERROR]))
+def test_feedback_filter_memo_matches_the_rule(names: list[str], level: int) -> None:
+    """With the per-name memo warm, cold or cleared, each verdict is the documented rule's."""
+    objlog.stdlib._SDK_ROOT.clear()
+    for name in names * 2:  # the second pass answers from the memo
+        root = name.partition(".")[0]
+        dropped = root in {"botocore", "urllib3"} and level <= logging.DEBUG
+        assert FeedbackFilter().filter(record(name, level)) is not dropped
+
+
+def test_feedback_filter_memo_stays_bounded() -> None:
+    """Logger names made per request do not grow the memo without bound."""
+    for i in range(objlog.stdlib._SDK_ROOT_MAX * 2 + 5):
+        FeedbackFilter().filter(record(f"req{i}", logging.INFO))
+    assert len(objlog.stdlib._SDK_ROOT) <= objlog.stdlib._SDK_ROOT_MAX
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_emit_guard_is_emptied_in_a_forked_child() -> None:
+    """A thread inside emit at fork time does not leave its id behind in the child."""
+    ghost = 0xDEAD  # stands for a parent's thread that was inside emit at the fork
+    objlog.stdlib._EMITTING.add(ghost)
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through the pipe
+            os.write(w, b"%d" % len(objlog.stdlib._EMITTING))
+            os._exit(0)
+        os.close(w)
+        child_sees = os.read(r, 16)
+        os.close(r)
+        os.waitpid(pid, 0)
+        assert (b"0", True) == (child_sees, ghost in objlog.stdlib._EMITTING)
+    finally:
+        objlog.stdlib._EMITTING.discard(ghost)
