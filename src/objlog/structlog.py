@@ -50,7 +50,14 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
 from objlog._codec import normalize_record
-from objlog._jsonl import TimestampCache, dumps, escape_line_breaks, record_line
+from objlog._jsonl import (
+    TimestampCache,
+    dumps,
+    escape_line_breaks,
+    frame_message,
+    json_line,
+    record_line,
+)
 from objlog._report import StderrReporter
 from objlog._schema import SPAN_ID, TRACE_ID, level_name, trace_context
 from objlog._shutdown import OWN_THREAD as _OWN_THREAD
@@ -261,10 +268,23 @@ class ObjectStoreProcessor(_Sink):
 
 
 def _logger_method(level: str) -> Callable[[ObjectStoreLogger, str | bytes], None]:
-    """Return a logger method that frames non-JSON output at `level` (see `_write`)."""
+    """Return a logger method writing one line, framing non-JSON output at `level`; never raises."""
 
     def method(self: ObjectStoreLogger, message: str | bytes) -> None:
-        self._write(message, level)
+        # One function, no helper call: this runs on every event.
+        if _OWN_THREAD.__dict__.get("active"):  # in_objlog_thread(), inline
+            return
+        try:
+            if type(message) is str:  # a renderer's str: record_line without its closure
+                line = json_line(message)
+                if line is None:
+                    line = frame_message(message, self._framing(level))
+            else:
+                line = record_line(message, lambda: self._framing(level))
+            # Bytes ending in a newline go into the batch as they are.
+            self._writer.write((line + "\n").encode("utf-8", "backslashreplace"))
+        except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
+            self._report(exc)
 
     method.__doc__ = f"Write `message` as one line (framed at level {level!r} if not JSON)."
     return method
@@ -326,22 +346,6 @@ class ObjectStoreLogger(_Sink):
         if trace is not None:
             fields[TRACE_ID], fields[SPAN_ID] = trace
         return fields
-
-    def _write(self, message: str | bytes, level: str) -> None:
-        """
-        Write `message` as exactly one line; never raises.
-
-        Args:
-            message: The rendered event (a trailing newline is optional).
-            level: The ``level`` of the line if `message` must be framed.
-        """
-        if _OWN_THREAD.__dict__.get("active"):  # in_objlog_thread(), inline
-            return
-        try:
-            line = record_line(message, lambda: self._framing(level))
-            self._writer.write(normalize_record(line))
-        except Exception as exc:  # noqa: BLE001 - logging must not raise into the application
-            self._report(exc)
 
     msg = log = info = _logger_method("info")
     debug = _logger_method("debug")
