@@ -24,12 +24,14 @@ _CALLSITE = [
         ("stdlib", "filehandler"),
         ("stdlib", "queue"),
         ("stdlib", "spool"),
+        ("stdlib", "floor"),
         ("structlog", "writelogger"),
+        ("structlog", "floor"),
     )
 ]
 _DRAIN = [
     f"drain.{c}{suffix}"
-    for c in ("gzip", "none")
+    for c in ("gzip", "zstd", "none")
     for suffix in ("", ".objects_per_gib", ".requests_per_gib", ".compression_ratio")
 ]
 #: Every figure issues 6 and 12 ask for, by its id in the JSON file.
@@ -40,6 +42,7 @@ EXPECTED_FIGURES = sorted(
         "isolation.down",
         *_DRAIN,
         "drain.gzip.vs_gzip_put",
+        "drain.zstd.vs_raw_put",
         "results.throughput",
         "results.peak_rss",
         "shutdown.small",
