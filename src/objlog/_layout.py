@@ -15,6 +15,7 @@ Pipelines on Tekton reads (kfp-tekton ``metadata_writer.py``,
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
 import re
 import secrets
@@ -557,7 +558,8 @@ class BatchNamer:
     is pushed one microsecond forward so order and uniqueness still hold.
 
     Args:
-        logs_prefix: From `logs_prefix`, ending in ``/``.
+        logs_prefix: From `logs_prefix`, ending in ``/`` (the ``kfp`` layout),
+            or a `TaskKeys` (any layout: `Layout.bind`).
         writer_id: This writer's id.
         suffix: ``.jsonl``, ``.jsonl.gz`` or ``.jsonl.zst``.
         wall_us: Microseconds since the epoch (default: `time.time_ns` // 1000).
@@ -565,17 +567,20 @@ class BatchNamer:
     Thread safety: not thread-safe; the writer calls it under its lock.
     """
 
-    __slots__ = ("_last_us", "_seq", "_wall_us", "logs_prefix", "suffix", "writer_id")
+    __slots__ = ("_keys", "_last_us", "_seq", "_wall_us", "logs_prefix", "suffix", "writer_id")
 
     def __init__(
         self,
-        logs_prefix: str,
+        logs_prefix: str | TaskKeys,
         writer_id: str,
         suffix: str,
         *,
         wall_us: Callable[[], int] | None = None,
     ) -> None:
-        self.logs_prefix = logs_prefix
+        self._keys = logs_prefix if isinstance(logs_prefix, TaskKeys) else None
+        self.logs_prefix = (
+            logs_prefix.fixed_prefix() if isinstance(logs_prefix, TaskKeys) else logs_prefix
+        )
         self.writer_id = writer_id
         self.suffix = suffix
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
@@ -589,6 +594,551 @@ class BatchNamer:
             self._seq = 0
             now = max(now, self._last_us + 1)
         self._last_us = now
-        key = batch_key(self.logs_prefix, now, self.writer_id, self._seq, self.suffix)
+        if self._keys is not None:
+            key = self._keys.key(now, self.writer_id, self._seq, self.suffix)
+        else:
+            key = batch_key(self.logs_prefix, now, self.writer_id, self._seq, self.suffix)
         self._seq += 1
         return key
+
+    @property
+    def last_us(self) -> int:
+        """The key time of the last key `next_key` returned (-1 before the first)."""
+        return self._last_us
+
+
+# -- key layouts: templates over the names and times of a batch ------------------------
+
+__all__ += [
+    "DEFAULT_LAYOUT",
+    "LAYOUT_FIELDS",
+    "PRESETS",
+    "Layout",
+    "LayoutKey",
+    "TaskKeys",
+    "parse_layout",
+]
+#
+# A layout is a template such as the `PRESETS`. The writer formats a batch's
+# key from it when the batch opens; the reader walks it back: it lists the
+# segments it cannot format (a date or an hour) with a delimiter, keeps those
+# that match and fall in its time range, and lists the task's objects below.
+
+#: The fields a template may use (`Layout`).
+LAYOUT_FIELDS = ("prefix", "pipelinerun", "task", "date", "hour", "time", "writer_id", "seq", "ext")
+#: Named layouts: ``kfp`` (objlog's own, the default) and ``hive`` (Hive-style
+#: ``name=value`` partitions by UTC date and hour, which Athena, Trino, Spark and
+#: DuckDB prune on).
+PRESETS: dict[str, str] = {
+    "kfp": "{prefix}/logs/{pipelinerun}/{task}/{time}-{writer_id}-{seq}{ext}",
+    "hive": (
+        "{prefix}/logs/dt={date}/hour={hour}/pipelinerun={pipelinerun}/task={task}"
+        "/{time}-{writer_id}-{seq}{ext}"
+    ),
+}
+#: The layout of a store that names none (``?layout=``, ``OBJLOG_LAYOUT``, ``layout=``).
+DEFAULT_LAYOUT = "kfp"
+
+# The text each field stands for, as a regular expression. Names are one key
+# segment; the others are fixed width (or, for writer_id and ext, of a
+# character set that holds no separator the templates need).
+_FIELD_RE = {
+    "pipelinerun": r"[^/]+",
+    "task": r"[^/]+",
+    "date": r"\d{4}-\d{2}-\d{2}",
+    "hour": r"\d{2}",
+    "time": r"\d{8}T\d{6}\.\d{6}Z",
+    "writer_id": r"[A-Za-z0-9_]{1,80}",
+    "seq": r"\d{8,}",
+    "ext": r"\.[A-Za-z0-9.]+",
+}
+_NAME_FIELDS = ("pipelinerun", "task")
+_BATCH_FIELDS = ("time", "writer_id", "seq", "ext")
+# Areas of their own: a log template must not write into them.
+_RESERVED_AREAS = (ARTIFACTS, STATUS)
+_HOUR_US = 3600 * 10**6
+_DAY_US = 24 * _HOUR_US
+
+_Token = str | tuple[str]  # literal text, or (field name,)
+
+
+def _split_template(template: str) -> list[list[_Token]]:
+    """Split a template into segments of literal and field tokens; raise ConfigError."""
+    import string
+
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(f"layout template {template!r} is malformed: {exc}") from None
+    segments: list[list[_Token]] = [[]]
+    seen: set[str] = set()
+    for literal, name, spec, conversion in parsed:
+        pieces = literal.split("/")
+        for n, piece in enumerate(pieces):
+            if n:
+                segments.append([])
+            if piece:
+                segments[-1].append(piece)
+        if name is None:
+            continue
+        if name not in LAYOUT_FIELDS:
+            raise ConfigError(
+                f"layout template {template!r} uses unknown field {{{name}}};"
+                f" known: {', '.join(LAYOUT_FIELDS)}"
+            )
+        if spec or conversion:
+            raise ConfigError(f"layout template {template!r}: {{{name}}} takes no format spec")
+        if name in seen:
+            raise ConfigError(f"layout template {template!r} uses {{{name}}} twice")
+        seen.add(name)
+        segments[-1].append((name,))
+    return segments
+
+
+def _fields(segment: list[_Token]) -> list[str]:
+    return [t[0] for t in segment if isinstance(t, tuple)]
+
+
+class LayoutKey(NamedTuple):
+    """
+    A batch key taken apart by `Layout.parse`.
+
+    Attributes:
+        pipelinerun: The pipeline run name.
+        task: The task name.
+        timestamp: The batch's key time as written, ``YYYYmmddTHHMMSS.ffffffZ`` (UTC).
+        writer_id: The writer's id.
+        seq: The writer's batch number (>= 0).
+        suffix: The codec's key suffix, e.g. ``.jsonl.gz``.
+    """
+
+    pipelinerun: str
+    task: str
+    timestamp: str
+    writer_id: str
+    seq: int
+    suffix: str
+
+    @property
+    def epoch_us(self) -> int:
+        """The key time in microseconds since the epoch."""
+        when = _parse_timestamp(self.timestamp)
+        assert when is not None  # `Layout.parse` checked it
+        return (when - _EPOCH) // _dt.timedelta(microseconds=1)
+
+
+class Layout:
+    """
+    A key layout: a template over `LAYOUT_FIELDS`, checked, formatted and parsed.
+
+    The fields: ``prefix`` (the store URL's prefix; its segment is dropped
+    when the prefix is empty, and a template without it gets ``{prefix}/``
+    in front), ``pipelinerun``, ``task``, ``date`` (``YYYY-MM-DD``, UTC)
+    and ``hour`` (``HH``) of the batch's key time, ``time`` (the key time,
+    ``YYYYmmddTHHMMSS.ffffffZ``), ``writer_id``, ``seq`` (8 digits) and
+    ``ext`` (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``). The key time is
+    the wall clock when the batch opens (`BatchNamer`).
+
+    A template must keep keys unique and, per writer, sorted in write order,
+    and the reader must find a task's batches again, so it must:
+
+    * use ``pipelinerun``, ``task``, ``time``, ``writer_id``, ``seq`` and
+      ``ext``, each at most once, and no other name (no format specs);
+    * end in a segment holding only ``time``, ``writer_id``, ``seq`` and
+      ``ext`` with literal text, ``time`` first and ``ext`` last (the fixed
+      width time then orders one writer's keys);
+    * put ``date``, if any, before ``hour``, and ``hour`` only with ``date``;
+    * start (after ``{prefix}/``) with a literal segment other than
+      ``artifacts`` and ``status``, the areas of results and statuses;
+    * hold at most one of ``pipelinerun`` and ``task`` per segment, and
+      literal text between any two fields (before ``ext`` excepted);
+    * have no empty, ``.`` or ``..`` segment, and no literal character
+      `validate_segment` refuses.
+
+    With ``date`` (and ``hour``), the layout has time partitions of a day
+    (an hour): `partition_us`. The writer seals a batch at the end of its
+    key time's partition, so a batch never spans two.
+
+    Args:
+        template: A template, or the name of a preset (`PRESETS`).
+
+    Raises:
+        ConfigError: (a ValueError) the template breaks a rule above; the
+            message names the rule.
+
+    Thread safety: immutable once built; share freely.
+    """
+
+    __slots__ = ("_area", "_segments", "_time_head", "name", "partition_us", "template")
+
+    def __init__(self, template: str) -> None:
+        if not isinstance(template, str):
+            raise ConfigError(f"layout must be a preset name or a template, got {template!r}")
+        text = template.strip()
+        name = text.lower()
+        if name in PRESETS:
+            self.name: str | None = name
+            text = PRESETS[name]
+        elif "{" not in text:
+            raise ConfigError(
+                f"unknown layout {template!r}; use {' or '.join(PRESETS)}, or a template"
+                " such as {prefix}/logs/{date}/{pipelinerun}/{task}/{time}-{writer_id}-{seq}{ext}"
+            )
+        else:
+            self.name = None
+        self.template = text
+        segments = _split_template(text)
+        if segments[0] == [("prefix",)]:
+            segments = segments[1:]
+        elif "prefix" in {f for seg in segments for f in _fields(seg)}:
+            raise ConfigError(f"layout template {text!r}: {{prefix}} must be its first segment")
+        self._check(text, segments)
+        self._segments: tuple[tuple[_Token, ...], ...] = tuple(tuple(s) for s in segments)
+        self._area = str(segments[0][0])
+        last = segments[-1]
+        self._time_head = "".join(str(t) for t in last[: last.index(("time",))])
+        used = {f for seg in segments for f in _fields(seg)}
+        self.partition_us: int | None = (
+            _HOUR_US if "hour" in used else _DAY_US if "date" in used else None
+        )
+
+    @staticmethod
+    def _check(text: str, segments: list[list[_Token]]) -> None:
+        def bad(rule: str) -> ConfigError:
+            return ConfigError(f"layout template {text!r}: {rule}")
+
+        if not segments:
+            raise bad("it holds no segment")
+        used = [f for seg in segments for f in _fields(seg)]
+        for need in (*_NAME_FIELDS, *_BATCH_FIELDS):
+            if need not in used:
+                why = "keys must stay unique" if need in ("writer_id", "seq") else "it is needed"
+                raise bad(f"it must use {{{need}}} ({why})")
+        for seg in segments:
+            if not seg:
+                raise bad("it has an empty segment ('//', or a '/' at an end)")
+            for prev, tok in itertools.pairwise(seg):
+                if isinstance(prev, tuple) and isinstance(tok, tuple) and tok != ("ext",):
+                    raise bad(f"{{{prev[0]}}}{{{tok[0]}}} needs literal text between them")
+            names = [f for f in _fields(seg) if f in _NAME_FIELDS]
+            if len(names) > 1:
+                raise bad("{pipelinerun} and {task} need a segment each")
+            for tok in seg:
+                if isinstance(tok, str):
+                    bad_char = _FORBIDDEN.search(tok) or re.search(r"[\\{}]", tok)
+                    if bad_char is not None:
+                        raise bad(f"it holds the character {bad_char.group()!r}")
+            if len(seg) == 1 and isinstance(seg[0], str):
+                try:
+                    validate_segment(seg[0], "layout segment")
+                except ConfigError as exc:
+                    raise bad(str(exc)) from None
+        last = segments[-1]
+        if set(_fields(last)) != set(_BATCH_FIELDS):
+            raise bad("its last segment must hold {time}, {writer_id}, {seq} and {ext}, no more")
+        if _fields(last)[0] != "time":
+            raise bad("{time} must come before {writer_id} and {seq} (keys sort in write order)")
+        if last[-1] != ("ext",):
+            raise bad("{ext} must end it")
+        for seg in segments[:-1]:
+            if set(_fields(seg)) & set(_BATCH_FIELDS):
+                raise bad("{time}, {writer_id}, {seq} and {ext} belong in the last segment")
+        if not (len(segments[0]) == 1 and isinstance(segments[0][0], str)):
+            raise bad("it must start with a literal area segment such as 'logs'")
+        if segments[0][0] in _RESERVED_AREAS:
+            raise bad(f"{segments[0][0]!r} is the area of results or statuses, not logs")
+        if "hour" in used and ("date" not in used or used.index("hour") < used.index("date")):
+            raise bad("{hour} needs {date} before it (keys sort by time)")
+
+    def __repr__(self) -> str:
+        return f"Layout({self.name or self.template!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Layout) and other.template == self.template
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+    # -- formatting ---------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Segments below the store prefix, the batch name included."""
+        return len(self._segments)
+
+    @property
+    def area(self) -> str:
+        """The first segment below the store prefix (``logs`` for both presets)."""
+        return self._area
+
+    def segment_fields(self, index: int) -> tuple[str, ...]:
+        """The fields of segment `index` (0 is the area, ``depth - 1`` the batch name)."""
+        return tuple(_fields(list(self._segments[index])))
+
+    def format_segment(self, index: int, values: dict[str, str]) -> str | None:
+        """Segment `index` with `values` filled in, or None when a field has no value."""
+        out = []
+        for tok in self._segments[index]:
+            if isinstance(tok, str):
+                out.append(tok)
+            elif tok[0] in values:
+                out.append(values[tok[0]])
+            else:
+                return None
+        return "".join(out)
+
+    def match_segment(self, index: int, text: str) -> dict[str, str] | None:
+        """
+        Return the field values of segment `index` read from `text`, or None.
+
+        Names (``pipelinerun``, ``task``) must pass `validate_segment`;
+        ``date`` and ``hour`` must be a real date and hour.
+        """
+        pattern = "".join(
+            re.escape(tok) if isinstance(tok, str) else f"(?P<{tok[0]}>{_FIELD_RE[tok[0]]})"
+            for tok in self._segments[index]
+        )
+        match = re.fullmatch(pattern, text)
+        if match is None:
+            return None
+        values = match.groupdict()
+        try:
+            for name in _NAME_FIELDS:
+                if name in values:
+                    validate_segment(values[name], name)
+            if "date" in values:
+                _dt.date.fromisoformat(values["date"])
+        except (ConfigError, ValueError):
+            return None
+        if "hour" in values and int(values["hour"]) > 23:
+            return None
+        return values
+
+    @staticmethod
+    def time_values(epoch_us: int) -> dict[str, str]:
+        """The ``date``, ``hour`` and ``time`` values of a key time (microseconds, UTC)."""
+        stamp = format_batch_timestamp(epoch_us)
+        return {
+            "date": f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}",
+            "hour": stamp[9:11],
+            "time": stamp,
+        }
+
+    def format(
+        self,
+        prefix: str,
+        *,
+        pipelinerun: str,
+        task: str,
+        epoch_us: int,
+        writer_id: str,
+        seq: int,
+        ext: str,
+    ) -> str:
+        """
+        Return the key of a batch.
+
+        Args:
+            prefix: The store's prefix ("" for none).
+            pipelinerun: The run's name (checked by `TaskKeys`, not here).
+            task: The task's name.
+            epoch_us: The batch's key time, microseconds since the epoch (UTC).
+            writer_id: The writer's id.
+            seq: The writer's batch number, >= 0, zero-padded to `SEQ_DIGITS`.
+            ext: The codec's key suffix.
+
+        Returns:
+            The full key (no leading ``/``).
+
+        Thread safety: pure.
+        """
+        values = {
+            "pipelinerun": pipelinerun,
+            "task": task,
+            "writer_id": writer_id,
+            "seq": f"{seq:0{SEQ_DIGITS}d}",
+            "ext": ext,
+            **self.time_values(epoch_us),
+        }
+        parts = [self.format_segment(i, values) for i in range(self.depth)]
+        return join_key(prefix, *(p for p in parts if p is not None))
+
+    def parse(self, prefix: str, key: str) -> LayoutKey | None:
+        """
+        Take a key made by `format` apart again (its inverse).
+
+        Args:
+            prefix: The store's prefix.
+            key: A full key.
+
+        Returns:
+            The parts, or None when `key` is not a batch key of this layout
+            under `prefix` (a ``date``/``hour`` that disagrees with ``time``
+            counts as not one).
+
+        Thread safety: pure.
+        """
+        head = join_key(prefix)
+        if head:
+            if not key.startswith(head + "/"):
+                return None
+            key = key[len(head) + 1 :]
+        parts = key.split("/")
+        if len(parts) != self.depth:
+            return None
+        values: dict[str, str] = {}
+        for index, text in enumerate(parts):
+            found = self.match_segment(index, text)
+            if found is None:
+                return None
+            values.update(found)
+        when = _parse_timestamp(values["time"])
+        if when is None:
+            return None
+        expected = self.time_values((when - _EPOCH) // _dt.timedelta(microseconds=1))
+        if any(values[f] != expected[f] for f in ("date", "hour") if f in values):
+            return None
+        return LayoutKey(
+            values["pipelinerun"],
+            values["task"],
+            values["time"],
+            values["writer_id"],
+            int(values["seq"]),
+            values["ext"],
+        )
+
+    def partition_span(self, values: dict[str, str]) -> tuple[int, int] | None:
+        """
+        The key times a partition holds, from its ``date`` (and ``hour``) values.
+
+        Returns:
+            ``(start_us, end_us)``, end exclusive, or None when `values` has no date.
+        """
+        if "date" not in values:
+            return None
+        day = _dt.datetime.fromisoformat(values["date"]).replace(tzinfo=_dt.timezone.utc)
+        start = (day - _EPOCH) // _dt.timedelta(microseconds=1)
+        if "hour" in values:
+            start += int(values["hour"]) * _HOUR_US
+            return start, start + _HOUR_US
+        return start, start + _DAY_US
+
+    def partition_end_us(self, epoch_us: int) -> int | None:
+        """The end (exclusive) of key time `epoch_us`'s partition; None without partitions."""
+        if self.partition_us is None:
+            return None
+        return (epoch_us // self.partition_us + 1) * self.partition_us
+
+    def listing_start(self, directory: str, when: _dt.datetime) -> str:
+        """
+        Return a ``start_after`` for `directory` (a batch directory) from key time `when` on.
+
+        Every batch key in `directory` whose key time is `when` or later sorts
+        after it (its name starts with fixed literal text, then the time).
+        """
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        stamp = when.astimezone(_dt.timezone.utc).strftime(_TIMESTAMP_FORMAT)
+        return directory + self._time_head + stamp
+
+    def bind(self, prefix: str, pipelinerun: str, task: str) -> TaskKeys:
+        """
+        Return the keys of one task's batches under this layout.
+
+        Raises:
+            ConfigError: A name fails `validate_segment`.
+        """
+        return TaskKeys(self, prefix, pipelinerun, task)
+
+
+def parse_layout(layout: str | Layout | None) -> Layout:
+    """
+    Return a `Layout` from a preset name, a template, a `Layout`, or None (`DEFAULT_LAYOUT`).
+
+    Raises:
+        ConfigError: Not a preset and not a valid template (see `Layout`).
+
+    Thread safety: pure.
+    """
+    if isinstance(layout, Layout):
+        return layout
+    return _cached_layout(DEFAULT_LAYOUT if layout is None else layout)
+
+
+_LAYOUT_CACHE: dict[str, Layout] = {}
+
+
+def _cached_layout(text: str) -> Layout:
+    found = _LAYOUT_CACHE.get(text) if isinstance(text, str) else None
+    if found is None:
+        found = Layout(text)
+        if len(_LAYOUT_CACHE) < 64:  # a few templates per process; bounded all the same
+            _LAYOUT_CACHE[text] = found
+    return found
+
+
+class TaskKeys:
+    """
+    The batch keys of one task: a `Layout` bound to a store prefix, a run and a task.
+
+    Args:
+        layout: The layout.
+        prefix: The store's prefix.
+        pipelinerun: The run's name.
+        task: The task's name.
+
+    Raises:
+        ConfigError: A name fails `validate_segment`.
+
+    Thread safety: immutable; share freely.
+    """
+
+    __slots__ = ("layout", "pipelinerun", "prefix", "task")
+
+    def __init__(self, layout: Layout, prefix: str, pipelinerun: str, task: str) -> None:
+        self.layout = layout
+        self.prefix = join_key(prefix)
+        self.pipelinerun = validate_segment(pipelinerun, "pipelinerun")
+        self.task = validate_segment(task, "task")
+
+    def key(self, epoch_us: int, writer_id: str, seq: int, ext: str) -> str:
+        """The key of a batch (see `Layout.format`)."""
+        return self.layout.format(
+            self.prefix,
+            pipelinerun=self.pipelinerun,
+            task=self.task,
+            epoch_us=epoch_us,
+            writer_id=writer_id,
+            seq=seq,
+            ext=ext,
+        )
+
+    def fixed_prefix(self) -> str:
+        """
+        The part every key of this task starts with, ending in ``/``.
+
+        ``logs/<pipelinerun>/<task>/`` under ``kfp``; ``logs/`` under
+        ``hive``, whose keys start with the partition.
+        """
+        values = {"pipelinerun": self.pipelinerun, "task": self.task}
+        parts = [self.prefix]
+        for index in range(self.layout.depth - 1):
+            text = self.layout.format_segment(index, values)
+            if text is None:
+                break
+            parts.append(text)
+        return join_key(*parts) + "/"
+
+    def describe(self) -> str:
+        """
+        The task's batch directory for messages: ``*`` stands for a date or an hour.
+
+        ``logs/run-1/task-a/`` under ``kfp``;
+        ``logs/dt=*/hour=*/pipelinerun=run-1/task=task-a/`` under ``hive``.
+        """
+        values = {"pipelinerun": self.pipelinerun, "task": self.task, "date": "*", "hour": "*"}
+        parts = [self.layout.format_segment(i, values) for i in range(self.layout.depth - 1)]
+        return join_key(self.prefix, *(p or "*" for p in parts)) + "/"
+
+    def longest_key(self, ext: str) -> str:
+        """A key as long as the longest this task's writers can make (for `check_key_length`)."""
+        return self.key(0, "w" * _WRITER_ID_MAX, _SEQ_LIMIT - 1, ext)

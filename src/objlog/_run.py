@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, TypedDict
 
 from objlog import _layout, _status
 from objlog._codec import RUN_LINE_BYTES
+from objlog._layout import Layout
 from objlog.errors import ConfigError, ObjlogError, StoreError, SyncTimeout
 from objlog.results import ResultWriter
 from objlog.retry import RetryPolicy
@@ -136,6 +137,7 @@ class WriterOptions(TypedDict, total=False):
     retry: RetryPolicy
     sync_timeout: float
     on_error: Callable[[BaseException], None]
+    layout: str | Layout
 
 
 def generate_run_id(now: _dt.datetime | None = None) -> str:

@@ -50,6 +50,7 @@ from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError, StoreEr
 from objlog.typing import ObjectStore
 
 if TYPE_CHECKING:
+    from objlog._layout import Layout
     from objlog._run import RunReport, WriterOptions
     from objlog.results import ResultWriter
 
@@ -143,6 +144,13 @@ def _open_store(url: str | None) -> ObjectStore:
     from objlog.stores import open_store
 
     return open_store(url)
+
+
+def _store_layout(url: str | None) -> Layout:
+    """The key layout of the store at `url`: its ``?layout=``, else ``OBJLOG_LAYOUT``, else kfp."""
+    from objlog.config import store_layout
+
+    return store_layout(url)
 
 
 @contextlib.contextmanager
@@ -266,7 +274,7 @@ def _run_writer_options(args: argparse.Namespace) -> WriterOptions:
     from objlog._run import DEFAULT_RUN_MAX_AGE, WriterOptions
     from objlog._settings import variable
 
-    options = WriterOptions()
+    options = WriterOptions(layout=_store_layout(args.store))
     if args.compresslevel is not None:
         options["compresslevel"] = args.compresslevel
     if args.max_age is not None:
@@ -279,7 +287,6 @@ def _run_writer_options(args: argparse.Namespace) -> WriterOptions:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from objlog import _layout
     from objlog._run import RunOptions, run_step
 
     command = _run_command(args)
@@ -308,7 +315,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for failure in report.failures:
         _say(f"error: {failure}")
     if not args.quiet:
-        _say(_run_summary(report, _layout.logs_prefix(store.prefix, pipelinerun, task)))
+        keys = _store_layout(args.store).bind(store.prefix, pipelinerun, task)
+        _say(_run_summary(report, keys.describe()))
     return report.exit_status
 
 
@@ -356,12 +364,19 @@ def _print_json_lines(items: Sequence[dict[str, Any]]) -> None:
 
 
 def _list_task(
-    store: ObjectStore, pipelinerun: str, task: str, *, verbose: bool, as_json: bool, limit: int
+    store: ObjectStore,
+    pipelinerun: str,
+    task: str,
+    *,
+    verbose: bool,
+    as_json: bool,
+    limit: int,
+    layout: Layout,
 ) -> None:
     """Print a task's log, result and status objects: size, time, key."""
     from objlog import _layout, reader
 
-    found = reader.list_task_objects(store, pipelinerun, task)
+    found = reader.list_task_objects(store, pipelinerun, task, layout=layout)
     objects = [*found.logs, *found.artifacts]
     status_key = _layout.status_key(store.prefix, pipelinerun, task)
     objects += list(store.list_objects(status_key))
@@ -385,7 +400,7 @@ def _list_task(
         _say(f"{len(found.logs)} log objects, {len(found.artifacts)} results, {total} bytes")
 
 
-def _task_rows(store: ObjectStore, pipelinerun: str) -> list[tuple[Any, int]]:
+def _task_rows(store: ObjectStore, pipelinerun: str, layout: Layout) -> list[tuple[Any, int]]:
     """
     Return ``(status, size in bytes)`` of every task of a run, oldest start first.
 
@@ -395,7 +410,7 @@ def _task_rows(store: ObjectStore, pipelinerun: str) -> list[tuple[Any, int]]:
 
     from objlog import reader
 
-    tasks = reader.list_tasks(store, pipelinerun)
+    tasks = reader.list_tasks(store, pipelinerun, layout=layout)
     statuses = {s.task: s for s in reader.list_statuses(store, pipelinerun)}
     rows: list[tuple[Any, int]] = []
     for task in tasks:
@@ -403,18 +418,20 @@ def _task_rows(store: ObjectStore, pipelinerun: str) -> list[tuple[Any, int]]:
         if status is None:
             status = dataclasses.replace(
                 reader.read_status(store, pipelinerun, task),
-                started=reader.first_log_time(store, pipelinerun, task),
+                started=reader.first_log_time(store, pipelinerun, task, layout=layout),
             )
-        found = reader.list_task_objects(store, pipelinerun, task)
+        found = reader.list_task_objects(store, pipelinerun, task, layout=layout)
         rows.append((status, sum(o.size for o in (*found.logs, *found.artifacts))))
     far = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
     rows.sort(key=lambda row: (row[0].started or far, row[0].task))
     return rows
 
 
-def _list_tasks(store: ObjectStore, pipelinerun: str, *, as_json: bool, limit: int) -> None:
+def _list_tasks(
+    store: ObjectStore, pipelinerun: str, *, as_json: bool, limit: int, layout: Layout
+) -> None:
     """Print the tasks of a run: status, start, duration, exit code, size."""
-    rows = _task_rows(store, pipelinerun)
+    rows = _task_rows(store, pipelinerun, layout)
     if not rows:
         raise _NotFound(f"no run {pipelinerun!r} in {store.url}")
     rows = rows[:limit] if limit else rows
@@ -443,7 +460,7 @@ def _list_tasks(store: ObjectStore, pipelinerun: str, *, as_json: bool, limit: i
 _RUN_ORDER = ("failed", "running", "unknown", "succeeded")
 
 
-def _run_rows(store: ObjectStore) -> list[dict[str, Any]]:
+def _run_rows(store: ObjectStore, layout: Layout) -> list[dict[str, Any]]:
     """
     Return one summary per run, newest start first.
 
@@ -457,11 +474,11 @@ def _run_rows(store: ObjectStore) -> list[dict[str, Any]]:
     for status in reader.list_statuses(store):
         by_run.setdefault(status.pipelinerun, []).append(status)
     rows = []
-    for run in reader.list_runs(store):
+    for run in reader.list_runs(store, layout=layout):
         statuses = by_run.get(run, [])
         started = min((s.started for s in statuses if s.started), default=None)
         if not statuses:
-            started = reader.first_log_time(store, run)
+            started = reader.first_log_time(store, run, layout=layout)
         worst = min((s.status for s in statuses), key=_RUN_ORDER.index, default="unknown")
         ends = [s.finished for s in statuses]
         finished = max(ends) if ends and None not in ends else None
@@ -479,9 +496,9 @@ def _run_rows(store: ObjectStore) -> list[dict[str, Any]]:
     return rows
 
 
-def _list_runs(store: ObjectStore, *, as_json: bool, limit: int) -> None:
+def _list_runs(store: ObjectStore, *, as_json: bool, limit: int, layout: Layout) -> None:
     """Print the runs, newest first: status, start, duration, name."""
-    rows = _run_rows(store)
+    rows = _run_rows(store, layout)
     rows = rows[:limit] if limit else rows
     if as_json:
         _print_json_lines(
@@ -508,14 +525,21 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise _UsageError("--limit must be >= 1")
     limit = args.limit or 0
+    layout = _store_layout(url)
     with _opened_store(url) as store:
         if not rest:
-            _list_runs(store, as_json=args.json, limit=limit)
+            _list_runs(store, as_json=args.json, limit=limit, layout=layout)
         elif len(rest) == 1:
-            _list_tasks(store, rest[0], as_json=args.json, limit=limit)
+            _list_tasks(store, rest[0], as_json=args.json, limit=limit, layout=layout)
         else:
             _list_task(
-                store, rest[0], rest[1], verbose=args.verbose, as_json=args.json, limit=limit
+                store,
+                rest[0],
+                rest[1],
+                verbose=args.verbose,
+                as_json=args.json,
+                limit=limit,
+                layout=layout,
             )
     return 0
 
@@ -982,6 +1006,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
         _say(f"warning: skipped {key}: {_describe(exc)}")
 
     stop = threading.Event()
+    layout = _store_layout(url)
     with _opened_store(url) as store:
         out = sys.stdout.buffer
         tail = _CatTail(_CatSink(out, _cat_view(args, out, whole_run=task is None)), args.tail)
@@ -1000,7 +1025,8 @@ def _cmd_cat(args: argparse.Namespace) -> int:
                 max_line_bytes=args.max_line_bytes,
                 on_caught_up=tail.release,
                 # -f of a whole run ends once every task's objlog run stored its end status.
-                finished=lambda: reader.is_finished(store, pipelinerun),
+                finished=lambda: reader.is_finished(store, pipelinerun, layout=layout),
+                layout=layout,
             )
         else:
             records = _with_task(
@@ -1018,6 +1044,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
                     on_caught_up=tail.release,
                     # -f ends by itself, after one more poll, once objlog run stored the end status.
                     until=lambda: reader.is_finished(store, pipelinerun, task),
+                    layout=layout,
                 ),
             )
         try:

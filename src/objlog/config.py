@@ -6,9 +6,9 @@ Store URLs, as users write them::
     s3://BUCKET[/PREFIX]            S3-compatible storage, boto3 client
     s3+minio://BUCKET[/PREFIX]      the same with the minio client (also s3+boto3://)
     s3://BUCKET/PREFIX?client=minio the same, as a query (also region, endpoint_url,
-                                    addressing_style, create_bucket, verify_tls)
+                                    addressing_style, create_bucket, verify_tls, layout)
     s3:///PREFIX  or  s3://         the bucket comes from AWS_DEFAULT_BUCKET
-    file:///DIR                     a local directory store
+    file:///DIR[?layout=hive]       a local directory store (``layout`` its only query key)
     DIR  (a plain path)             a local directory store (relative to the cwd)
 
 Precedence, highest first (`StoreConfig.resolve`):
@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from objlog import _layout
 from objlog.errors import ConfigError
 from objlog.typing import MAX_PART_BYTES, MAX_SINGLE_PUT_BYTES, MIN_PART_BYTES
 
@@ -58,6 +59,7 @@ __all__ = [
     "default_home",
     "default_store_dir",
     "parse_store_url",
+    "store_layout",
     "validate_bucket_name",
 ]
 
@@ -89,6 +91,7 @@ _QUERY_KEYS = (
     "addressing_style",
     "create_bucket",
     "verify_tls",
+    "layout",
 )
 _QUERY_ALIASES = {"endpoint": "endpoint_url"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
@@ -344,12 +347,17 @@ def _parse_file_url(url: str) -> dict[str, object]:
         raise ConfigError(
             f"file URL names host {parts.netloc!r}; a local store is file:///ABSOLUTE/DIR"
         )
-    if parts.query or parts.fragment:
-        raise ConfigError("file URL must not have a ?query or #fragment")
+    if parts.fragment:
+        raise ConfigError("file URL must not have a #fragment")
+    # The key layout is the one query a local store takes: readers of the
+    # same URL must find what the writer wrote (S3 settings mean nothing here).
+    query = _parse_query(parts.query)
+    if set(query) - {"layout"}:
+        raise ConfigError("a file URL takes no ?query but ?layout=...")
     path = urllib.parse.unquote(parts.path)
     if not path.startswith("/"):
         raise ConfigError("file URL needs an absolute path: file:///ABSOLUTE/DIR")
-    return {"kind": "file", "directory": str(Path(path).expanduser().absolute())}
+    return {"kind": "file", "directory": str(Path(path).expanduser().absolute()), **query}
 
 
 def _parse_query(query: str) -> dict[str, object]:
@@ -414,6 +422,10 @@ class StoreConfig:
         connect_timeout: Seconds to wait for a connection (default 5.0).
         read_timeout: Seconds to wait for response bytes (default 30.0).
         max_pool_connections: HTTP connections kept per store (default 10).
+        layout: Key layout of the log batches: ``"kfp"``, ``"hive"`` or a
+            template (`objlog._layout.Layout`); None (default) leaves it to
+            ``OBJLOG_LAYOUT``, else ``kfp`` (`store_layout`). The writer
+            and every reader of the store URL use it.
 
     Raises:
         ConfigError: Any field is malformed or out of range; the message
@@ -442,9 +454,12 @@ class StoreConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_pool_connections: int = 10
+    layout: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if self.layout is not None:
+            _layout.parse_layout(self.layout)  # a bad template fails here, not at the first write
         if self.kind not in _KINDS:
             raise ConfigError(f"kind must be 's3' or 'file', got {self.kind!r}")
         if self.client not in CLIENTS:
@@ -757,3 +772,51 @@ def _check_credential_pair(merged: Mapping[str, object], source: str) -> None:
             "pair from one place (never one from here and one from there), so set "
             "both there"
         )
+
+
+def store_layout(
+    store: object = None,
+    layout: str | _layout.Layout | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> _layout.Layout:
+    """
+    Return the key layout of a store's log batches.
+
+    Precedence: `layout` given explicitly; else the store's own: a
+    `StoreConfig`'s ``layout``, the ``?layout=`` of a store URL, or the
+    ``config`` of a store object built from one (the S3 stores); else
+    ``OBJLOG_LAYOUT``; else ``kfp`` (`objlog._layout.DEFAULT_LAYOUT`).
+    A store object without a config (`LocalStore`, `MemoryStore`) has no
+    layout of its own: pass `layout` or set ``OBJLOG_LAYOUT``.
+
+    Args:
+        store: A `StoreConfig`, a store URL, None (``OBJLOG_STORE``, else
+            the embedded default) or a store object.
+        layout: ``"kfp"``, ``"hive"``, a template or a `Layout`; None
+            (default) for the store's.
+        environ: Variables to read instead of `os.environ` (tests).
+
+    Returns:
+        The parsed `objlog._layout.Layout`.
+
+    Raises:
+        ConfigError: A malformed layout or store URL, named with where it came from.
+
+    Thread safety: reads the environment only; safe from any thread.
+    """
+    if layout is not None:
+        return _layout.parse_layout(layout)
+    env = os.environ if environ is None else environ
+    if store is None or isinstance(store, str):
+        store = StoreConfig.resolve(store, environ=env)
+    config = store if isinstance(store, StoreConfig) else getattr(store, "config", None)
+    if isinstance(config, StoreConfig) and config.layout is not None:
+        return _layout.parse_layout(config.layout)
+    text = env.get("OBJLOG_LAYOUT", "").strip()
+    if not text:
+        return _layout.parse_layout(None)
+    try:
+        return _layout.parse_layout(text)
+    except ConfigError as exc:
+        raise ConfigError(f"OBJLOG_LAYOUT: {exc}") from None

@@ -1,11 +1,20 @@
 """
 Read logs and results back from a store: runs, tasks, objects and records.
 
-The library API behind ``objlog ls`` and ``objlog cat``. Log batches live at
+The library API behind ``objlog ls`` and ``objlog cat``. Log batches live
+where the store's key layout puts them (`objlog._layout.Layout`; every
+function takes ``layout=``, default `objlog.config.store_layout`: the store
+URL's ``?layout=``, else ``OBJLOG_LAYOUT``, else ``kfp``):
 ``[PREFIX/]logs/<pipelinerun>/<task>/<UTC ts>-<writer id>-<seq>.jsonl[.gz]``
-(see `objlog._layout`); `read_records` decodes every batch under a task
-(`objlog._codec`: gzip or plain, told by magic bytes) and merges the records of
-several writers by their ``timestamp`` field, keeping each writer's own order;
+under ``kfp``, ``[PREFIX/]logs/dt=<date>/hour=<HH>/pipelinerun=<pr>/task=<t>/<same>``
+under ``hive``. A layout's date and hour segments are walked with delimiter
+listings (``logs/`` for the ``dt=`` partitions, then each day for its hours),
+pruned to the time range asked for, then each partition of the task is
+listed; so a ``hive`` task costs 1 + days + hours LIST requests (4 at a time),
+and ``--since``/``--until`` cut that to the partitions they cover.
+`read_records` decodes every batch of a task (`objlog._codec`: gzip or plain,
+told by magic bytes) and merges the records of several writers by their
+``timestamp`` field, keeping each writer's own order;
 `read_run_records` merges several tasks of a run the same way.
 
 Objects are read as streams in bounded memory, whatever they hold: a batch is
@@ -33,6 +42,7 @@ import collections
 import datetime as _dt
 import functools
 import heapq
+import itertools
 import json
 import re
 import threading
@@ -44,7 +54,9 @@ from typing import Any, TypeVar
 
 from objlog import _layout, _status
 from objlog._codec import RUN_LINE_BYTES, CutLine, decode_batch, decode_stream, split_records
+from objlog._layout import Layout
 from objlog._status import TaskStatus
+from objlog.config import store_layout
 from objlog.errors import ConfigError, ObjectNotFoundError, ObjlogError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectInfo, ObjectStore
@@ -125,46 +137,184 @@ def _names_below(store: ObjectStore, prefix: str) -> list[str]:
     return [p[len(prefix) :].rstrip("/") for p in found if p.startswith(prefix)]
 
 
-def list_runs(store: ObjectStore) -> list[str]:
+# Records are timestamped at most this long before their batch's key time, or
+# after the end of its partition (the write in flight, a producer's clock).
+_SKEW = 1.0
+# Partitions are pruned with more room: one more listing at each end costs little.
+_PARTITION_SKEW = 60.0
+
+_Values = dict[str, str]
+
+
+def _walk(
+    store: ObjectStore,
+    layout: Layout,
+    values: _Values,
+    *,
+    want: str | None = None,
+    since_ts: float | None = None,
+    until_ts: float | None = None,
+) -> list[tuple[str, _Values]]:
+    """
+    Walk `layout` below the store prefix down to its batch directories.
+
+    A segment whose fields are all in `values` is formatted; any other is
+    listed with a delimiter (4 listings at a time), and each name found that
+    matches it, agrees with `values` and whose date/hour partition overlaps
+    ``[since_ts, until_ts]`` (epoch seconds, with `_PARTITION_SKEW`) is
+    followed. With `want`, the walk stops at the first level where every
+    branch knows that field.
+
+    Returns:
+        ``(directory, values)`` pairs in key order; each directory ends in ``/``.
+    """
+    frontier: list[tuple[str, _Values]] = [(_layout.join_key(store.prefix), dict(values))]
+    with ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-list") as pool:
+        for index in range(layout.depth - 1):
+            if want is not None and all(want in v for _, v in frontier):
+                break
+            listed = [
+                pool.submit(_names_below, store, _layout.join_key(head) + "/")
+                if layout.format_segment(index, vals) is None
+                else None
+                for head, vals in frontier
+            ]
+            step: list[tuple[str, _Values]] = []
+            for (head, vals), future in zip(frontier, listed, strict=True):
+                if future is None:
+                    text = layout.format_segment(index, vals)
+                    step.append((_layout.join_key(head, text or ""), vals))
+                    continue
+                for name in future.result():
+                    found = layout.match_segment(index, name)
+                    if found is None or any(vals.get(k, v) != v for k, v in found.items()):
+                        continue
+                    merged = {**vals, **found}
+                    if _in_range(layout.partition_span(merged), since_ts, until_ts):
+                        step.append((_layout.join_key(head, name), merged))
+            frontier = step
+    return [(_layout.join_key(head) + "/", vals) for head, vals in frontier]
+
+
+def _in_range(span: tuple[int, int] | None, since_ts: float | None, until_ts: float | None) -> bool:
+    if span is None:
+        return True
+    start, end = span[0] / 1e6, span[1] / 1e6
+    if since_ts is not None and end <= since_ts - _PARTITION_SKEW:
+        return False
+    return until_ts is None or start <= until_ts + _PARTITION_SKEW
+
+
+def _field_values(
+    store: ObjectStore, layout: Layout, values: _Values, want: str, **span: float | None
+) -> set[str]:
+    """The values of field `want` found by `_walk` (e.g. the runs)."""
+    return {v[want] for _, v in _walk(store, layout, values, want=want, **span) if want in v}
+
+
+def _task_dirs(
+    store: ObjectStore,
+    layout: Layout,
+    pipelinerun: str,
+    task: str,
+    since_ts: float | None = None,
+    until_ts: float | None = None,
+) -> list[str]:
+    """The directories that may hold a task's batches, in key order."""
+    _layout.logs_prefix("", pipelinerun, task)  # names checked before any listing
+    values = {"pipelinerun": pipelinerun, "task": task}
+    return [d for d, _ in _walk(store, layout, values, since_ts=since_ts, until_ts=until_ts)]
+
+
+def _list_dirs(
+    store: ObjectStore, layout: Layout, dirs: list[str], start: _dt.datetime | None = None
+) -> list[ObjectInfo]:
+    """List every object in `dirs` (from key time `start` on, when given), in order."""
+
+    def _one(directory: str) -> list[ObjectInfo]:
+        after = None if start is None else layout.listing_start(directory, start)
+        return _retried(lambda: list(store.list_objects(directory, start_after=after)))
+
+    if len(dirs) == 1:
+        return _one(dirs[0])
+    with ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-list") as pool:
+        return [info for infos in pool.map(_one, dirs) for info in infos]
+
+
+def _task_logs(
+    store: ObjectStore,
+    layout: Layout,
+    pipelinerun: str,
+    task: str,
+    since_ts: float | None = None,
+    until_ts: float | None = None,
+) -> list[ObjectInfo]:
+    """A task's log batches in the partitions `since_ts`/`until_ts` leave, in key order."""
+    return _list_dirs(
+        store, layout, _task_dirs(store, layout, pipelinerun, task, since_ts, until_ts)
+    )
+
+
+def list_runs(
+    store: ObjectStore,
+    *,
+    layout: str | Layout | None = None,
+    since: _dt.datetime | None = None,
+    until: _dt.datetime | None = None,
+) -> list[str]:
     """
     Return the pipelineruns that have logs or results in `store`, sorted.
 
     Args:
         store: The store to read.
+        layout: The key layout (default: the store's, `store_layout`).
+        since: Under a layout with partitions (``hive``), only walk the
+            partitions from this time on (runs with results or a status
+            are listed all the same). Default: all.
+        until: Likewise, up to this time. Default: all.
 
     Returns:
-        Pipelinerun names (the union of ``logs/``, ``artifacts/`` and
+        Pipelinerun names (the union of the log batches, ``artifacts/`` and
         ``status/``: a run whose steps printed nothing is listed too).
 
     Raises:
+        ConfigError: A malformed layout.
         StoreError: Listing failed (transient failures are retried first).
 
     Thread safety: safe to call from any thread.
     """
-    runs = set(_names_below(store, _layout.logs_prefix(store.prefix)))
+    found = store_layout(store, layout)
+    runs = _field_values(
+        store, found, {}, "pipelinerun", since_ts=_epoch(since), until_ts=_epoch(until)
+    )
     runs.update(_names_below(store, _layout.artifacts_prefix(store.prefix)))
     runs.update(_names_below(store, _layout.status_prefix(store.prefix)))
     return sorted(r for r in runs if r)
 
 
-def list_tasks(store: ObjectStore, pipelinerun: str) -> list[str]:
+def list_tasks(
+    store: ObjectStore, pipelinerun: str, *, layout: str | Layout | None = None
+) -> list[str]:
     """
     Return the tasks of `pipelinerun` that have logs, results or a status, sorted.
 
     Args:
         store: The store to read.
         pipelinerun: The run's name.
+        layout: The key layout (default: the store's, `store_layout`).
 
     Returns:
         Task names; empty when the run is unknown.
 
     Raises:
-        ConfigError: `pipelinerun` is not a valid key segment.
+        ConfigError: `pipelinerun` is not a valid key segment, or a malformed layout.
         StoreError: Listing failed.
 
     Thread safety: safe to call from any thread.
     """
-    tasks = set(_names_below(store, _layout.logs_prefix(store.prefix, pipelinerun)))
+    _layout.logs_prefix("", pipelinerun)
+    found = store_layout(store, layout)
+    tasks = _field_values(store, found, {"pipelinerun": pipelinerun}, "task")
     tasks.update(_names_below(store, _layout.artifacts_prefix(store.prefix, pipelinerun)))
     tasks.update(_names_below(store, _layout.status_prefix(store.prefix, pipelinerun)))
     return sorted(t for t in tasks if t)
@@ -184,7 +334,9 @@ class TaskObjects:
     artifacts: list[ObjectInfo]
 
 
-def list_task_objects(store: ObjectStore, pipelinerun: str, task: str) -> TaskObjects:
+def list_task_objects(
+    store: ObjectStore, pipelinerun: str, task: str, *, layout: str | Layout | None = None
+) -> TaskObjects:
     """
     List the log batches and results of one task.
 
@@ -192,20 +344,21 @@ def list_task_objects(store: ObjectStore, pipelinerun: str, task: str) -> TaskOb
         store: The store to read.
         pipelinerun: The run's name.
         task: The task's name.
+        layout: The key layout (default: the store's, `store_layout`).
 
     Returns:
         Both lists, each in key order (possibly empty).
 
     Raises:
-        ConfigError: A name is not a valid key segment.
+        ConfigError: A name is not a valid key segment, or a malformed layout.
         StoreError: Listing failed.
 
     Thread safety: safe to call from any thread.
     """
-    logs = _layout.logs_prefix(store.prefix, pipelinerun, task)
+    found = store_layout(store, layout)
     arts = _layout.artifacts_prefix(store.prefix, pipelinerun, task)
     return TaskObjects(
-        logs=_retried(lambda: list(store.list_objects(logs))),
+        logs=_task_logs(store, found, pipelinerun, task),
         artifacts=_retried(lambda: list(store.list_objects(arts))),
     )
 
@@ -280,7 +433,13 @@ def list_statuses(store: ObjectStore, pipelinerun: str | None = None) -> list[Ta
     return sorted(found, key=lambda s: (s.pipelinerun, s.task))
 
 
-def is_finished(store: ObjectStore, pipelinerun: str, task: str | None = None) -> bool:
+def is_finished(
+    store: ObjectStore,
+    pipelinerun: str,
+    task: str | None = None,
+    *,
+    layout: str | Layout | None = None,
+) -> bool:
     """
     Tell whether a task, or every task of a run, has a finished status.
 
@@ -292,7 +451,7 @@ def is_finished(store: ObjectStore, pipelinerun: str, task: str | None = None) -
     Returns:
         For a task: True when its status is ``succeeded`` or ``failed``.
         For a run: True when it has at least one task and every task listed
-        by `list_tasks` has such a status (a task without a status object,
+        by `list_tasks` (`layout` as there) has such a status (a task without a status object,
         written without ``objlog run``, is never finished). A task of the
         run that has not started yet is not known: the run may look finished
         between two of its tasks.
@@ -305,7 +464,7 @@ def is_finished(store: ObjectStore, pipelinerun: str, task: str | None = None) -
     """
     if task is not None:
         return read_status(store, pipelinerun, task).is_finished
-    tasks = list_tasks(store, pipelinerun)
+    tasks = list_tasks(store, pipelinerun, layout=layout)
     if not tasks:
         return False
     statuses = {s.task: s for s in list_statuses(store, pipelinerun)}
@@ -313,19 +472,25 @@ def is_finished(store: ObjectStore, pipelinerun: str, task: str | None = None) -
 
 
 def first_log_time(
-    store: ObjectStore, pipelinerun: str, task: str | None = None
+    store: ObjectStore,
+    pipelinerun: str,
+    task: str | None = None,
+    *,
+    layout: str | Layout | None = None,
 ) -> _dt.datetime | None:
     """
     Return the seal time of the oldest log batch of a task, or of any task of a run.
 
     For runs and tasks without a status object: about when they started (a
-    batch is sealed at most ``max_age`` after its first record). One listing
-    page per task.
+    batch opens with its first record). One listing page per task; under a
+    partitioned layout the partitions are visited oldest first and the walk
+    stops at the first that holds a batch.
 
     Args:
         store: The store to read.
         pipelinerun: The run's name.
         task: One task, or None for every task of the run.
+        layout: The key layout (default: the store's, `store_layout`).
 
     Returns:
         An aware UTC datetime, or None when there is no batch key with a time.
@@ -336,20 +501,27 @@ def first_log_time(
 
     Thread safety: safe to call from any thread.
     """
-    tasks = (
-        [task]
-        if task is not None
-        else _names_below(store, _layout.logs_prefix(store.prefix, pipelinerun))
+    found = store_layout(store, layout)
+    _layout.logs_prefix("", pipelinerun, task)
+    values = (
+        {"pipelinerun": pipelinerun} if task is None else {"pipelinerun": pipelinerun, "task": task}
     )
-    times: list[_dt.datetime] = []
-    for name in tasks:
-        prefix = _layout.logs_prefix(store.prefix, pipelinerun, name)
-        # Keys sort by seal time (fixed-width UTC timestamp first): the first is the oldest.
-        first = _retried(lambda p=prefix: next(iter(store.list_objects(p)), None))  # type: ignore[misc]
-        when = None if first is None else _layout.batch_sealed_at(first.key)
-        if when is not None:
-            times.append(when)
-    return min(times, default=None)
+    far = float("inf")
+    dirs = sorted(
+        _walk(store, found, values),
+        key=lambda dv: (found.partition_span(dv[1]) or (-far, far))[0],
+    )
+    best: _dt.datetime | None = None
+    for directory, vals in dirs:
+        span = found.partition_span(vals)
+        if best is not None and span is not None and span[0] / 1e6 > best.timestamp():
+            break  # later partitions hold later keys only
+        # Keys sort by key time within a directory (fixed-width UTC time first).
+        first = _retried(lambda p=directory: next(iter(store.list_objects(p)), None))  # type: ignore[misc]
+        when = None if first is None else _key_time(store, found, first.key)
+        if when is not None and (best is None or when < best):
+            best = when
+    return best
 
 
 def _quietly(until: Callable[[], bool]) -> bool:
@@ -538,20 +710,27 @@ def _keyed(
 
 
 def _merged(
-    fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
+    fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]],
+    infos: Iterable[ObjectInfo],
+    store: ObjectStore,
+    layout: Layout,
 ) -> Iterator[dict[str, Any]]:
-    for _, record in _merged_keyed(fetch, infos):
+    for _, record in _merged_keyed(fetch, infos, store, layout):
         yield record
 
 
 def _merged_keyed(
-    fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]], infos: Iterable[ObjectInfo]
+    fetch: Callable[[list[ObjectInfo]], Iterator[dict[str, Any]]],
+    infos: Iterable[ObjectInfo],
+    store: ObjectStore,
+    layout: Layout,
 ) -> Iterator[tuple[float, dict[str, Any]]]:
     """Yield ``(time sorted by, record)``: the time never goes backwards (see `_keyed`)."""
     # `fetch(infos)` yields the records of those batches in order (`_batch_records`).
+    # One writer's keys sort in its write order under every layout (`Layout`).
     groups: dict[str, list[ObjectInfo]] = {}
     for info in infos:
-        groups.setdefault(_layout.batch_writer(info.key), []).append(info)
+        groups.setdefault(_writer_of(store, layout, info.key), []).append(info)
     streams = [
         _keyed(fetch(sorted(group, key=lambda i: i.key)), index)
         for index, (_, group) in enumerate(
@@ -575,11 +754,13 @@ def read_records(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     until: Callable[[], bool] | None = None,
     on_caught_up: Callable[[], None] | None = None,
+    layout: str | Layout | None = None,
 ) -> Iterator[dict[str, Any]]:
     """
     Yield every log record of one task, oldest first.
 
-    Every batch under ``[PREFIX/]logs/<pipelinerun>/<task>/`` is fetched and
+    Every batch of the task (``[PREFIX/]logs/<pipelinerun>/<task>/`` under
+    ``kfp``; in every ``dt=``/``hour=`` partition under ``hive``) is fetched and
     decoded (gzip or plain). Records of several writers are merged by their
     ``timestamp``; within one writer, key order and line order are kept, and a
     record without a parseable timestamp keeps its place among its writer's
@@ -596,7 +777,10 @@ def read_records(
         pipelinerun: The run's name.
         task: The task's name.
         since: Only records at or after this time (timezone-aware; naive is
-            taken as UTC). Records without a timestamp pass. Default: all.
+            taken as UTC). Records without a timestamp pass. A batch is not
+            fetched when a later batch of its writer was keyed more than 1 s
+            before `since` (a writer's next batch opens after the last one
+            was sealed), nor a partition that ended before it. Default: all.
         follow: After the existing records, keep polling for new batches
             (like ``tail -f``) until `stop` is set. A run with no logs yet
             is waited for instead of raising. Batches uploaded late under an
@@ -622,13 +806,14 @@ def read_records(
             at the start have all been yielded: before the first poll in
             `follow` mode, else at the end (``tail -f -n N`` prints its last
             N there). Default: none.
+        layout: The key layout (default: the store's, `store_layout`).
 
     Returns:
         An iterator of record dicts.
 
     Raises:
-        ConfigError: A name is not a valid key segment, or `max_line_bytes` < 1
-            (raised at the first ``next``, as every error here).
+        ConfigError: A name is not a valid key segment, `max_line_bytes` < 1,
+            or a malformed layout (raised at the first ``next``, as every error here).
         ObjectNotFoundError: No log batch exists for the task (not in `follow` mode).
         StoreError: Listing or fetching failed after retries.
 
@@ -639,6 +824,7 @@ def read_records(
     if max_line_bytes < 1:
         raise ConfigError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
     prefix = _layout.logs_prefix(store.prefix, pipelinerun, task)
+    found = store_layout(store, layout)
     since_ts: float | None = None
     if since is not None:
         if since.tzinfo is None:
@@ -654,7 +840,8 @@ def read_records(
             if ts is None or ts >= since_ts:
                 yield record
 
-    infos = _retried(lambda: list(store.list_objects(prefix)))
+    followed_at = time.time()
+    infos = _task_logs(store, found, pipelinerun, task, since_ts)
     if not infos and not follow:
         raise ObjectNotFoundError(
             f"no logs for pipelinerun {pipelinerun!r} task {task!r}",
@@ -664,13 +851,14 @@ def read_records(
         )
     seen = {info.key for info in infos}
     if since_ts is not None:
-        infos = [info for info in infos if not _sealed_before(info.key, since_ts)]
+        infos = _since_pruned(store, found, infos, since_ts)
     pool = ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-read")
     fetch = functools.partial(
         _batch_records, store, on_bad=on_bad_object, pool=pool, max_line_bytes=max_line_bytes
     )
+    poll = _TaskPoll(store, found, pipelinerun, task, followed_at, seen)
     try:
-        yield from _filtered(_merged(fetch, infos))
+        yield from _filtered(_merged(fetch, infos, store, found))
         if on_caught_up is not None:
             on_caught_up()
         if not follow:
@@ -686,38 +874,97 @@ def read_records(
                         return
                 else:
                     time.sleep(poll_interval)
-            start_after = _follow_start(prefix, seen)
-            listed = _retried(
-                lambda after=start_after: list(store.list_objects(prefix, start_after=after))  # type: ignore[misc]
-            )
-            new = [info for info in listed if info.key not in seen]
-            if start_after is not None:
-                seen = {k for k in seen if k > start_after}
-            seen.update(info.key for info in listed)
+            new = poll.new()
             if new:
-                yield from _filtered(_merged(fetch, new))
+                yield from _filtered(_merged(fetch, new, store, found))
             if last:
                 return
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _sealed_before(key: str, since_ts: float) -> bool:
-    """True when a batch was sealed (its key time) before `since_ts`, with 1 s to spare."""
-    # A batch holds records written before it was sealed, on the same clock, so
-    # a batch sealed before `since` holds nothing `since` keeps.
-    when = _layout.batch_sealed_at(key)
-    return when is not None and when.timestamp() < since_ts - 1.0
+def _key_time(store: ObjectStore, layout: Layout, key: str) -> _dt.datetime | None:
+    """A batch's key time (when it opened), or None for a key of no known shape."""
+    parsed = layout.parse(store.prefix, key)
+    if parsed is not None:
+        return _layout.batch_sealed_at(parsed.timestamp)
+    return _layout.batch_sealed_at(key)
 
 
-def _follow_start(prefix: str, seen: set[str]) -> str | None:
-    if not seen:
-        return None
-    newest = max(seen)
-    when = _layout.batch_sealed_at(newest)
-    if when is None:
-        return None  # unknown key shape: list everything, `seen` removes repeats
-    return _layout.batch_listing_start(prefix, when - _FOLLOW_LAG)
+def _writer_of(store: ObjectStore, layout: Layout, key: str) -> str:
+    parsed = layout.parse(store.prefix, key)
+    return parsed.writer_id if parsed is not None else _layout.batch_writer(key)
+
+
+def _since_pruned(
+    store: ObjectStore, layout: Layout, infos: list[ObjectInfo], since_ts: float
+) -> list[ObjectInfo]:
+    """
+    Drop the batches that hold no record at or after `since_ts`.
+
+    A batch's key time is when it opened, not when it was sealed; but a
+    writer opens its next batch only after sealing the last, so a batch
+    whose successor (same writer, next in key order) opened more than
+    `_SKEW` before `since_ts` holds only older records. A writer's last
+    batch is always kept.
+    """
+    groups: dict[str, list[ObjectInfo]] = {}
+    for info in infos:
+        groups.setdefault(_writer_of(store, layout, info.key), []).append(info)
+    drop: set[str] = set()
+    for group in groups.values():
+        group.sort(key=lambda i: i.key)
+        for before, after in itertools.pairwise(group):
+            when = _key_time(store, layout, after.key)
+            if when is not None and when.timestamp() < since_ts - _SKEW:
+                drop.add(before.key)
+    return [info for info in infos if info.key not in drop]
+
+
+class _TaskPoll:
+    """
+    The follow-mode listing of one task: what is new since the last poll.
+
+    Each poll lists from `_FOLLOW_LAG` behind the newest key seen (a batch
+    uploaded late carries an older key). Under a partitioned layout, the
+    walk also starts no earlier than `_FOLLOW_LAG` before following began:
+    older partitions were read in full already, and listing them at every
+    poll would cost a request per hour of history.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        layout: Layout,
+        pipelinerun: str,
+        task: str,
+        followed_at: float,
+        seen: set[str],
+    ) -> None:
+        self.store, self.layout = store, layout
+        self.pipelinerun, self.task = pipelinerun, task
+        self.followed_at = followed_at
+        self.seen = seen
+
+    def new(self) -> list[ObjectInfo]:
+        """List again; return the batches not seen before, in key order."""
+        times = [t for t in (_key_time(self.store, self.layout, k) for k in self.seen) if t]
+        start = max(times) - _FOLLOW_LAG if times else None
+        walk_from: float | None = None
+        if self.layout.partition_us is not None:
+            floor = self.followed_at - _FOLLOW_LAG.total_seconds()
+            walk_from = floor if start is None else max(start.timestamp(), floor)
+        dirs = _task_dirs(self.store, self.layout, self.pipelinerun, self.task, walk_from)
+        listed = _list_dirs(self.store, self.layout, dirs, start)
+        new = [info for info in listed if info.key not in self.seen]
+        if start is not None:  # forget what the next listing no longer returns
+            self.seen = {
+                k
+                for k in self.seen
+                if (when := _key_time(self.store, self.layout, k)) is None or when >= start
+            }
+        self.seen.update(info.key for info in listed)
+        return new
 
 
 # -- several tasks -------------------------------------------------------------------
@@ -760,15 +1007,20 @@ def _task_stream(
         yield (key, index, n, task, record)
 
 
-def _list_logs(store: ObjectStore, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
-    return _retried(lambda: list(store.list_objects(prefix, start_after=start_after)))
-
-
-def _run_tasks(store: ObjectStore, pipelinerun: str, tasks: Sequence[str] | None) -> list[str]:
+def _run_tasks(
+    store: ObjectStore,
+    layout: Layout,
+    pipelinerun: str,
+    tasks: Sequence[str] | None,
+    since_ts: float | None = None,
+    until_ts: float | None = None,
+) -> list[str]:
     """The tasks to read: `tasks`, else every task with a log batch (results alone do not count)."""
     if tasks is not None:
         return list(tasks)
-    found = _names_below(store, _layout.logs_prefix(store.prefix, pipelinerun))
+    found = _field_values(
+        store, layout, {"pipelinerun": pipelinerun}, "task", since_ts=since_ts, until_ts=until_ts
+    )
     return sorted(t for t in found if t)
 
 
@@ -786,6 +1038,7 @@ def read_run_records(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_caught_up: Callable[[], None] | None = None,
     finished: Callable[[], bool] | None = None,
+    layout: str | Layout | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """
     Yield the log records of several tasks of a run merged in time order, with their task.
@@ -807,11 +1060,13 @@ def read_run_records(
             log batch, listed again at each poll in `follow` mode so a task
             that starts later is followed too.
         since: Only records at or after this time (timezone-aware; naive is
-            UTC). Records without a timestamp pass. Batches sealed more than
-            1 s before it are not fetched. Default: all.
+            UTC). Records without a timestamp pass. Batches pruned as
+            `read_records` prunes them are not fetched, and partitions that
+            ended before it are not listed. Default: all.
         until: Only records at or before this time (same rules). A task is
             read up to its first record after `until`: later batches are not
-            fetched. Default: all. Not with `follow`.
+            fetched, and partitions that start after it are not listed.
+            Default: all. Not with `follow`.
         follow: After the existing records, keep polling for new batches of
             every task until `stop` is set (as `read_records` does for one).
         poll_interval: Seconds between polls in `follow` mode (default 1.0).
@@ -825,13 +1080,15 @@ def read_run_records(
         finished: In `follow` mode, asked before each poll (e.g. `is_finished`
             of the run); once it says True, that poll is the last. Its
             errors count as "not finished". Default: follow until `stop`.
+        layout: The key layout (default: the store's, `store_layout`).
 
     Returns:
         An iterator of ``(task, record)`` pairs, oldest first.
 
     Raises:
         ConfigError: A name is not a valid key segment, `max_line_bytes` < 1,
-            or `until` is given with `follow` (raised at the first ``next``).
+            a malformed layout, or `until` is given with `follow` (raised at
+            the first ``next``).
         ObjectNotFoundError: No task of the run has a log batch (reason
             ``NoSuchRun``; not in `follow` mode, which waits for one).
         StoreError: Listing or fetching failed after retries.
@@ -845,17 +1102,15 @@ def read_run_records(
     if follow and until is not None:
         raise ConfigError("until cannot be combined with follow: followed records have no end")
     since_ts, until_ts = _epoch(since), _epoch(until)
-    prefixes: dict[str, str] = {}
-
-    def _prefix(task: str) -> str:
-        if task not in prefixes:
-            prefixes[task] = _layout.logs_prefix(store.prefix, pipelinerun, task)
-        return prefixes[task]
-
+    found = store_layout(store, layout)
     run_prefix = _layout.logs_prefix(store.prefix, pipelinerun)
-    names = _run_tasks(store, pipelinerun, tasks)
-    listing = {t: _list_logs(store, _prefix(t)) for t in names}
-    seen = {t: {info.key for info in infos} for t, infos in listing.items()}
+    followed_at = time.time()
+    names = _run_tasks(store, found, pipelinerun, tasks, since_ts, until_ts)
+    listing = {t: _task_logs(store, found, pipelinerun, t, since_ts, until_ts) for t in names}
+    polls = {
+        t: _TaskPoll(store, found, pipelinerun, t, followed_at, {i.key for i in infos})
+        for t, infos in listing.items()
+    }
     if not any(listing.values()) and not follow:
         raise ObjectNotFoundError(
             f"no logs for pipelinerun {pipelinerun!r}",
@@ -864,19 +1119,16 @@ def read_run_records(
             reason="NoSuchRun",
         )
     if since_ts is not None:
-        listing = {
-            t: [i for i in infos if not _sealed_before(i.key, since_ts)]
-            for t, infos in listing.items()
-        }
+        listing = {t: _since_pruned(store, found, infos, since_ts) for t, infos in listing.items()}
     pool = ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="objlog-read")
     fetch = functools.partial(
         _batch_records, store, on_bad=on_bad_object, pool=pool, max_line_bytes=max_line_bytes
     )
 
-    def _round(found: dict[str, list[ObjectInfo]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _round(batches: dict[str, list[ObjectInfo]]) -> Iterator[tuple[str, dict[str, Any]]]:
         streams = [
-            _task_stream(_merged_keyed(fetch, infos), index, task, since_ts, until_ts)
-            for index, (task, infos) in enumerate(sorted(found.items()))
+            _task_stream(_merged_keyed(fetch, infos, store, found), index, task, since_ts, until_ts)
+            for index, (task, infos) in enumerate(sorted(batches.items()))
             if infos
         ]
         for _, _, _, task, record in heapq.merge(*streams, key=lambda item: item[:3]):
@@ -894,16 +1146,12 @@ def read_run_records(
                 time.sleep(poll_interval)
             done = finished is not None and _quietly(finished)
             new: dict[str, list[ObjectInfo]] = {}
-            for task in _run_tasks(store, pipelinerun, tasks):
-                prefix = _prefix(task)
-                known = seen.setdefault(task, set())
-                start_after = _follow_start(prefix, known)
-                listed = _list_logs(store, prefix, start_after)
-                new[task] = [info for info in listed if info.key not in known]
-                if start_after is not None:
-                    known = {k for k in known if k > start_after}
-                known.update(info.key for info in listed)
-                seen[task] = known
+            # New tasks: a partitioned layout walks only the partitions since following began.
+            recent = followed_at - _FOLLOW_LAG.total_seconds()
+            for task in _run_tasks(store, found, pipelinerun, tasks, recent):
+                if task not in polls:
+                    polls[task] = _TaskPoll(store, found, pipelinerun, task, followed_at, set())
+                new[task] = polls[task].new()
             yield from _round(new)
             if done:  # everything stored before the end status was listed above
                 return

@@ -15,9 +15,18 @@ its key at once and is uploaded by a background thread, while a second
 thread compresses and hashes up to `ENCODE_AHEAD` batches ahead (zlib
 releases the GIL). ``write()`` never touches the network.
 
-Keys (see `objlog._layout`)::
+Keys follow the store's key layout (`objlog._layout.Layout`; ``layout=``,
+the store URL's ``?layout=``, ``OBJLOG_LAYOUT``), by default ``kfp``::
 
-    [PREFIX/]logs/<pipelinerun>/<task>/<UTC seal time>-<writer id>-<seq>.jsonl[.gz]
+    [PREFIX/]logs/<pipelinerun>/<task>/<UTC key time>-<writer id>-<seq>.jsonl[.gz]
+
+and with ``hive``::
+
+    [PREFIX/]logs/dt=<YYYY-MM-DD>/hour=<HH>/pipelinerun=<pr>/task=<task>/<same name>
+
+The key time is the wall clock when the batch opens. Under a layout with time
+partitions (``hive``), a batch is also sealed when its key time's hour ends,
+so its records all arrive within the hour its key names.
 
 One writer's keys sort lexically in write order; writer ids are random per
 process, restart and fork, so keys never collide and nothing is overwritten.
@@ -54,6 +63,7 @@ This module knows nothing of ``logging``, structlog, boto3 or minio.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -72,16 +82,18 @@ from objlog._engine.queue import ENCODE_AHEAD, SPOOL_GRACE
 from objlog._engine.stats import Counters, Reporter, WriterStats
 from objlog._layout import (
     BatchNamer,
+    Layout,
+    TaskKeys,
     check_key_length,
     child_writer_id,
-    logs_prefix,
-    longest_batch_key,
     new_writer_id,
+    parse_layout,
+    validate_segment,
     validate_writer_id,
 )
 from objlog._settings import resolve_writer_settings
 from objlog._spool import Spool
-from objlog.config import StoreConfig
+from objlog.config import StoreConfig, store_layout
 from objlog.errors import ConfigError
 from objlog.retry import RetryPolicy
 from objlog.typing import ObjectStore
@@ -105,7 +117,7 @@ STDERR_INTERVAL = _report.STDERR_INTERVAL
 
 class ObjectStoreWriter:
     """
-    Batch records into objects under ``logs/<pipelinerun>/<task>/`` and upload them.
+    Batch records into objects under the store's key layout and upload them.
 
     Defaults are chosen for S3 cost and latency: an 8 MiB batch is about one
     PUT per 8 MiB of logs (PUTs are billed per request and cost 5-8 ms each
@@ -159,6 +171,12 @@ class ObjectStoreWriter:
             Failures also go to stderr, at most one line per 10 s.
         writer_id: Fixed writer id (``A-Za-z0-9_``); default a random one.
             Must be unique among concurrent writers.
+        layout: Key layout: ``"kfp"``, ``"hive"``, a template or a
+            `objlog._layout.Layout` (default None: the store URL's
+            ``?layout=``, else ``OBJLOG_LAYOUT``, else ``"kfp"``; see
+            `objlog.config.store_layout`). Readers must use the same one.
+        wall_clock: Seconds since the epoch (UTC) for batch key times
+            (default `time.time`). Tests pass a fake with `clock`.
         clock: Monotonic seconds used for batch age and retry timing
             (default `time.monotonic`).
         sleep: Waits between retries (default: an interruptible wait on the
@@ -167,8 +185,9 @@ class ObjectStoreWriter:
     Raises:
         ConfigError: An option is out of range, a name is not a valid key
             segment (`objlog._layout.validate_segment`), the longest batch key
-            the writer could make would pass S3's 1,024-byte key limit, or the
-            store URL is malformed.
+            the writer could make would pass S3's 1,024-byte key limit, the
+            layout is not a preset or a valid template, or the store URL is
+            malformed.
 
     Thread safety: every method may be called from any thread; records of one
     thread keep their order. Fork-safe: a child starts with an empty writer,
@@ -199,6 +218,8 @@ class ObjectStoreWriter:
         writer_id: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        layout: str | Layout | None = None,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         s = resolve_writer_settings(
             max_size_bytes,
@@ -211,18 +232,27 @@ class ObjectStoreWriter:
         )
         _check_options(block_timeout, sync_timeout, on_error)
         self._base_id = validate_writer_id(writer_id) if writer_id is not None else None
-        logs_prefix("", pipelinerun, task)  # refuse bad names before opening a store
+        # Refuse bad names and layouts before opening a store.
+        validate_segment(pipelinerun, "pipelinerun")
+        validate_segment(task, "task")
+        chosen = parse_layout(layout) if layout is not None else None
+        if chosen is None and (store is None or isinstance(store, str)):
+            chosen = store_layout(store)  # the URL's ?layout=, else OBJLOG_LAYOUT
         self._source, store = _StoreSource.open(store)
-        self._prefix = logs_prefix(store.prefix, pipelinerun, task)
-        check_key_length(longest_batch_key(self._prefix, s.codec.suffix), "batch key")
+        self.layout = chosen if chosen is not None else store_layout(store)
+        self._keys = self.layout.bind(store.prefix, pipelinerun, task)
+        self._prefix = self._keys.fixed_prefix()
+        check_key_length(self._keys.longest_key(s.codec.suffix), "batch key")
+        policy = dataclasses.replace(s.policy, partition_us=self.layout.partition_us)
         self.pipelinerun, self.task = pipelinerun, task
         self.max_size_bytes, self.max_age = s.policy.max_size_bytes, float(s.policy.max_age)
         self.max_buffer_bytes, self.when_full = s.max_buffer_bytes, s.when_full.value
         self.block_timeout, self._sync_timeout = float(block_timeout), float(sync_timeout)
         self.compresslevel = s.compresslevel
+        wall = wall_clock or time.time
         self._wiring = _Wiring(
-            prefix=self._prefix,
-            policy=s.policy,
+            keys=self._keys,
+            policy=policy,
             budget=(s.max_buffer_bytes, s.when_full, float(block_timeout)),
             compression=(s.codec.name, s.codec.suffix, s.compresslevel),
             spool_root=s.spool_root(store.url),
@@ -231,6 +261,9 @@ class ObjectStoreWriter:
             on_error=on_error,
             clock=clock or time.monotonic,
             sleep=sleep,
+            wall_us=(lambda: time.time_ns() // 1000)
+            if wall_clock is None
+            else (lambda: int(wall() * 1e6)),
         )
         self._build(self._base_id, store)
         _shutdown.register(self)
@@ -263,8 +296,18 @@ class ObjectStoreWriter:
 
     @property
     def prefix(self) -> str:
-        """The key prefix of this writer's batches, e.g. ``logs/<pipelinerun>/<task>/``."""
+        """
+        The part every key of this writer starts with, ending in ``/``.
+
+        ``logs/<pipelinerun>/<task>/`` under ``kfp`` (the store's prefix in
+        front); ``logs/`` under ``hive``, whose keys go on with the partition.
+        """
         return self._prefix
+
+    @property
+    def keys(self) -> TaskKeys:
+        """This writer's keys: its layout bound to the store prefix, run and task."""
+        return self._keys
 
     @property
     def writer_id(self) -> str:
@@ -284,7 +327,7 @@ class ObjectStoreWriter:
     def __repr__(self) -> str:
         url = self._source.url(self._pipeline.store)
         return (
-            f"ObjectStoreWriter(store={url!r}, prefix={self._prefix!r},"
+            f"ObjectStoreWriter(store={url!r}, prefix={self._keys.describe()!r},"
             f" writer_id={self._writer_id!r}, closed={self.closed})"
         )
 
@@ -481,7 +524,7 @@ class ObjectStoreWriter:
 class _Wiring:
     """The settings a writer's parts are built from, in each process (again after fork)."""
 
-    prefix: str
+    keys: TaskKeys
     policy: FlushPolicy
     budget: tuple[int, WhenFull, float]  # max_buffer_bytes, when_full, block_timeout
     compression: tuple[str, str, int]  # codec name, key suffix, level
@@ -491,6 +534,7 @@ class _Wiring:
     on_error: Callable[[BaseException], None] | None
     clock: Callable[[], float]
     sleep: Callable[[float], None] | None
+    wall_us: Callable[[], int]
 
     def build(
         self, writer_id: str, store: ObjectStore | None, source: _StoreSource
@@ -499,8 +543,9 @@ class _Wiring:
         spool = Spool(self.spool_root, writer_id) if self.spool_root is not None else None
         counters = Counters()
         budget = MemoryBudget(*self.budget)
+        where = self.keys.describe()  # for messages: logs/dt=*/hour=*/... under hive
         pipeline = UploadPipeline(
-            prefix=self.prefix,
+            prefix=where,
             store=store,
             open_store=source.reopen,
             owns_store=source.owned,
@@ -508,7 +553,7 @@ class _Wiring:
             retry=self.retry,
             budget=budget,
             counters=counters,
-            report=Reporter(counters, self.prefix, self.on_error, STDERR_INTERVAL),
+            report=Reporter(counters, where, self.on_error, STDERR_INTERVAL),
             clock=self.clock,
             sleep=self.sleep,
             thread_name=writer_id,
@@ -520,7 +565,7 @@ class _Wiring:
             budget=budget,
             pipeline=pipeline,
             counters=counters,
-            namer=BatchNamer(self.prefix, writer_id, suffix),
+            namer=BatchNamer(self.keys, writer_id, suffix, wall_us=self.wall_us),
             compression=name,
             compresslevel=level,
             clock=self.clock,

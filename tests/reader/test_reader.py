@@ -116,15 +116,18 @@ def test_since_filters_old_records() -> None:
 
 
 def test_since_skips_batches_sealed_before_it() -> None:
-    """With since, batches sealed more than 1 s before it are not even fetched."""
+    """With since, a batch whose writer opened its next batch over 1 s before it is not fetched."""
+    # A key's time is when its batch opened: the batch keyed at 10 may hold
+    # records up to 30 (when the next one opened), so only the one at 1 goes.
     store = MemoryStore()
     _put_batch(store, "pr", "t", "w1", 0, [{"timestamp": _ts(1), "n": 1}], sealed=1)
-    _put_batch(store, "pr", "t", "w1", 1, [{"timestamp": _ts(30), "n": 30}], sealed=30)
+    _put_batch(store, "pr", "t", "w1", 1, [{"timestamp": _ts(21), "n": 21}], sealed=10)
+    _put_batch(store, "pr", "t", "w1", 2, [{"timestamp": _ts(30), "n": 30}], sealed=30)
     got = [
         r["n"] for r in reader.read_records(store, "pr", "t", since=T0 + dt.timedelta(seconds=20))
     ]
-    assert [30] == got
-    assert 1 == store.requests["get"]
+    assert [21, 30] == got
+    assert 2 == store.requests["get"]
 
 
 def test_bad_batch_is_reported_and_skipped() -> None:

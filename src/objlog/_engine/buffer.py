@@ -119,6 +119,7 @@ class BatchBuffer:
     _view: memoryview | None = field(init=False, default=None)
     _started: float = field(init=False, default=0.0)
     _key: str = field(init=False, default="")
+    _key_us: int = field(init=False, default=0)
     # Fast-path state of `write` (see `_accept`): 0 sends every write the slow way.
     _deadline: float = field(init=False, default=0.0)
     _room: int = field(init=False, default=0)
@@ -222,7 +223,9 @@ class BatchBuffer:
         self.pipeline.ensure_started()
         size = len(record)
         now = self.clock()
-        if self.nrecords and self.policy.seal_before(self.nbytes, size, self._started, now):
+        if self.nrecords and self.policy.seal_before(
+            self.nbytes, size, self._started, now, deadline=self._deadline
+        ):
             self._seal()
         if not queued and not self.budget.fits(charged(self.nbytes, self.nrecords), size):
             if self.pipeline.spool is not None:
@@ -233,16 +236,18 @@ class BatchBuffer:
                 self._seal(record)
                 return _Verdict.TAKEN
             self._started = now
-            self._deadline = now + self.policy.max_age
-            self._timer.arm(self._deadline)
             if self._buf is None:
                 # The key is fixed when the batch opens: with a spool it is in
                 # the batch's file from the first record on.
                 self._key = self.namer.next_key()
+                self._key_us = self.namer.last_us
                 self._buf = self.pipeline.new_buffer(
                     self._key, self._max_size, self.compression, self.compresslevel
                 )
                 self._view = self._buf.view
+            # max_age on, or the end of the key time's partition (hour) if sooner.
+            self._deadline = self.policy.deadline(now, self._key_us)
+            self._timer.arm(self._deadline)
         pos = self.nbytes
         self.nbytes = end = pos + size
         self._view[pos:end] = record  # type: ignore[index]
@@ -379,7 +384,7 @@ class BatchBuffer:
             if self._inbox:
                 self._drain_inbox()
             if self.nrecords:
-                if self.policy.due(self._started, self.clock()):
+                if self.policy.due(self._started, self.clock(), deadline=self._deadline):
                     self._seal()
                 else:
                     self._timer.arm(self._deadline)

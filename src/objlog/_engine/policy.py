@@ -4,8 +4,11 @@ When a batch is sealed: the flush policy, and the timer that applies its age bou
 `FlushPolicy` is the pure rule (the stdlib's ``MemoryHandler.shouldFlush``
 kept apart from the flush itself): a batch is sealed when the next record
 would take it past ``max_size_bytes``, when it reaches that size, or when
-its first record is ``max_age`` seconds old. A record of at least
-``max_size_bytes`` is an object of its own.
+its first record is ``max_age`` seconds old, or, under a key layout with
+time partitions (``partition_us``, `objlog._layout.Layout`), when the clock
+reaches the end of the partition of the batch's key time (so a batch never
+spans two partitions: its records all arrive within its key's hour). A
+record of at least ``max_size_bytes`` is an object of its own.
 
 The age bound must hold with no further write, so `AgeTimer` runs one small
 thread per writer: armed with the current batch's deadline, it calls its
@@ -37,6 +40,9 @@ class FlushPolicy:
     Args:
         max_size_bytes: Seal a batch at this many record bytes (>= 1).
         max_age: Seal a batch when its first record is this many seconds old (> 0).
+        partition_us: The key layout's partition, microseconds (an hour or a
+            day), or None (default: no partitions, ``kfp``). A batch is then
+            also sealed when its key time's partition ends.
 
     Raises:
         ConfigError: A value is out of range.
@@ -46,8 +52,13 @@ class FlushPolicy:
 
     max_size_bytes: int
     max_age: float
+    partition_us: int | None = None
 
     def __post_init__(self) -> None:
+        if self.partition_us is not None and (
+            not isinstance(self.partition_us, int) or self.partition_us < 1
+        ):
+            raise ConfigError(f"partition_us must be a positive int, got {self.partition_us!r}")
         if not isinstance(self.max_size_bytes, int) or isinstance(self.max_size_bytes, bool):
             raise ConfigError(f"max_size_bytes must be an int, got {self.max_size_bytes!r}")
         if not isinstance(self.max_age, (int, float)) or isinstance(self.max_age, bool):
@@ -57,12 +68,42 @@ class FlushPolicy:
         if not 0 < self.max_age < math.inf:
             raise ConfigError(f"max_age must be > 0 seconds and finite, got {self.max_age}")
 
-    def seal_before(self, batch_bytes: int, size: int, started: float, now: float) -> bool:
-        """Whether a non-empty batch must be sealed before a record of `size` bytes goes in."""
-        return batch_bytes + size > self.max_size_bytes or now - started >= self.max_age
+    def deadline(self, started: float, key_us: int) -> float:
+        """
+        Return the clock time at which a batch opened at `started` is due.
 
-    def due(self, started: float, now: float) -> bool:
-        """Whether a batch started at `started` is old enough to seal at `now`."""
+        `max_age` after `started`, or earlier: when the partition of its key
+        time `key_us` (microseconds since the epoch, UTC) ends. The wall
+        clock's time left in the partition is carried over to `started`'s
+        clock, so a batch keyed at 10:59:58 is due 2 s after it opened.
+        """
+        if self.partition_us is None:
+            return started + self.max_age
+        left_us = self.partition_us - key_us % self.partition_us
+        return started + min(float(self.max_age), left_us / 1e6)
+
+    def seal_before(
+        self,
+        batch_bytes: int,
+        size: int,
+        started: float,
+        now: float,
+        *,
+        deadline: float | None = None,
+    ) -> bool:
+        """
+        Whether a non-empty batch must be sealed before a record of `size` bytes goes in.
+
+        `deadline` (from `deadline`) replaces the ``max_age`` test when given.
+        """
+        if batch_bytes + size > self.max_size_bytes:
+            return True
+        return self.due(started, now, deadline=deadline)
+
+    def due(self, started: float, now: float, *, deadline: float | None = None) -> bool:
+        """Whether a batch started at `started` (due at `deadline`, when given) is due at `now`."""
+        if deadline is not None:
+            return now >= deadline
         return now - started >= self.max_age
 
     def alone(self, size: int) -> bool:
