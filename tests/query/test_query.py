@@ -242,3 +242,25 @@ def test_missing_duckdb_names_the_extra(tmp_path: Path, monkeypatch: pytest.Monk
         open_query(local, "SELECT 1"),
     ):
         pass
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_every_codec_and_renamed_key_fields(tmp_path: Path, compression: str) -> None:
+    """gzip, zstd and plain batches read alike; record fields named like key columns are kept."""
+    local = open_store(str(tmp_path / "store"))
+    writer = ObjectStoreWriter(local, pipelinerun="pr", task="t", compression=compression)
+    writer.write('{"level": "INFO", "message": "m", "task": "inner", "key": "k1", "n": 1}')
+    writer.write('{"level": "WARN", "msg": "w", "n": "two"}')
+    writer.write("not json at all")
+    writer.close()
+    rows = _rows(
+        local,
+        "SELECT task, level, message, record_task, record_key, n FROM logs "
+        "WHERE message IS NOT NULL ORDER BY message",
+    )
+    assert [
+        {"task": "t", "level": "info", "message": "m", "record_task": "inner", "record_key": "k1"},
+        {"task": "t", "level": "warning", "message": "w", "record_task": None, "record_key": None},
+    ] == [{k: v for k, v in r.items() if k != "n"} for r in rows]
+    # A field of two types is JSON: both values are there.
+    assert ["1", '"two"'] == [r["n"] for r in rows]
