@@ -50,6 +50,8 @@ EXPECTED_FIGURES = sorted(
         "shutdown.large.none",
         *(f"scaling.callsite.t{t}" for t in (1, 2, 4, 8)),
         *(f"scaling.drain.{s}" for s in ("100B", "1KiB", "4KiB", "16KiB", "64KiB")),
+        "query.count_level",
+        "query.count_level.vs_cat",
     ]
 )
 FIGURE_FIELDS = {

@@ -1786,6 +1786,74 @@ def _add_result(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
 
 
+# -- query -------------------------------------------------------------------------------
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    """Run ``objlog query``: SQL over the stored records (`objlog._query`)."""
+    from objlog import _query
+
+    now = _dt.datetime.now(_dt.timezone.utc)
+    since = _parse_time(args.since, "--since", now) if args.since else None
+    until = _parse_time(args.until, "--until", now) if args.until else None
+    scope = _query.QueryScope(
+        pipelinerun=args.pipelinerun, task=args.task, since=since, until=until
+    )
+    write = (
+        _query.write_json_lines
+        if args.json
+        else _query.write_csv
+        if args.csv
+        else _query.write_table
+    )
+    with _opened_store(args.store) as store:
+        try:
+            with _query.open_query(store, args.sql, scope) as result:
+                count = write(result, sys.stdout)
+                sys.stdout.flush()
+        except _query.SQLError as exc:
+            raise _UsageError(str(exc)) from None
+    if args.verbose:
+        _say(f"{count} row(s); read {result.objects} batch(es), {result.stored_bytes} bytes stored")
+    return 0
+
+
+def _add_query(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Add ``objlog query [--store URL] [--pipelinerun PR] [--task T] [--since T] ... SQL``."""
+    p = _add_command(
+        sub,
+        "query",
+        _cmd_query,
+        "run SQL over the stored log records with DuckDB (table: logs)",
+        "objlog query [--store URL] [--pipelinerun PR] [--task T] [--since T] [--until T] "
+        "[--json|--csv] SQL",
+        operands=False,
+    )
+    p.epilog = (
+        "The table logs has one row per record: pipelinerun, task, key, timestamp "
+        "(TIMESTAMPTZ, UTC), level (lower case), message, and a column per other top-level "
+        "field. --pipelinerun, --task and --since narrow the listing; only the batches "
+        "needed are copied (as stored) to a temporary directory and read by DuckDB "
+        "in-process. Needs the query extra: pip install 'objlog-s3[query]'. "
+        'Example: objlog query "SELECT task, level, count(*) FROM logs GROUP BY ALL"'
+    )
+    p.add_argument("--pipelinerun", metavar="PR", help="only this run")
+    p.add_argument("--task", metavar="T", help="only this task (of every run read)")
+    p.add_argument(
+        "--since",
+        metavar="T",
+        help="only records at or after T: an RFC 3339 time or a duration back from now (10m)",
+    )
+    p.add_argument("--until", metavar="T", help="only records at or before T (same forms)")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print rows as JSON Lines")
+    shape.add_argument("--csv", action="store_true", help="print rows as CSV with a header")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="print rows and batches read on stderr"
+    )
+    p.add_argument("sql", metavar="SQL", help="the query; the table is logs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """
     Return the argument parser of the ``objlog`` command.
@@ -1813,6 +1881,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_ls,
         _add_cat,
         _add_result,
+        _add_query,
         _add_spool,
         _add_completion,
     ):

@@ -6,7 +6,8 @@ Store URLs, as users write them::
     s3://BUCKET[/PREFIX]            S3-compatible storage, boto3 client
     s3+minio://BUCKET[/PREFIX]      the same with the minio client (also s3+boto3://)
     s3://BUCKET/PREFIX?client=minio the same, as a query (also region, endpoint_url,
-                                    addressing_style, create_bucket, verify_tls, layout)
+                                    addressing_style, create_bucket, verify_tls, layout,
+                                    and the object options below)
     s3:///PREFIX  or  s3://         the bucket comes from AWS_DEFAULT_BUCKET
     file:///DIR[?layout=hive]       a local directory store (``layout`` its only query key)
     DIR  (a plain path)             a local directory store (relative to the cwd)
@@ -32,6 +33,23 @@ Credentials (access key, secret key, session token) are taken as one group
 from the highest level that sets any of them, so a key and a secret from
 different sources are never mixed.
 
+Object options, applied to every object objlog writes to an S3 store (log
+batches, results, status objects; on CreateMultipartUpload for multipart
+uploads, as S3 takes them there and not per part), set like any field (URL
+query ``?storage_class=STANDARD_IA&sse=aws:kms&tags=team:ml,env:prod``,
+``OBJLOG_STORAGE_CLASS`` / ``OBJLOG_SSE`` / ``OBJLOG_SSE_KMS_KEY_ID`` /
+``OBJLOG_TAGS``, or keyword arguments of ``open_store``), the same options
+Vector's and Fluent Bit's S3 sinks set:
+
+``storage_class``  one of `STORAGE_CLASSES` (AWS's PutObject ``StorageClass``)
+``sse``            ``AES256`` (SSE-S3) or ``aws:kms`` (SSE-KMS)
+``sse_kms_key_id`` the KMS key (id, ARN or alias) for ``aws:kms``; default
+                   the bucket's or account's ``aws/s3`` key
+``tags``           ``KEY:VALUE,KEY2:VALUE2`` (or a mapping): at most 10 tags,
+                   keys 1-128 and values 0-256 characters (S3 object tag limits)
+
+A local (``file://``) store ignores them.
+
 With no store configured anywhere, the embedded default is a local directory
 store at ``$OBJLOG_HOME/store``, else ``$XDG_DATA_HOME/objlog/store``, else
 ``~/.local/share/objlog/store`` (`default_store_dir`).
@@ -55,10 +73,13 @@ from objlog.typing import MAX_PART_BYTES, MAX_SINGLE_PUT_BYTES, MIN_PART_BYTES
 
 __all__ = [
     "CLIENTS",
+    "SSE_MODES",
+    "STORAGE_CLASSES",
     "StoreConfig",
     "default_home",
     "default_store_dir",
     "parse_store_url",
+    "parse_tags",
     "store_layout",
     "validate_bucket_name",
 ]
@@ -80,8 +101,37 @@ _S3_ONLY_FIELDS = (
     "region",
     "addressing_style",
     "client",
+    "storage_class",
+    "sse",
+    "sse_kms_key_id",
+    "tags",
 )
 _MIB = 1024**2
+
+#: Storage classes objlog accepts: the ``StorageClass`` values of AWS's
+#: PutObject API reference (S3 general-purpose buckets, 2025). Ceph RGW
+#: takes the ones its zone defines (STANDARD always) and refuses the others
+#: with ``InvalidStorageClass``.
+STORAGE_CLASSES: tuple[str, ...] = (
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+)
+#: Server-side encryption modes (``x-amz-server-side-encryption``): SSE-S3 and SSE-KMS.
+SSE_MODES: tuple[str, ...] = ("AES256", "aws:kms")
+# S3 object tag limits ("Categorizing your storage using tags"): 10 tags,
+# keys 1-128 and values 0-256 Unicode characters of letters, digits, spaces
+# and + - = . _ : / @; keys starting "aws:" are reserved.
+_MAX_TAGS = 10
+_TAG_TEXT = re.compile(r"^[\w\s+\-=._:/@]*$")
 
 # Query keys a store URL may carry (credentials never: URLs end up in logs).
 _QUERY_KEYS = (
@@ -92,7 +142,13 @@ _QUERY_KEYS = (
     "create_bucket",
     "verify_tls",
     "layout",
+    "storage_class",
+    "sse",
+    "sse_kms_key_id",
+    "tags",
 )
+# Query keys that hold "key" in their name but no credential.
+_NOT_SECRET = frozenset({"sse_kms_key_id"})
 _QUERY_ALIASES = {"endpoint": "endpoint_url"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -237,6 +293,7 @@ def _field_types() -> dict[str, str]:
         "max_pool_connections": "int",
         "connect_timeout": "float",
         "read_timeout": "float",
+        "tags": "tags",
     }
 
 
@@ -249,7 +306,68 @@ def _coerce(name: str, value: str, source: str) -> object:
         return _parse_int(value, source)
     if kind == "float":
         return _parse_float(value, source)
+    if kind == "tags":
+        return parse_tags(value, source)
     return value
+
+
+def parse_tags(text: str, source: str = "tags") -> tuple[tuple[str, str], ...]:
+    """
+    Parse object tags written ``KEY:VALUE,KEY2:VALUE2`` (Vector's and Fluent Bit's form).
+
+    Each pair splits at its first ``:`` (a value may hold more); blanks
+    around keys and values are dropped; an empty `text` is no tags.
+
+    Args:
+        text: The tags.
+        source: Where `text` came from, for the message (default ``"tags"``).
+
+    Returns:
+        ``((key, value), ...)`` in the order written, checked against S3's
+        tag limits (see `StoreConfig`).
+
+    Raises:
+        ConfigError: A pair without ``:``, a key given twice, or a limit broken.
+
+    Thread safety: pure function.
+    """
+    if not isinstance(text, str):
+        raise ConfigError(f"{source} must be a string like team:ml,env:prod")
+    pairs: list[tuple[str, str]] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition(":")
+        if not sep:
+            raise ConfigError(
+                f"{source}: {item.strip()!r} is not KEY:VALUE (write team:ml,env:prod)"
+            )
+        pairs.append((name.strip(), value.strip()))
+    return _check_tags(tuple(pairs), source)
+
+
+def _check_tags(pairs: tuple[tuple[str, str], ...], source: str) -> tuple[tuple[str, str], ...]:
+    if len(pairs) > _MAX_TAGS:
+        raise ConfigError(f"{source}: {len(pairs)} tags; S3 allows at most {_MAX_TAGS} per object")
+    seen: set[str] = set()
+    for name, value in pairs:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigError(f"{source}: tag keys and values must be strings")
+        if not 1 <= len(name) <= 128:
+            raise ConfigError(f"{source}: tag key {name!r} must be 1 to 128 characters (S3 limit)")
+        if len(value) > 256:
+            raise ConfigError(f"{source}: tag {name!r} has a value over 256 characters (S3 limit)")
+        if not _TAG_TEXT.match(name) or not _TAG_TEXT.match(value):
+            raise ConfigError(
+                f"{source}: tag {name!r} may only hold letters, digits, spaces and "
+                "+ - = . _ : / @ (S3 rule)"
+            )
+        if name.lower().startswith("aws:"):
+            raise ConfigError(f"{source}: tag key {name!r} uses the prefix aws:, which S3 reserves")
+        if name in seen:
+            raise ConfigError(f"{source}: tag key {name!r} is given twice")
+        seen.add(name)
+    return pairs
 
 
 def parse_store_url(url: str, *, default_bucket: str | None = None) -> dict[str, object]:
@@ -370,7 +488,9 @@ def _parse_query(query: str) -> dict[str, object]:
     out: dict[str, object] = {}
     for raw_name, value in pairs:
         name = _QUERY_ALIASES.get(raw_name, raw_name)
-        if name in _SECRET_FIELDS or "secret" in name or "token" in name or "key" in name:
+        if name in _SECRET_FIELDS or (
+            name not in _NOT_SECRET and ("secret" in name or "token" in name or "key" in name)
+        ):
             raise ConfigError(
                 "store URL must not carry credentials; set AWS_ACCESS_KEY_ID/"
                 "AWS_SECRET_ACCESS_KEY or pass access_key/secret_key"
@@ -426,6 +546,18 @@ class StoreConfig:
             template (`objlog._layout.Layout`); None (default) leaves it to
             ``OBJLOG_LAYOUT``, else ``kfp`` (`store_layout`). The writer
             and every reader of the store URL use it.
+        storage_class: Storage class of every object written, one of
+            `STORAGE_CLASSES` (case-insensitive), or None (default: the
+            bucket's, STANDARD).
+        sse: Server-side encryption of every object written: ``"AES256"``
+            (SSE-S3) or ``"aws:kms"`` (SSE-KMS), or None (default: the
+            bucket's default encryption).
+        sse_kms_key_id: KMS key id, ARN or alias for ``sse="aws:kms"`` (only
+            with it); None (default) uses the default KMS key.
+        tags: Object tags of every object written: ``((key, value), ...)``,
+            a mapping, or ``"team:ml,env:prod"`` (normalized to pairs); at
+            most 10, keys 1-128 and values 0-256 characters (S3 limits).
+            Default none.
 
     Raises:
         ConfigError: Any field is malformed or out of range; the message
@@ -455,6 +587,10 @@ class StoreConfig:
     read_timeout: float = 30.0
     max_pool_connections: int = 10
     layout: str | None = None
+    storage_class: str | None = None
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -507,6 +643,47 @@ class StoreConfig:
         pool = self.max_pool_connections
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
             raise ConfigError(f"max_pool_connections must be an integer >= 1, got {pool!r}")
+        self._check_object_options()
+
+    def _check_object_options(self) -> None:
+        set_ = object.__setattr__
+        storage = self.storage_class
+        if storage is not None:
+            if not isinstance(storage, str) or storage.strip().upper() not in STORAGE_CLASSES:
+                raise ConfigError(
+                    f"storage_class {storage!r} is not an S3 storage class; use one of: "
+                    f"{', '.join(STORAGE_CLASSES)}"
+                )
+            set_(self, "storage_class", storage.strip().upper())
+        sse = self.sse
+        if sse is not None:
+            canonical = {m.lower(): m for m in SSE_MODES}
+            if not isinstance(sse, str) or sse.strip().lower() not in canonical:
+                raise ConfigError(f"sse {sse!r} is not AES256 or aws:kms")
+            set_(self, "sse", canonical[sse.strip().lower()])
+        key_id = self.sse_kms_key_id
+        if key_id is not None:
+            if not isinstance(key_id, str) or not key_id.strip() or _CONTROL.search(key_id):
+                raise ConfigError("sse_kms_key_id must be a KMS key id, ARN or alias")
+            if self.sse != "aws:kms":
+                raise ConfigError("sse_kms_key_id needs sse=aws:kms (it names the KMS key)")
+        tags = self.tags
+        if isinstance(tags, str):
+            tags = parse_tags(tags)
+        elif isinstance(tags, Mapping):
+            tags = tuple((k, v) for k, v in tags.items())
+        elif isinstance(tags, (tuple, list)) and all(
+            isinstance(t, (tuple, list)) and len(t) == 2 for t in tags
+        ):
+            tags = tuple((t[0], t[1]) for t in tags)
+        else:
+            raise ConfigError("tags must be 'team:ml,env:prod', a mapping or (key, value) pairs")
+        set_(self, "tags", _check_tags(tags, "tags"))
+
+    @property
+    def has_object_options(self) -> bool:
+        """True when any object option (storage class, encryption, tags) is set."""
+        return bool(self.storage_class or self.sse or self.tags)
 
     @staticmethod
     def _check_endpoint(endpoint: str) -> None:

@@ -72,6 +72,19 @@ _THROTTLE_CODES = {
     "ServiceUnavailable",
 }
 _TIMEOUT_CODES = {"RequestTimeout", "RequestTimeoutException"}
+# Error codes that refuse one object option (`objlog.config` "Object options").
+_OPTION_CODES = {
+    "InvalidStorageClass": "storage_class",
+    "InvalidTag": "tags",
+    "InvalidTagError": "tags",
+    "BadRequestTag": "tags",
+    "InvalidEncryptionAlgorithmError": "sse",
+    "InvalidEncryptionMethod": "sse",
+    "KMSNotFoundException": "sse_kms_key_id",
+    "KMSDisabledException": "sse_kms_key_id",
+    "KMSInvalidStateException": "sse_kms_key_id",
+    "KMSAccessDenied": "sse_kms_key_id",
+}
 _SERVER_CODES = {"InternalError", "InternalServerError", "BadGateway", "GatewayTimeout"}
 
 
@@ -134,6 +147,17 @@ def classify_s3_error(
             key=key,
             reason="AccessDenied",
         )
+    option = _OPTION_CODES.get(code) or ("sse_kms_key_id" if code.startswith("KMS") else None)
+    if option is not None:
+        return PermanentStoreError(
+            f"{verb} failed: the server refused the object option {option} ({code}{detail})",
+            bucket=bucket,
+            key=key,
+            reason=code,
+        )
+    if code == "NotImplemented":
+        # "A header you provided implies functionality that is not implemented": for good.
+        return PermanentStoreError(label, bucket=bucket, key=key, reason=code)
     if code == "InvalidBucketName":
         return PermanentStoreError(label, bucket=bucket, key=key, reason="InvalidBucketName")
     if code in _THROTTLE_CODES or status in {429, 503}:
@@ -143,6 +167,17 @@ def classify_s3_error(
     if code in _SERVER_CODES or status >= 500:
         return TransientStoreError(label, bucket=bucket, key=key, reason="ServerError")
     return PermanentStoreError(label, bucket=bucket, key=key, reason=code or f"HTTP{status}")
+
+
+# Write requests that carry the object options, and the vague answers of a
+# server that does not support one of them.
+_WRITE_VERBS = frozenset({"put_object", "create_multipart_upload"})
+_VAGUE_REFUSALS = frozenset({"NotImplemented", "InvalidArgument", "InvalidRequest", "HTTP501"})
+
+
+def _options_set(config: StoreConfig) -> list[str]:
+    names = ("storage_class", "sse", "sse_kms_key_id", "tags")
+    return [f"{name}" for name in names if getattr(config, name)]
 
 
 #: ``(code, HTTP status, server message)`` of an S3 error response.
@@ -426,7 +461,22 @@ class S3StoreBase(StoreBase):
         """Close the SDK's connection pool."""
 
     def _map(self, exc: BaseException, verb: str, key: str | None) -> StoreError:
-        return self._map_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
+        error = self._map_error(exc, verb=verb, bucket=self.bucket, key=key, secrets=self._secrets)
+        if (
+            verb in _WRITE_VERBS
+            and self._config.has_object_options
+            and error.reason in _VAGUE_REFUSALS
+        ):
+            # A server lacking a feature (Ceph without KMS, ...) says only
+            # NotImplemented or InvalidArgument: name the options that were sent.
+            error = PermanentStoreError(
+                f"{verb} failed: the server refused the request ({error.reason}); it may "
+                f"not support an object option set: {', '.join(_options_set(self._config))}",
+                bucket=self.bucket,
+                key=key,
+                reason=error.reason,
+            )
+        return error
 
     def _call(self, verb: str, key: str | None, call: Callable[[], T]) -> T:
         try:

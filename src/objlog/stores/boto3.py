@@ -19,6 +19,7 @@ All SDK exceptions are turned into objlog's error tree by `map_boto3_error`.
 from __future__ import annotations
 
 import functools
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,7 +30,35 @@ from objlog.stores._common import ObjectHeaders, scrub
 from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrorMapper, SDKErrors
 from objlog.typing import ObjectInfo
 
-__all__ = ["SDK_MAX_ATTEMPTS", "Boto3Store", "map_boto3_error"]
+__all__ = ["SDK_MAX_ATTEMPTS", "Boto3Store", "map_boto3_error", "object_option_args"]
+
+
+def object_option_args(config: StoreConfig) -> dict[str, str]:
+    """
+    Return the boto3 arguments of `config`'s object options, for PutObject and
+    CreateMultipartUpload (UploadPart takes none of them: S3 applies them per object).
+
+    Args:
+        config: The store config.
+
+    Returns:
+        ``StorageClass``, ``ServerSideEncryption``, ``SSEKMSKeyId`` and
+        ``Tagging`` (URL-encoded ``k=v&k2=v2``, as S3's ``x-amz-tagging``
+        header wants it), each only when set; empty without options.
+
+    Thread safety: pure function.
+    """
+    args: dict[str, str] = {}
+    if config.storage_class:
+        args["StorageClass"] = config.storage_class
+    if config.sse:
+        args["ServerSideEncryption"] = config.sse
+    if config.sse_kms_key_id:
+        args["SSEKMSKeyId"] = config.sse_kms_key_id
+    if config.tags:
+        args["Tagging"] = urllib.parse.urlencode(config.tags, quote_via=urllib.parse.quote)
+    return args
+
 
 #: Attempts botocore makes per request, the first included ("standard" retry
 #: mode: up to two retries of a throttled, 5xx or reset request); objlog's
@@ -149,11 +178,12 @@ class Boto3Store(S3StoreBase):
     # -- the SDK seams ----------------------------------------------------------------
     _map_error = map_boto3_error
 
-    @staticmethod
-    def _content(headers: ObjectHeaders) -> dict[str, Any]:
+    def _content(self, headers: ObjectHeaders) -> dict[str, Any]:
+        """PutObject / CreateMultipartUpload arguments: content headers and object options."""
         content: dict[str, Any] = {
             "ContentType": headers.content_type,
             "Metadata": dict(headers.metadata),
+            **object_option_args(self._config),
         }
         if headers.content_encoding:
             content["ContentEncoding"] = headers.content_encoding

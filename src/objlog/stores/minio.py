@@ -31,7 +31,7 @@ from objlog.stores._common import ObjectHeaders, common_prefixes, scrub
 from objlog.stores._s3 import S3Response, S3StoreBase, SDKErrorMapper, SDKErrors
 from objlog.typing import ObjectInfo
 
-__all__ = ["SDK_MAX_ATTEMPTS", "MinioStore", "map_minio_error"]
+__all__ = ["SDK_MAX_ATTEMPTS", "MinioStore", "map_minio_error", "object_option_headers"]
 
 #: Attempts urllib3 makes per request, the first included (one retry of a
 #: refused or reset connection, none on a status); objlog's
@@ -90,6 +90,37 @@ def _sdk_errors() -> SDKErrors:
 #: failure (``tests/stores/test_s3.py`` holds the two to it); a urllib3
 #: ``MaxRetryError`` is judged by its reason.
 map_minio_error = SDKErrorMapper(_sdk_errors)
+
+
+def object_option_headers(config: StoreConfig) -> dict[str, str]:
+    """
+    Return the S3 request headers of `config`'s object options, for PutObject
+    and CreateMultipartUpload (UploadPart takes none of them).
+
+    Sent as headers rather than minio's ``sse=``/``tags=`` objects, since
+    objlog calls minio's request-level methods (module docstring), and minio's
+    ``SseKMS`` refuses plain HTTP where a loopback test server runs.
+
+    Args:
+        config: The store config.
+
+    Returns:
+        ``x-amz-storage-class``, ``x-amz-server-side-encryption``,
+        ``x-amz-server-side-encryption-aws-kms-key-id`` and ``x-amz-tagging``
+        (URL-encoded ``k=v&k2=v2``), each only when set.
+
+    Thread safety: pure function.
+    """
+    headers: dict[str, str] = {}
+    if config.storage_class:
+        headers["x-amz-storage-class"] = config.storage_class
+    if config.sse:
+        headers["x-amz-server-side-encryption"] = config.sse
+    if config.sse_kms_key_id:
+        headers["x-amz-server-side-encryption-aws-kms-key-id"] = config.sse_kms_key_id
+    if config.tags:
+        headers["x-amz-tagging"] = urllib.parse.urlencode(config.tags, quote_via=urllib.parse.quote)
+    return headers
 
 
 def _utc(value: _dt.datetime | None) -> _dt.datetime:
@@ -171,9 +202,9 @@ class MinioStore(S3StoreBase):
     # -- the SDK seams ----------------------------------------------------------------
     _map_error = map_minio_error
 
-    @staticmethod
-    def _content(headers: ObjectHeaders) -> dict[str, str]:
-        content = {"Content-Type": headers.content_type}
+    def _content(self, headers: ObjectHeaders) -> dict[str, str]:
+        """PutObject / CreateMultipartUpload headers: content headers and object options."""
+        content = {"Content-Type": headers.content_type, **object_option_headers(self._config)}
         if headers.content_encoding:
             content["Content-Encoding"] = headers.content_encoding
         for name, value in headers.metadata.items():
