@@ -148,57 +148,72 @@ class _Batch:
     info: ObjectInfo
 
 
-def _listed(store: ObjectStore, prefix: str, start_after: str | None) -> list[ObjectInfo]:
-    return retry_call(lambda: list(store.list_objects(prefix, start_after=start_after)), _POLICY)
-
-
-def _until_pruned(infos: Sequence[ObjectInfo], until: _dt.datetime) -> list[ObjectInfo]:
-    """Keep each writer's batches up to its first one sealed (1 s to spare) after `until`."""
-    # A writer's next batch holds only records written after its previous seal.
+def _until_pruned(
+    store: ObjectStore, layout: _layout.Layout, infos: Sequence[ObjectInfo], until: _dt.datetime
+) -> list[ObjectInfo]:
+    """Keep each writer's batches up to its first one opened (1 s to spare) after `until`."""
+    # A writer opens its next batch only after sealing the last, so a batch
+    # opened after `until` holds only later records; the one before it may not.
     limit = until + _dt.timedelta(seconds=1)
     past: set[str] = set()
     kept: list[ObjectInfo] = []
     for info in sorted(infos, key=lambda i: i.key):
-        writer = _layout.batch_writer(info.key)
+        writer = reader._writer_of(store, layout, info.key)
         if writer in past:
             continue
-        kept.append(info)
-        sealed = _layout.batch_sealed_at(info.key)
-        if sealed is not None and sealed > limit:
+        opened = reader._key_time(store, layout, info.key)
+        if opened is not None and opened > limit:
             past.add(writer)
+            continue
+        kept.append(info)
     return kept
 
 
-def list_batches(store: ObjectStore, scope: QueryScope) -> list[_Batch]:
+def list_batches(
+    store: ObjectStore, scope: QueryScope, *, layout: str | _layout.Layout | None = None
+) -> list[_Batch]:
     """
-    List the log batches `scope` needs, with their run and task.
+    List the log batches `scope` needs, with their run and task, under any key layout.
 
     Runs and tasks come from `objlog.reader` (``list_runs``, ``list_tasks``)
-    unless `scope` names them; each task's batches are one listing starting
-    at ``since`` (`objlog._layout.batch_listing_start`, less 1 s).
+    unless `scope` names them; each task's batches are listed by the
+    reader's layout walk, which skips date/hour partitions outside
+    ``[since, until]``; a writer's batches opened before its last one
+    before ``since``, or after ``until``, are left out (1 s to spare).
+
+    Args:
+        store: The store to read.
+        scope: Which runs, tasks and times.
+        layout: The key layout (default: the store's, `objlog.config.store_layout`).
 
     Returns:
         Batches in (run, task, key) order.
 
     Raises:
-        ConfigError: A name is not a valid key segment.
+        ConfigError: A name is not a valid key segment, or a malformed layout.
         StoreError: Listing failed after retries.
 
     Thread safety: safe from any thread.
     """
-    runs = [scope.pipelinerun] if scope.pipelinerun else reader.list_runs(store)
+    from objlog.config import store_layout
+
+    found_layout = store_layout(store, layout)
+    since_ts = scope.since.timestamp() if scope.since is not None else None
+    until_ts = scope.until.timestamp() if scope.until is not None else None
+    runs = (
+        [scope.pipelinerun]
+        if scope.pipelinerun
+        else reader.list_runs(store, layout=found_layout, since=scope.since, until=scope.until)
+    )
     found: list[_Batch] = []
     for run in runs:
-        tasks = [scope.task] if scope.task else reader.list_tasks(store, run)
+        tasks = [scope.task] if scope.task else reader.list_tasks(store, run, layout=found_layout)
         for task in tasks:
-            prefix = _layout.logs_prefix(store.prefix, run, task)
-            start = None
-            if scope.since is not None:
-                since = scope.since - _dt.timedelta(seconds=1)
-                start = _layout.batch_listing_start(prefix, since)
-            infos = _listed(store, prefix, start)
+            infos = reader._task_logs(store, found_layout, run, task, since_ts, until_ts)
+            if since_ts is not None:
+                infos = reader._since_pruned(store, found_layout, infos, since_ts)
             if scope.until is not None:
-                infos = _until_pruned(infos, scope.until)
+                infos = _until_pruned(store, found_layout, infos, scope.until)
             found.extend(_Batch(run, task, info) for info in infos)
     return found
 
@@ -429,6 +444,7 @@ def open_query(
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
     threads: int | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
+    layout: str | _layout.Layout | None = None,
 ) -> Iterator[QueryResult]:
     """
     Run `sql` over the records of `store` that `scope` selects, as the table ``logs``.
@@ -446,6 +462,8 @@ def open_query(
         threads: DuckDB threads (default: its own, one per core).
         temp_dir: Where the private directory goes (default: ``$TMPDIR``);
             it needs about the stored size of the selected batches.
+        layout: The key layout of the log batches (default: the store's,
+            `objlog.config.store_layout`).
 
     Yields:
         A `QueryResult` whose rows are fetched as the caller iterates.
@@ -465,7 +483,7 @@ def open_query(
         raise ConfigError("memory_limit_bytes must be at least 64 MiB (67108864)")
     duckdb = _duckdb()
     scope = scope or QueryScope()
-    batches = list_batches(store, scope)
+    batches = list_batches(store, scope, layout=layout)
     with tempfile.TemporaryDirectory(prefix="objlog-query-", dir=temp_dir) as tmp:
         root = Path(tmp)
         objects = root / "batches"

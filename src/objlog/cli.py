@@ -1808,7 +1808,9 @@ def _cmd_query(args: argparse.Namespace) -> int:
     )
     with _opened_store(args.store) as store:
         try:
-            with _query.open_query(store, args.sql, scope) as result:
+            with _query.open_query(
+                store, args.sql, scope, layout=_store_layout(args.store)
+            ) as result:
                 count = write(result, sys.stdout)
                 sys.stdout.flush()
         except _query.SQLError as exc:

@@ -41,7 +41,8 @@ query ``?storage_class=STANDARD_IA&sse=aws:kms&tags=team:ml,env:prod``,
 ``OBJLOG_TAGS``, or keyword arguments of ``open_store``), the same options
 Vector's and Fluent Bit's S3 sinks set:
 
-``storage_class``  one of `STORAGE_CLASSES` (AWS's PutObject ``StorageClass``)
+``storage_class``  one of `STORAGE_CLASSES` (AWS's PutObject ``StorageClass``,
+                   any case), or another upper-case name a server defines
 ``sse``            ``AES256`` (SSE-S3) or ``aws:kms`` (SSE-KMS)
 ``sse_kms_key_id`` the KMS key (id, ARN or alias) for ``aws:kms``; default
                    the bucket's or account's ``aws/s3`` key
@@ -125,6 +126,10 @@ STORAGE_CLASSES: tuple[str, ...] = (
     "SNOW",
     "EXPRESS_ONEZONE",
 )
+#: Any other storage class a server defines (Ceph RGW zonegroup placement
+#: storage classes, e.g. ``COLD``), written in upper case as S3 names are; a
+#: server that lacks it refuses with ``InvalidStorageClass``.
+_CUSTOM_STORAGE_CLASS = re.compile(r"[A-Z][A-Z0-9_-]{0,63}")
 #: Server-side encryption modes (``x-amz-server-side-encryption``): SSE-S3 and SSE-KMS.
 SSE_MODES: tuple[str, ...] = ("AES256", "aws:kms")
 # S3 object tag limits ("Categorizing your storage using tags"): 10 tags,
@@ -547,8 +552,9 @@ class StoreConfig:
             ``OBJLOG_LAYOUT``, else ``kfp`` (`store_layout`). The writer
             and every reader of the store URL use it.
         storage_class: Storage class of every object written, one of
-            `STORAGE_CLASSES` (case-insensitive), or None (default: the
-            bucket's, STANDARD).
+            `STORAGE_CLASSES` (case-insensitive), another upper-case name
+            the server defines (Ceph RGW placement classes), or None
+            (default: the bucket's, STANDARD).
         sse: Server-side encryption of every object written: ``"AES256"``
             (SSE-S3) or ``"aws:kms"`` (SSE-KMS), or None (default: the
             bucket's default encryption).
@@ -649,12 +655,17 @@ class StoreConfig:
         set_ = object.__setattr__
         storage = self.storage_class
         if storage is not None:
-            if not isinstance(storage, str) or storage.strip().upper() not in STORAGE_CLASSES:
+            name = storage.strip() if isinstance(storage, str) else ""
+            if name.upper() in STORAGE_CLASSES:
+                set_(self, "storage_class", name.upper())
+            elif not _CUSTOM_STORAGE_CLASS.fullmatch(name):
                 raise ConfigError(
                     f"storage_class {storage!r} is not an S3 storage class; use one of: "
-                    f"{', '.join(STORAGE_CLASSES)}"
+                    f"{', '.join(STORAGE_CLASSES)}, or a class your server defines "
+                    "(upper case, e.g. Ceph RGW's placement storage classes)"
                 )
-            set_(self, "storage_class", storage.strip().upper())
+            else:
+                set_(self, "storage_class", name)
         sse = self.sse
         if sse is not None:
             canonical = {m.lower(): m for m in SSE_MODES}

@@ -94,3 +94,23 @@ def test_duckdb_reads_the_hive_layout_directly(tmp_path: Path) -> None:
         [glob],
     ).fetchall()
     assert [("run-1", "eval", 2, 1), ("run-1", "train", 3, 2)] == rows
+
+
+@pytest.mark.parametrize("layout", ["kfp", "hive"])
+def test_query_reads_either_layout(
+    tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``objlog query`` on ``?layout=``: every record of every task, and --task narrows it."""
+    pytest.importorskip("duckdb")
+    url = (tmp_path / "store").as_uri() + f"?layout={layout}"
+    _write(url, "train", 3)
+    _write(url, "eval", 2)
+    sql = "SELECT task, count(*) AS n FROM logs GROUP BY task ORDER BY task"
+    assert 0 == cli.main(["query", "--store", url, "--json", sql])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert 0 == cli.main(["query", "--store", url, "--task", "eval", "--json", sql])
+    narrowed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert ([{"task": "eval", "n": 2}, {"task": "train", "n": 3}], [{"task": "eval", "n": 2}]) == (
+        rows,
+        narrowed,
+    )

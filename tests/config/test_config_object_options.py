@@ -62,7 +62,9 @@ def test_defaults_are_none() -> None:
 @pytest.mark.parametrize(
     ("settings", "named"),
     [
-        ({"storage_class": "COLDEST"}, "storage_class"),
+        ({"storage_class": "coldest"}, "storage_class"),
+        ({"storage_class": "COLD STORE"}, "storage_class"),
+        ({"storage_class": ""}, "storage_class"),
         ({"sse": "aws:kms:dsse"}, "sse"),
         ({"sse_kms_key_id": "k"}, "sse_kms_key_id"),
         ({"sse": "AES256", "sse_kms_key_id": "k"}, "sse_kms_key_id"),
@@ -126,6 +128,12 @@ def test_every_documented_storage_class_is_accepted() -> None:
         assert (
             name == StoreConfig(kind="s3", bucket="bkt", storage_class=name.lower()).storage_class
         )
+
+
+@pytest.mark.parametrize("name", ["COLD", "LUKEWARM", "ARCHIVE_2"])
+def test_a_server_defined_storage_class_is_kept_as_written(name: str) -> None:
+    """Ceph RGW placement classes (upper case, not AWS's) pass; the server judges them."""
+    assert name == StoreConfig(kind="s3", bucket="bkt", storage_class=name).storage_class
 
 
 _TAG_CHARS = st.sampled_from("abcXYZ019 +-=._/@")

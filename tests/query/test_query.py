@@ -173,10 +173,20 @@ def test_since_and_until(filled: ObjectStore) -> None:
 
 
 def test_since_skips_old_batches_in_the_listing(filled: ObjectStore) -> None:
-    """A since after every batch's seal time lists no batch at all."""
+    """A since after every record: only each writer's last batch is fetched, no row matches."""
+    # A batch's key time is when it opened, so only a writer's last batch may
+    # hold records after any given time: the others are not fetched.
+    writer = ObjectStoreWriter(filled, pipelinerun="pr3", task="many")
+    for i in range(3):
+        writer.write(f'{{"timestamp":"2026-11-21T10:00:0{i}Z","level":"info","n":{i}}}')
+        writer.flush()
+    writer.close()
     later = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(minutes=5)
-    with open_query(filled, "SELECT count(*) FROM logs", QueryScope(since=later)) as result:
-        assert (0, 0) == (result.objects, next(result.rows())[0])
+    scope = QueryScope(pipelinerun="pr3", since=later)
+    with open_query(filled, "SELECT count(*) FROM logs", QueryScope(pipelinerun="pr3")) as every:
+        assert (3, 3) == (every.objects, next(every.rows())[0])
+    with open_query(filled, "SELECT count(*) FROM logs", scope) as result:
+        assert (1, 0) == (result.objects, next(result.rows())[0])
 
 
 def test_cli_table_json_csv(filled: ObjectStore, s3_env: str, capsys: Any) -> None:
