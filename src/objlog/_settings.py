@@ -90,10 +90,11 @@ DEFAULT_COMPRESSION = "gzip"
 #: too (measured 8.5x at ~250 MiB/s against 8.1x at ~130 MiB/s).
 DEFAULT_COMPRESSLEVEL = 1
 #: Uploads one writer has in flight at once. Measured (benchmarks ``latency``
-#: group, a store 50 ms away, 2 cores): 1 -> 4 uploads lift the drain about
-#: 3.5x; past 4 the gain is small while each thread costs the caller GIL
-#: hand-offs, and 4 x 8 MiB batches in flight stay well inside the 64 MiB
-#: default memory bound (see benchmarks/README.md).
+#: group, a store 50 ms away, 2 shared cores, moto): 1 -> 4 uploads lift the
+#: drain 2.4-2.8x; 8 was no faster than 4 (the producer and the server's CPU
+#: limit it there) while each thread costs the caller GIL hand-offs; and
+#: 4 x 8 MiB batches in flight stay well inside the 64 MiB default memory
+#: bound (see benchmarks/README.md).
 DEFAULT_MAX_CONCURRENCY = 4
 
 #: The writer options the environment may set, in the writer's signature order.

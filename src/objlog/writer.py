@@ -160,7 +160,7 @@ class ObjectStoreWriter:
             A store 50 ms away takes one PUT per round trip per upload in
             flight: with 4, a busy writer keeps 4 PUTs going (measured on
             2 cores with the benchmarks' ``latency`` group: 1 -> 4 lifts the
-            drain about 3.5x, more adds little and costs threads).
+            drain 2.4-2.8x; 8 was no faster there and costs threads).
             Uploads beyond the first start only while batches wait; keys
             still sort in write order (fixed when each batch opens), and
             batches in flight stay counted in `max_buffer_bytes`. Above 10,
