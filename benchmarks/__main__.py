@@ -1,8 +1,8 @@
 """
 ``python -m benchmarks [--quick | --smoke] [--json PATH] [--endpoint URL] [--groups ...]``
 
-Runs the six groups of issue 6 and the query group of issue 15 against one S3 server
-(moto started here on a free loopback port, or ``--endpoint`` / ``AWS_ENDPOINT_URL``
+Runs the six groups of issue 6, issue 14's ``latency`` and issue 15's ``query`` against one S3
+server (moto started here on a free loopback port, or ``--endpoint`` / ``AWS_ENDPOINT_URL``
 with the ``AWS_*`` keys), prints
 a table (figure, objlog, baseline, ratio, target, met?) and the absolute numbers, and
 writes every figure to a JSON file.
@@ -27,7 +27,7 @@ from typing import Any
 
 from tests.s3harness import MotoServer
 
-from benchmarks import callsite, drain, process, query
+from benchmarks import callsite, drain, latency, process, query
 from benchmarks._common import (
     REPO_ROOT,
     SIZES,
@@ -49,6 +49,7 @@ GROUPS: dict[str, list[Group]] = {
     "shutdown": [process.shutdown_figures],
     "scaling": [callsite.scaling_callsite_figures, drain.scaling_drain_figures],
     "query": [query.query_figures],
+    "latency": [latency.latency_figures],
 }
 
 
@@ -56,7 +57,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="objlog benchmarks: call-site cost, isolation, drain, results, shutdown, "
-        "scaling, query; each figure against a baseline measured in the same run.",
+        "scaling, latency, query; each figure against a baseline measured in the same run.",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small sizes, about a minute")
@@ -151,6 +152,9 @@ def _brief(d: dict[str, Any]) -> str:
         "logged_mib_s",
         "stored_mib_s",
         "ceiling_logged_mib_s",
+        "baseline_logged_mib_s",
+        "shaped_logged_mib_s",
+        "proxy_requests",
         "gzip_put_logged_mib_s",
         "objects",
         "http_write_requests",

@@ -41,6 +41,7 @@ class Sizes:
         scaling_drain_bytes: Bytes logged per record size in the drain scaling runs.
         result_bytes: Size of the file stored as a .tgz result (group 4).
         shutdown_bytes: Bytes buffered at SIGTERM, small and large (group 5).
+        latency_bytes: Bytes logged per run of group ``latency`` (store 50 ms away).
     """
 
     mode: str
@@ -52,6 +53,7 @@ class Sizes:
     scaling_drain_bytes: int
     result_bytes: int
     shutdown_bytes: tuple[int, int]
+    latency_bytes: int
 
 
 SIZES = {
@@ -65,6 +67,7 @@ SIZES = {
         scaling_drain_bytes=32 * MiB,
         result_bytes=1 * GiB,
         shutdown_bytes=(8 * MiB, 64 * MiB),
+        latency_bytes=64 * MiB,
     ),
     "quick": Sizes(
         mode="quick",
@@ -76,6 +79,7 @@ SIZES = {
         scaling_drain_bytes=4 * MiB,
         result_bytes=32 * MiB,
         shutdown_bytes=(2 * MiB, 8 * MiB),
+        latency_bytes=16 * MiB,
     ),
     "smoke": Sizes(
         mode="smoke",
@@ -87,6 +91,7 @@ SIZES = {
         scaling_drain_bytes=128 * KiB,
         result_bytes=1 * MiB,
         shutdown_bytes=(64 * KiB, 256 * KiB),
+        latency_bytes=128 * KiB,
     ),
 }
 
@@ -134,7 +139,7 @@ class Figure:
     Attributes:
         id: Stable dotted name, e.g. ``"callsite.stdlib.small.t1.filehandler"``.
         group: One of ``callsite``, ``isolation``, ``drain``, ``results``, ``shutdown``,
-            ``scaling``.
+            ``scaling``, ``latency``.
         title: What is measured, for the table.
         unit: Unit of `objlog` and `baseline`.
         objlog: objlog's number (None when the part is missing or the run failed).

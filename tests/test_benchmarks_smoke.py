@@ -34,7 +34,7 @@ _DRAIN = [
     for c in ("gzip", "zstd", "none")
     for suffix in ("", ".objects_per_gib", ".requests_per_gib", ".compression_ratio")
 ]
-#: Every figure issues 6 and 12 ask for, by its id in the JSON file.
+#: Every figure issues 6, 12 and 14 ask for, by its id in the JSON file.
 EXPECTED_FIGURES = sorted(
     [
         *_CALLSITE,
@@ -52,6 +52,7 @@ EXPECTED_FIGURES = sorted(
         *(f"scaling.drain.{s}" for s in ("100B", "1KiB", "4KiB", "16KiB", "64KiB")),
         "query.count_level",
         "query.count_level.vs_cat",
+        *(f"latency.c{n}" for n in (1, 2, 4, 8)),
     ]
 )
 FIGURE_FIELDS = {
@@ -134,7 +135,7 @@ def test_smoke_baselines_measured(smoke_run: tuple[Any, dict[str, Any]]) -> None
     independent = [
         fid
         for fid in doc["figures"]
-        if fid.startswith(("callsite.", "scaling.callsite.", "results.", "shutdown."))
+        if fid.startswith(("callsite.", "scaling.callsite.", "results.", "shutdown.", "latency."))
     ]
     unmeasured = [fid for fid in independent if doc["figures"][fid]["baseline"] is None]
     assert [] == unmeasured

@@ -15,6 +15,7 @@ option                variable                     default
 ``compression``       ``OBJLOG_COMPRESSION``       ``gzip``
 ``compresslevel``     ``OBJLOG_COMPRESSLEVEL``     1
 ``spool_dir``         ``OBJLOG_SPOOL_DIR``         no spool
+``max_concurrency``   ``OBJLOG_MAX_CONCURRENCY``   4 uploads in flight
 ====================  ===========================  =====================
 
 An argument other than None wins; an empty or blank variable counts as unset.
@@ -31,7 +32,8 @@ off whatever the environment says.
 
 This module parses and checks; the rules themselves stay with their owners
 (`objlog._engine.policy.FlushPolicy`, `objlog._engine.budget.WhenFull`,
-`objlog._codec.codec_for`, `objlog._spool.check_supported`).
+`objlog._codec.codec_for`, `objlog._spool.check_supported`,
+`objlog._engine.pipeline.check_max_concurrency`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import Literal, TypeVar
 from objlog import _spool
 from objlog._codec import Codec, codec_for
 from objlog._engine.budget import WhenFull
+from objlog._engine.pipeline import check_max_concurrency
 from objlog._engine.policy import FlushPolicy
 from objlog.config import _parse_float, _parse_int
 from objlog.errors import ConfigError
@@ -56,12 +59,14 @@ __all__ = [
     "DEFAULT_COMPRESSLEVEL",
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_BUFFER_BYTES",
+    "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_SIZE_BYTES",
     "DEFAULT_WHEN_FULL",
     "OPTIONS",
     "WriterSettings",
     "env_spool_root",
     "parse_bytes",
+    "parse_count",
     "parse_level",
     "parse_seconds",
     "parse_word",
@@ -84,6 +89,13 @@ DEFAULT_COMPRESSION = "gzip"
 #: more bytes. zstd 1: faster than zstd's usual 3 and, on JSON log lines, smaller
 #: too (measured 8.5x at ~250 MiB/s against 8.1x at ~130 MiB/s).
 DEFAULT_COMPRESSLEVEL = 1
+#: Uploads one writer has in flight at once. Measured (benchmarks ``latency``
+#: group, a store 50 ms away, 2 shared cores, moto): 1 -> 4 uploads lift the
+#: drain 2.4-2.8x; 8 was no faster than 4 (the producer and the server's CPU
+#: limit it there) while each thread costs the caller GIL hand-offs; and
+#: 4 x 8 MiB batches in flight stay well inside the 64 MiB default memory
+#: bound (see benchmarks/README.md).
+DEFAULT_MAX_CONCURRENCY = 4
 
 #: The writer options the environment may set, in the writer's signature order.
 OPTIONS = (
@@ -94,6 +106,7 @@ OPTIONS = (
     "compression",
     "compresslevel",
     "spool_dir",
+    "max_concurrency",
 )
 
 _T = TypeVar("_T")
@@ -127,6 +140,19 @@ def parse_seconds(text: str, source: str) -> float:
 def parse_level(text: str, source: str) -> int:
     """
     Return a compression level from ``1``.
+
+    Raises:
+        ConfigError: Not a whole number; the message names `source`.
+    """
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ConfigError(f"{source}={text!r} is not a whole number") from None
+
+
+def parse_count(text: str, source: str) -> int:
+    """
+    Return a count such as ``max_concurrency`` from ``4``.
 
     Raises:
         ConfigError: Not a whole number; the message names `source`.
@@ -182,6 +208,7 @@ class WriterSettings:
         spool_dir: The spool directory, or None for no spool.
         spool_shared: True when `spool_dir` is the shared ``OBJLOG_SPOOL_DIR``
             root, in which each store has its own subdirectory.
+        max_concurrency: Uploads in flight at once, 1 to 64.
 
     Thread safety: immutable.
     """
@@ -193,6 +220,7 @@ class WriterSettings:
     compresslevel: int
     spool_dir: Path | None
     spool_shared: bool = False
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
 
     def spool_root(self, store_url: str) -> Path | None:
         """Return the writer's spool directory for the store at `store_url`, or None."""
@@ -248,6 +276,7 @@ def resolve_writer_settings(
     compression: str | None = None,
     compresslevel: int | None = None,
     spool_dir: str | os.PathLike[str] | Literal[False] | None = None,
+    max_concurrency: int | None = None,
     *,
     environ: Mapping[str, str] | None = None,
 ) -> WriterSettings:
@@ -265,6 +294,7 @@ def resolve_writer_settings(
         spool_dir: A directory, False for no spool, or None for
             ``OBJLOG_SPOOL_DIR`` (a shared root, see the module docstring),
             else no spool.
+        max_concurrency: Uploads in flight at once, 1 to 64 (default 4).
         environ: Variables to read instead of `os.environ` (tests).
 
     Returns:
@@ -288,6 +318,7 @@ def resolve_writer_settings(
     name = src.pick("compression", compression, parse_word, DEFAULT_COMPRESSION)
     level = src.pick("compresslevel", compresslevel, parse_level, DEFAULT_COMPRESSLEVEL)
     spool, shared = _spool_dir(spool_dir, src)
+    concurrency = src.pick("max_concurrency", max_concurrency, parse_count, DEFAULT_MAX_CONCURRENCY)
     with src.blame("max_size_bytes", "max_age"):
         policy = FlushPolicy(max_size_bytes=size, max_age=age)
     with src.blame("when_full"):
@@ -300,6 +331,8 @@ def resolve_writer_settings(
     if spool is not None:
         with src.blame("spool_dir"):
             _spool.check_supported()
+    with src.blame("max_concurrency"):
+        check_max_concurrency(concurrency)
     return WriterSettings(
         policy=policy,
         max_buffer_bytes=buffer,
@@ -308,6 +341,7 @@ def resolve_writer_settings(
         compresslevel=level,
         spool_dir=spool,
         spool_shared=shared,
+        max_concurrency=concurrency,
     )
 
 

@@ -463,7 +463,7 @@ class ObjectStoreHandler(logging.Handler):
             ``structlog.contextvars`` appears in every record; default False.
         **writer_options: Passed to `ObjectStoreWriter` (``max_size_bytes``,
             ``max_age``, ``max_buffer_bytes``, ``when_full``, ``compression``,
-            ``spool_dir`` ...).
+            ``spool_dir``, ``max_concurrency`` ...).
 
     Raises:
         ConfigError: Both or neither of `writer` and `pipelinerun`/`task`,

@@ -55,10 +55,10 @@ def _queue(spool_dir: Path | None = None) -> tuple[BatchQueue, MemoryBudget, Cou
 
 
 def test_put_numbers_batches_in_seal_order_and_charges_memory() -> None:
-    """Each batch gets the next index; its memory is charged; a second batch is a backlog."""
+    """Each batch gets the next index; its memory is charged; put returns the queue length."""
     queue, budget, _ = _queue()
     first, second = _batch(0), _batch(1)
-    assert [False, True] == [queue.put(first), queue.put(second)]
+    assert [1, 2] == [queue.put(first), queue.put(second)]
     assert (0, 1, 2) == (first.index, second.index, queue.sealed)
     assert first.mem_bytes + second.mem_bytes == budget.held
 

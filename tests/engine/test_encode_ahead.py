@@ -27,7 +27,7 @@ def _encoded(writer: ObjectStoreWriter) -> list[bool]:
 
 
 def _stuck_backlog(
-    store: MemoryStore, compression: str, n: int
+    store: MemoryStore, compression: str, n: int, concurrency: int = 1
 ) -> tuple[ObjectStoreWriter, Gate, list[bytes]]:
     """`n` 100-byte records in batches of ten, the store stuck until the gate opens."""
     gate = Gate()
@@ -39,13 +39,14 @@ def _stuck_backlog(
         compression=compression,  # type: ignore[arg-type]
         max_size_bytes=1000,
         max_buffer_bytes=10**6,
+        max_concurrency=concurrency,
     )
     lines = [f"{i:04d}-".encode() + b"x" * 94 + b"\n" for i in range(n)]
     for line in lines:
         writer.write(line)
     writer.flush()
     gate.waiting.wait(30)
-    wait_until(lambda: sum(_encoded(writer)) == ENCODE_AHEAD + 1)
+    wait_until(lambda: sum(_encoded(writer)) == ENCODE_AHEAD + concurrency)
     return writer, gate, lines
 
 
@@ -54,6 +55,17 @@ def test_backlog_is_encoded_ahead_and_bounded() -> None:
     store = MemoryStore()
     writer, gate, lines = _stuck_backlog(store, "gzip", 60)  # six sealed batches
     assert [True] * (ENCODE_AHEAD + 1) + [False] * (6 - ENCODE_AHEAD - 1) == _encoded(writer)
+    gate.open()
+    writer.close()
+    assert lines == stored_lines(store)
+
+
+def test_encoding_keeps_ahead_of_every_uploader() -> None:
+    """With 2 uploaders stuck, their 2 batches and ENCODE_AHEAD more are encoded, no more."""
+    store = MemoryStore()
+    writer, gate, lines = _stuck_backlog(store, "gzip", 80, concurrency=2)  # eight batches
+    assert 2 == writer._pipeline.uploaders
+    assert [True] * (ENCODE_AHEAD + 2) + [False] * (8 - ENCODE_AHEAD - 2) == _encoded(writer)
     gate.open()
     writer.close()
     assert lines == stored_lines(store)

@@ -347,7 +347,8 @@ class BatchBuffer:
         while True:
             if spool_first:
                 spool_first = False
-                self.pipeline.queue.spool_pending()
+                # Waits for uploaders' spool writes too: several may be under way.
+                self.pipeline.queue.spool_pending(wait=True)
             elif (
                 budget.when_full is WhenFull.DROP
                 or budget.blocked_out

@@ -6,10 +6,12 @@ Stages, after Vector's batch -> request -> send and s3transfer's bounded executo
     BatchBuffer ─ put ─> BatchQueue ─┬─> Encoder thread: compress + hash up to
                                      │   ENCODE_AHEAD batches ahead (zlib and
                                      │   hashlib release the GIL)
-                                     ├─> uploader thread: PUT with retries
+                                     ├─> uploader threads (up to max_concurrency,
+                                     │   each PUTs a distinct batch) with retries
                                      │   (objlog.retry); after giving up, the
-                                     │   batch is kept and the policy's cooldown runs;
-                                     │   one the store refuses for good is dead-lettered
+                                     │   batch is kept and the policy's cooldown runs
+                                     │   for every uploader; one the store refuses
+                                     │   for good is dead-lettered
                                      └─> SpoolStage: with a spool, every batch is
                                          filled in a file-backed mapping in the
                                          spool (`new_buffer`), sealed there (and
@@ -19,8 +21,24 @@ Stages, after Vector's batch -> request -> send and s3transfer's bounded executo
 
 A batch leaves the queue once stored (or, at close, when time ran out); its
 memory goes back to the `MemoryBudget` once stored or spooled. Batches a
-dead writer left in the spool are claimed and queued first by the uploader
-when it starts.
+dead writer left in the spool are claimed and queued first by the first
+uploader when it starts; no other uploader starts before that is done.
+
+Concurrent uploads (after s3transfer's bounded executor): up to
+``max_concurrency`` uploader threads each take the oldest batch no thread
+works on (`BatchQueue.take_for_upload` hands a batch to one thread only),
+so with a store 50 ms away a busy writer has that many PUTs in flight
+instead of one per round trip. The first uploader starts with the first
+write; each further one when a sealed batch finds every uploader busy (a
+backlog), so a quiet writer keeps one thread. Keys were fixed when each
+batch opened, so they sort in write order whatever order the PUTs finish
+in; ``sync`` waits for every batch up to its target, in flight or not; an
+uploading batch stays charged to the `MemoryBudget` until stored or
+spooled, so the memory bound is unchanged. When one uploader gives up on a
+batch (its retries exhausted), the cooldown pauses them all: another
+uploader between two attempts puts its batch back (not counted as a
+failure) rather than retrying a store that is away, so a dead store sees
+the retries of one batch, not of ``max_concurrency``.
 
 Dead letters: a PUT failing with `PermanentStoreError` (access denied, no
 such bucket, an invalid key: never retried by `objlog.retry`) takes its
@@ -41,8 +59,8 @@ forked child re-opens its store this way).
 
 Thread safety: every method is safe from any thread. The pipeline's state is
 in its `BatchQueue` (one condition); the pipeline itself only keeps its
-threads, started under that condition. Store and spool I/O run with no lock
-held.
+threads, started (and forgotten as they exit) under that condition. Store
+and spool I/O run with no lock held.
 """
 
 from __future__ import annotations
@@ -64,21 +82,48 @@ from objlog._engine.records import RecordBuffer, take
 from objlog._engine.spooler import SpoolStage
 from objlog._engine.stats import Counters, Reporter
 from objlog._spool import Spool, SpoolEntry
-from objlog.errors import PermanentStoreError, SpoolCorruptError
+from objlog.errors import ConfigError, PermanentStoreError, SpoolCorruptError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.typing import ObjectStore
 
-__all__ = ["CRASH_PAUSE", "WRITER_WIDE", "UploadPipeline"]
+__all__ = [
+    "CRASH_PAUSE",
+    "MAX_CONCURRENCY_LIMIT",
+    "WRITER_WIDE",
+    "UploadPipeline",
+    "check_max_concurrency",
+]
 
 #: `StoreError.reason` values of permanent errors that concern every batch
 #: (credentials), kept and retried after the cooldown instead of dead-lettered.
 WRITER_WIDE = frozenset({"InvalidCredentials", "ExpiredToken", "NoCredentials"})
 #: Seconds the uploader pauses after an unexpected exception of its own.
 CRASH_PAUSE = 0.5
+#: Most uploader threads one writer may have: past this, threads cost more
+#: than they overlap (botocore's default connection pool is 10 connections).
+MAX_CONCURRENCY_LIMIT = 64
+
+
+def check_max_concurrency(value: object) -> int:
+    """
+    Return `value` as the number of uploads one writer may have in flight.
+
+    Raises:
+        ConfigError: Not an int from 1 to `MAX_CONCURRENCY_LIMIT` (64).
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"max_concurrency must be an int, got {value!r}")
+    if not 1 <= value <= MAX_CONCURRENCY_LIMIT:
+        raise ConfigError(f"max_concurrency must be 1..{MAX_CONCURRENCY_LIMIT}, got {value}")
+    return value
 
 
 class _Abort(Exception):
     """Raised inside the uploader to give up the current upload (close deadline passed)."""
+
+
+class _Paused(Exception):
+    """Raised inside an uploader between attempts: another one gave up, the cooldown runs."""
 
 
 @dataclass(eq=False, kw_only=True)
@@ -100,6 +145,8 @@ class UploadPipeline:
         sleep: Waits between retries; None for an interruptible wait.
         thread_name: Suffix of the threads' names.
         spool_fsync: fsync() each batch's spool file when it is spooled.
+        max_concurrency: Uploader threads, so PUTs in flight at once (>= 1;
+            default 1, the writer passes its own default).
     """
 
     prefix: str
@@ -115,12 +162,17 @@ class UploadPipeline:
     sleep: Callable[[float], None] | None
     thread_name: str
     spool_fsync: bool = True
+    max_concurrency: int = 1
     queue: BatchQueue = field(init=False)
     _stage: SpoolStage | None = field(init=False, default=None)
-    _thread: threading.Thread | None = field(init=False, default=None)
+    #: Live uploader threads (each removes itself as it exits, under the queue's condition).
+    _threads: list[threading.Thread] = field(init=False, default_factory=list)
     _encoder: Encoder | None = field(init=False, default=None)
+    _closing: bool = field(init=False, default=False)  # close() ran: the last uploader cleans up
+    _released: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
+        check_max_concurrency(self.max_concurrency)
         if self.spool is not None:
             self._stage = SpoolStage(self.spool, self.report, fsync=self.spool_fsync)
         self.queue = BatchQueue(
@@ -129,13 +181,18 @@ class UploadPipeline:
             counters=self.counters,
             stage=self._stage,
             clock=self.clock,
+            uploaders=self.max_concurrency,
         )
 
     @property
     def running(self) -> bool:
-        """The uploader thread is alive."""
-        thread = self._thread
-        return thread is not None and thread.is_alive()
+        """An uploader thread is alive."""
+        return any(t.is_alive() for t in tuple(self._threads))
+
+    @property
+    def uploaders(self) -> int:
+        """Uploader threads started and not exited (at most `max_concurrency`)."""
+        return len(self._threads)
 
     # -- from the batch buffer and the facade ---------------------------------------------------
     def new_buffer(self, key: str, cap: int, compression: str, compresslevel: int) -> RecordBuffer:
@@ -167,29 +224,41 @@ class UploadPipeline:
         return buf
 
     def submit(self, batch: SealedBatch) -> None:
-        """Queue a sealed batch; a backlog starts the encoder thread."""
-        if self.queue.put(batch) and self._encoder is None and self._thread is not None:
-            encoder = Encoder(self.queue, self.report, f"objlog-encoder-{self.thread_name}")
-            if encoder.start():
-                self._encoder = encoder
+        """Queue a sealed batch; a backlog starts the encoder and another uploader."""
+        waiting = self.queue.put(batch)
+        if waiting > 1 and self._threads:
+            if self._encoder is None:
+                encoder = Encoder(self.queue, self.report, f"objlog-encoder-{self.thread_name}")
+                if encoder.start():
+                    self._encoder = encoder
+            running = len(self._threads)
+            # Every uploader busy; not while the first one still queues recovered batches.
+            if running < self.max_concurrency and waiting > running and self.queue.recovered:
+                self._start_uploaders(running + 1)
 
     def ensure_started(self) -> None:
-        """Start the uploader if it is not running (lazily, and again after it exited)."""
-        if self.running:
-            return
+        """Start an uploader if none runs (lazily, and again after they exited)."""
+        # Unlocked fast path (the caller's slow path calls this per record):
+        # an uploader leaves the list only as it exits.
+        if not self._threads:
+            self._start_uploaders(1)
+
+    def _start_uploaders(self, wanted: int) -> None:
+        """Start uploader threads until `wanted` (<= max_concurrency) run."""
         failed: RuntimeError | None = None
         with self.queue.cond:
-            if self.running:
-                return
-            thread = threading.Thread(
-                target=self._run, name=f"objlog-writer-{self.thread_name}", daemon=True
-            )
-            try:
-                thread.start()
-            except RuntimeError as exc:  # interpreter shutting down
-                failed = exc
-            else:
-                self._thread = thread
+            self._threads[:] = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < wanted:
+                n = len(self._threads)
+                name = f"objlog-writer-{self.thread_name}" + (f"-{n}" if n else "")
+                thread = threading.Thread(target=self._run, name=name, daemon=True)
+                self._threads.append(thread)  # before start: its exit removes it
+                try:
+                    thread.start()
+                except RuntimeError as exc:  # interpreter shutting down
+                    self._threads.remove(thread)
+                    failed = exc
+                    break
         if failed is not None:  # reported unlocked: on_error is the application's code
             self.report(failed, "start uploader thread")
 
@@ -201,35 +270,53 @@ class UploadPipeline:
             SyncTimeout: Batches sealed before `target` were neither stored nor
                 spooled, or were dead-lettered with no spool to keep them.
         """
-        if len(self.queue) or not self.queue.recovered:
-            self.ensure_started()
+        if not self.queue.recovered:
+            self._start_uploaders(max(1, len(self._threads)))  # it recovers; more once queued
+        elif len(self.queue):
+            self._start_uploaders(max(1, min(self.max_concurrency, len(self.queue))))
         lost = self.queue.lost(target) if self.queue.drain(deadline, lambda: self.running) else 0
         dead = self.queue.dead_in_memory()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if not self.running:
-            if self._stage is not None:
-                self._stage.close()
-            if self.owns_store and self.store is not None:
-                with contextlib.suppress(Exception):
-                    self.store.close()
+        for thread in tuple(self._threads):
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        with self.queue.cond:
+            self._closing = True
+            idle = not self._threads
+        if idle:
+            self._release()
+        # else the last uploader to exit releases them (it may be finishing a PUT)
         if lost or dead:
             raise self.queue.timeout("close", lost + dead, dead)
 
-    # -- uploader thread ---------------------------------------------------------------------
+    def _release(self) -> None:
+        """Once, after close and every uploader: release the spool's lock, close the store."""
+        with self.queue.cond:
+            if self._released:
+                return
+            self._released = True
+        if self._stage is not None:
+            self._stage.close()
+        if self.owns_store and self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.close()
+
+    # -- uploader threads --------------------------------------------------------------------
     def _run(self) -> None:
         _shutdown.mark_objlog_thread()
         try:
             self._loop()
         finally:
             with self.queue.cond:
-                if self._thread is threading.current_thread():
-                    self._thread = None
+                with contextlib.suppress(ValueError):
+                    self._threads.remove(threading.current_thread())
+                last = self._closing and not self._threads
                 self.queue.cond.notify_all()
+            if last:
+                with contextlib.suppress(Exception):
+                    self._release()
 
     def _loop(self) -> None:
-        if not self.queue.recovered:
+        if self.queue.claim_recovery():
             self._recover()
         while True:
             try:
@@ -238,7 +325,7 @@ class UploadPipeline:
                     return
                 self.queue.spool_pending()
                 self._upload(batch)
-            except _Abort:
+            except (_Abort, _Paused):
                 continue
             except BaseException as exc:  # noqa: BLE001 - the uploader never dies silently
                 self.report(exc, "uploader")
@@ -292,7 +379,7 @@ class UploadPipeline:
             retry_call(
                 put, self.retry, sleep=self._retry_wait, clock=self.clock, on_retry=self._on_retry
             )
-        except _Abort:
+        except (_Abort, _Paused):
             raise
         except PermanentStoreError as exc:  # retrying cannot help: set it aside, go on
             if exc.reason in WRITER_WIDE:  # not this batch's fault: every batch would fail
@@ -369,16 +456,30 @@ class UploadPipeline:
         if self.queue.aborted:
             raise _Abort
 
+    def _check_paused(self) -> None:
+        """Raise `_Paused` while another uploader's cooldown runs (between attempts)."""
+        if self.queue.cooling():
+            raise _Paused
+
     def _retry_wait(self, seconds: float) -> None:
-        """Wait between attempts; spools meanwhile; raises `_Abort` once close gave up."""
+        """
+        Wait between attempts; spools meanwhile.
+
+        Raises `_Abort` once close gave up, `_Paused` once another uploader
+        gave up on its batch (the store is away: this batch waits for the
+        cooldown too, back in the queue, instead of retrying meanwhile).
+        """
         if self.sleep is not None:
             self._check_abort()
+            self._check_paused()
             self.sleep(seconds)
             self._check_abort()
+            self._check_paused()
             return
         deadline = time.monotonic() + seconds
         while True:
             self.queue.spool_pending()
+            self._check_paused()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._check_abort()

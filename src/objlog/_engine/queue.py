@@ -76,6 +76,8 @@ class BatchQueue:
         counters: The writer's counters.
         stage: The spool stage, or None without a spool.
         clock: Monotonic seconds of the cooldown.
+        uploaders: The pipeline's ``max_concurrency``: the encoder looks
+            `ENCODE_AHEAD` batches past that many in flight.
     """
 
     prefix: str
@@ -83,10 +85,12 @@ class BatchQueue:
     counters: Counters
     stage: SpoolStage | None
     clock: Callable[[], float]
+    uploaders: int = 1
     cond: threading.Condition = field(init=False, default_factory=lambda: _condition())
     sealed: int = field(init=False, default=0)  # batches put (the next one's index)
     state: PipelineState = field(init=False, default=PipelineState.RUNNING)
     recovered: bool = field(init=False, default=False)
+    _recovering: bool = field(init=False, default=False)  # an uploader claimed the recovery
     _batches: collections.deque[SealedBatch] = field(init=False, default_factory=collections.deque)
     _retry_at: float = field(init=False, default=0.0)  # no batch is handed out before it
     #: Dead-lettered batches whose only copy is in memory (no spool, or it failed):
@@ -105,15 +109,15 @@ class BatchQueue:
         return self.state is PipelineState.ABORTED
 
     # -- in ------------------------------------------------------------------------------
-    def put(self, batch: SealedBatch) -> bool:
-        """Queue a sealed batch (its index is set here), charge its memory; True on a backlog."""
+    def put(self, batch: SealedBatch) -> int:
+        """Queue a sealed batch (its index is set here), charge its memory; return the length."""
         with self.cond:
             batch.index = self.sealed
             self.sealed += 1
             self._batches.append(batch)
             self.budget.charge(batch.mem_bytes)
             self.cond.notify_all()
-            return len(self._batches) > 1
+            return len(self._batches)
 
     def put_recovered(self, batches: list[SealedBatch]) -> None:
         """Queue batches claimed from the spool ahead of the others; recovery is over."""
@@ -122,10 +126,21 @@ class BatchQueue:
             self.recovered = True
             self.cond.notify_all()
 
-    # -- the uploader ---------------------------------------------------------------------
+    # -- the uploaders --------------------------------------------------------------------
+    def claim_recovery(self) -> bool:
+        """True for the one uploader that recovers the spool (`put_recovered` ends it)."""
+        with self.cond:
+            if self.recovered or self._recovering:
+                return False
+            self._recovering = True
+            return True
+
     def take_for_upload(self) -> SealedBatch | None:
         """
         Wait for the oldest batch no thread works on, once the cooldown is over.
+
+        Each batch goes to one uploader at a time: it is ``UPLOADING`` (not
+        idle) until `done_with`.
 
         Returns:
             The batch, now ``UPLOADING``; None when the uploader should exit
@@ -201,9 +216,15 @@ class BatchQueue:
             return batch.spool_entry.path if batch.spool_entry is not None else batch.file
 
     def cool_down(self, seconds: float) -> None:
-        """Hand out no batch for `seconds` (after an upload gave up, or the uploader failed)."""
+        """Hand out no batch for `seconds` (after an upload gave up, or an uploader failed)."""
         with self.cond:
             self._retry_at = self.clock() + seconds
+            self.cond.notify_all()  # uploaders between attempts pause too
+
+    def cooling(self) -> bool:
+        """Whether the cooldown runs (no batch is handed out)."""
+        with self.cond:
+            return self.clock() < self._retry_at
 
     def expedite(self) -> None:
         """End the cooldown and wake every thread (``sync``, ``close``)."""
@@ -295,7 +316,7 @@ class BatchQueue:
                 batch = next(
                     (
                         b
-                        for b in itertools.islice(self._batches, ENCODE_AHEAD + 1)
+                        for b in itertools.islice(self._batches, ENCODE_AHEAD + self.uploaders)
                         if b.body is None and b.idle and b.data is not None
                     ),
                     None,
@@ -308,8 +329,14 @@ class BatchQueue:
                 self.cond.wait(1.0)
 
     # -- the spool stage ------------------------------------------------------------------
-    def spool_pending(self) -> None:
-        """Write every sealed batch not yet spooled to the spool (no lock held during I/O)."""
+    def spool_pending(self, *, wait: bool = False) -> None:
+        """
+        Write every sealed batch not yet spooled to the spool (no lock held during I/O).
+
+        `wait`: also wait (up to `SPOOL_GRACE` s) for spool writes other
+        threads have under way (an uploader's), so that a caller who needs
+        room sees their memory released, not only its own writes'.
+        """
         stage = self.stage
         if stage is None:
             return
@@ -321,11 +348,13 @@ class BatchQueue:
             ]
             for b, _ in todo:
                 b.spool = SpoolState.SPOOLING
-        if not todo:
-            return
-        done = stage.write(todo)
-        for path in self._spooled(todo, done):
-            stage.remove(path, quiet=True)
+        if todo:
+            done = stage.write(todo)
+            for path in self._spooled(todo, done):
+                stage.remove(path, quiet=True)
+        if wait:
+            with self.cond:
+                self._await_spooling()
 
     def _spooled(
         self, todo: list[tuple[SealedBatch, Records]], done: list[tuple[SealedBatch, SpoolEntry]]
