@@ -68,7 +68,7 @@ from objlog.errors import ConfigError, PermanentStoreError
 from objlog.retry import RetryPolicy, retry_call
 from objlog.stores._common import SHA256_META
 from objlog.stores._download import RANGE_BYTES, RangedReader
-from objlog.typing import ObjectInfo, ObjectRef, ObjectStore
+from objlog.typing import MAX_OBJECT_BYTES, ObjectInfo, ObjectRef, ObjectStore
 
 __all__ = [
     "CONTENT_TYPE",
@@ -339,8 +339,10 @@ class ResultWriter:
         sorted tree for a directory (symbolic links stored as links; devices,
         FIFOs and sockets refused). The archive is produced in a background
         thread while the store uploads it (multipart above the store's
-        threshold), in constant memory. A transient store failure retries the
-        whole upload, re-reading the source from the start.
+        threshold, ``part_concurrency`` parts at once, each retried on its
+        own), in bounded memory. A transient failure the part retries do not
+        cure (or of a single PUT) retries the whole upload, re-reading the
+        source from the start.
 
         Args:
             pipelinerun: The pipeline run (one key segment).
@@ -363,7 +365,9 @@ class ResultWriter:
             TransientStoreError: The store kept failing transiently until the
                 retry policy gave up.
             PermanentStoreError: The store refused the request (denied, no
-                such bucket); never retried.
+                such bucket), or the archive could exceed S3's 5 TiB object
+                limit (reason ``"EntityTooLarge"``, before any request);
+                never retried.
             OSError: A source file could not be read while uploading (no
                 object is stored; never retried).
 
@@ -397,6 +401,13 @@ class ResultWriter:
         # The size bound is taken before any byte is sent: it picks the part
         # size (any size S3 allows fits) and refuses more than 5 TiB at once.
         bound = archive_bound(entries)
+        if bound > MAX_OBJECT_BYTES:
+            raise self._error(
+                key,
+                "EntityTooLarge",
+                f"result archive may reach {bound} bytes, above S3's limit of "
+                f"{MAX_OBJECT_BYTES} bytes (5 TiB); nothing was sent",
+            )
         with stream_archive(entries, self._compresslevel, progress, threads=self._threads) as body:
             return self._store.put_stream(key, body, content_type=CONTENT_TYPE, size_bytes=bound)
 

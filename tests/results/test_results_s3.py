@@ -38,10 +38,12 @@ def _open(target: S3Target, bucket: str, **overrides: Any) -> ObjectStore:
     )
 
 
-@pytest.fixture
-def s3_store(s3_target: S3Target, s3_bucket: str) -> Iterator[ObjectStore]:
-    """A boto3-backed store on a fresh bucket of the target server."""
-    store = _open(s3_target, s3_bucket)
+@pytest.fixture(params=["boto3", "minio"])
+def s3_store(
+    request: pytest.FixtureRequest, s3_target: S3Target, s3_bucket: str
+) -> Iterator[ObjectStore]:
+    """A store of each client (boto3, minio) on a fresh bucket of the target server."""
+    store = _open(s3_target, s3_bucket, client=request.param)
     yield store
     store.close()
 
