@@ -212,9 +212,9 @@ def write_archive(
     progress: Progress | None,
     *,
     threads: int | None = None,
-) -> None:
+) -> str:
     """
-    Write the deterministic tar.gz of `entries` to `sink` (not closed).
+    Write the deterministic tar.gz of `entries` to `sink` (not closed); return its SHA-256.
 
     The tar stream is cut every `MEMBER_BYTES` and each piece compressed as
     its own gzip member (RFC 1952 allows concatenated members; ``tar -xzf``,
@@ -231,6 +231,9 @@ def write_archive(
         progress: Called with payload byte counts (from this thread).
         threads: Members compressed at once (default: the CPU count, at
             most `MAX_COMPRESS_THREADS`).
+
+    Returns:
+        The hex SHA-256 of every byte written (hashed once, for the trailer).
     """
     if threads is None:
         threads = min(os.cpu_count() or 1, MAX_COMPRESS_THREADS)
@@ -256,7 +259,7 @@ def write_archive(
                         tar.addfile(info, cast(BinaryIO, _Counting(f, progress)))
                 else:
                     tar.addfile(info)
-        members.finish()
+        return members.finish()
     finally:
         members.close()
 
@@ -334,13 +337,21 @@ class _MemberWriter(io.RawIOBase):
         self._sha.update(member)
         self._sink.write(member)
 
-    def finish(self) -> None:
-        """Compress what is left, write every member in order, then the trailer."""
+    def finish(self) -> str:
+        """
+        Compress what is left, write every member in order, then the trailer.
+
+        Returns:
+            The hex SHA-256 of the whole archive, trailer included.
+        """
         if self._buffer:
             self._submit()
         while self._pending:
             self._emit(self._pending.popleft().result())
-        self._sink.write(trailer(self._sha.digest()))
+        last = trailer(self._sha.digest())
+        self._sha.update(last)
+        self._sink.write(last)
+        return self._sha.hexdigest()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -412,7 +423,9 @@ class Verifier(io.RawIOBase):
         self._progress = progress
         self._expected = expected
         self._mismatch = mismatch
-        self._whole = hashlib.sha256()
+        # Hash the whole object only when there is a digest to compare it with:
+        # SHA-256 is the costliest step of a download (one pass per hash).
+        self._whole = hashlib.sha256() if expected is not None else None
         self._body = hashlib.sha256()
         self._tail = b""
         self._done = False
@@ -427,7 +440,8 @@ class Verifier(io.RawIOBase):
         if chunk:
             if self._progress is not None:
                 self._progress(len(chunk))
-            self._whole.update(chunk)
+            if self._whole is not None:
+                self._whole.update(chunk)
             # Keep the last TRAILER_BYTES aside: they may be the trailer.
             joined = self._tail + chunk
             cut = max(0, len(joined) - TRAILER_BYTES)
@@ -451,7 +465,7 @@ class Verifier(io.RawIOBase):
             pass
 
     def _check(self) -> None:
-        whole = self._whole.hexdigest()
+        whole = self._whole.hexdigest() if self._whole is not None else None
         if self._expected is not None and whole != self._expected:
             raise self._mismatch(
                 f"SHA-256 {whole} of the stored bytes is not {self._expected} (objlog-sha256)"
@@ -510,6 +524,8 @@ class Pipe:
         self._stopped = False
         #: What made the producer fail, unless the consumer had stopped first.
         self.error: BaseException | None = None
+        #: Hex SHA-256 of everything put, set by the producer before `finish`.
+        self.sha256: str | None = None
 
     def put(self, data: bytes) -> None:
         with self._cond:
@@ -525,6 +541,11 @@ class Pipe:
         with self._cond:
             self._eof = True
             self._cond.notify_all()
+
+    def finished(self) -> bool:
+        """Tell whether the producer finished without error and every byte was taken."""
+        with self._cond:
+            return self._eof and self.error is None and not self._chunks and not self._stopped
 
     def fail(self, exc: BaseException) -> None:
         with self._cond:
@@ -599,6 +620,16 @@ class PipeReader(_RawReader):
     def readall(self) -> bytes:
         return self._pipe.take(-1)
 
+    def sha256_hexdigest(self) -> str | None:
+        """
+        Return the SHA-256 of every byte the producer put, once this reader is at EOF.
+
+        The producer hashes the archive anyway (for its trailer), so an
+        upload reading this pipe need not hash it again (`objlog.stores._upload`
+        asks for this method). None before the end.
+        """
+        return self._pipe.sha256 if self._pipe.finished() else None
+
     def close(self) -> None:
         self._pipe.stop()
         super().close()
@@ -637,7 +668,7 @@ def stream_archive(
 
     def produce() -> None:
         try:
-            write_archive(
+            pipe.sha256 = write_archive(
                 entries,
                 cast(BinaryIO, _PipeWriter(pipe)),
                 compresslevel,

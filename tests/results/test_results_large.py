@@ -124,6 +124,7 @@ def test_tampered_multipart_result_fails_read_and_extract(
     assert ref.parts > 1
     raw = _raw(s3_target)
     stored = raw.get_object(Bucket=s3_bucket, Key=ref.key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == ref.sha256  # hashed once, by the producer
     assert SHA256_META not in raw.head_object(Bucket=s3_bucket, Key=ref.key)["Metadata"]
     writer = ResultWriter(s3_store)
     assert payload == writer.read("pr-1", "train", "ckpt")
