@@ -429,6 +429,11 @@ class Verifier(io.RawIOBase):
         self._body = hashlib.sha256()
         self._tail = b""
         self._done = False
+        # Hashing runs on a thread of its own, in order, beside the caller's
+        # decompression and copying (hashlib releases the GIL); a few chunks
+        # at most wait for it.
+        self._hasher: concurrent.futures.ThreadPoolExecutor | None = None
+        self._hashing: collections.deque[concurrent.futures.Future[None]] = collections.deque()
         #: True once a check ran and passed (a trailer or metadata was found).
         self.verified = False
 
@@ -440,18 +445,47 @@ class Verifier(io.RawIOBase):
         if chunk:
             if self._progress is not None:
                 self._progress(len(chunk))
-            if self._whole is not None:
-                self._whole.update(chunk)
             # Keep the last TRAILER_BYTES aside: they may be the trailer.
-            joined = self._tail + chunk
-            cut = max(0, len(joined) - TRAILER_BYTES)
-            self._body.update(memoryview(joined)[:cut])
-            self._tail = joined[cut:]
+            if len(chunk) >= TRAILER_BYTES:
+                body, self._tail = (self._tail, chunk[:-TRAILER_BYTES]), chunk[-TRAILER_BYTES:]
+            else:
+                joined = self._tail + chunk
+                cut = max(0, len(joined) - TRAILER_BYTES)
+                body, self._tail = (joined[:cut], b""), joined[cut:]
+            self._hash(chunk, body)
             return chunk
         if not self._done:
             self._done = True
+            self._settle()
             self._check()
         return chunk
+
+    def _hash(self, chunk: bytes, body: tuple[bytes, bytes]) -> None:
+        if self._hasher is None and len(chunk) < _HASH_THREAD_BYTES:
+            self._update(chunk, body)  # never after the thread started: order matters
+            return
+        if self._hasher is None:
+            self._hasher = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="objlog-result-sha256"
+            )
+        self._hashing.append(self._hasher.submit(self._update, chunk, body))
+        while len(self._hashing) > 4:
+            self._hashing.popleft().result()
+
+    def _update(self, chunk: bytes, body: tuple[bytes, bytes]) -> None:
+        if self._whole is not None:
+            self._whole.update(chunk)
+        for piece in body:
+            if piece:
+                self._body.update(piece)
+
+    def _settle(self) -> None:
+        """Wait for the hashing thread (in order) and stop it."""
+        while self._hashing:
+            self._hashing.popleft().result()
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+            self._hasher = None
 
     def readinto(self, b: object) -> int:
         view = memoryview(cast(bytearray, b)).cast("B")
@@ -481,9 +515,16 @@ class Verifier(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             try:
+                if self._hasher is not None:
+                    self._hasher.shutdown(wait=True, cancel_futures=True)
+                self._hashing.clear()
                 self._raw.close()
             finally:
                 super().close()
+
+
+#: Reads at least this long are hashed on the verifier's own thread (shorter: inline).
+_HASH_THREAD_BYTES = 256 * 1024
 
 
 # -- the bounded pipe between producer thread and upload ------------------------
@@ -740,6 +781,45 @@ class Payload(_RawReader):
         super().close()
 
 
+class _Gunzip(_RawReader):
+    """
+    Every gzip member of `raw`, decompressed as one stream, in 1 MiB reads.
+
+    `gzip.GzipFile` reads its input 8 KiB at a time on Python 3.11, which
+    made it the slowest step of reading a large result; zlib checks each
+    member's CRC-32 and size as GzipFile does (``zlib.error``), and a
+    truncated member raises EOFError.
+    """
+
+    def __init__(self, raw: PrependReader | BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._inflater: zlib._Decompress | None = None
+        self._input = b""
+        self._eof = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = READ_BYTES if size is None or size < 0 else max(size, 1)
+        while True:
+            if self._input:
+                if self._inflater is None:
+                    self._inflater = zlib.decompressobj(wbits=31)  # gzip header and trailer
+                out = self._inflater.decompress(self._input, want)
+                self._input = self._inflater.unconsumed_tail
+                if self._inflater.eof:
+                    self._input = self._inflater.unused_data
+                    self._inflater = None
+                if out:
+                    return out
+                continue
+            if self._eof:
+                if self._inflater is not None:
+                    raise EOFError("compressed data ended before the end-of-stream marker")
+                return b""
+            self._input = self._raw.read(READ_BYTES)
+            self._eof = not self._input
+
+
 def _is_tar(head: bytes) -> bool:
     """Tell whether `head`, the first tar block, carries the ustar magic."""
     return head[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + len(_TAR_MAGIC)] == _TAR_MAGIC
@@ -780,9 +860,7 @@ def open_payload(
         head = read_exact(raw, len(GZIP_MAGIC))
         stream: PrependReader | BinaryIO = PrependReader(head, raw)
         if head == GZIP_MAGIC:
-            gz = gzip.GzipFile(filename="", mode="rb", fileobj=cast(BinaryIO, stream))
-            closers.append(gz.close)
-            stream = cast(BinaryIO, gz)
+            stream = cast(BinaryIO, io.BufferedReader(_Gunzip(stream), READ_BYTES))
         head = read_exact(stream, _TAR_BLOCK_BYTES)
         stream = PrependReader(head, cast(BinaryIO, stream))
         if _is_tar(head):

@@ -153,3 +153,15 @@ def test_verifier_reads_in_small_pieces() -> None:
         got += chunk
     assert archive == bytes(got)
     assert verifier.verified
+
+
+def test_verifier_hashes_in_order_across_big_and_small_reads() -> None:
+    """Big reads (hashed on a thread) then small ones (inline before it) hash in stream order."""
+    archive = _build(_payload(3 * MEMBER_BYTES, 5), 0, 2)
+    verifier = Verifier(io.BytesIO(archive), hashlib.sha256(archive).hexdigest(), Mismatch)
+    got = bytearray()
+    sizes = [MEMBER_BYTES, 1000, 700 * 1024, 13] * 10
+    for size in sizes:
+        got += verifier.read(size)
+    verifier.drain()
+    assert verifier.verified
