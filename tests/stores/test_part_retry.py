@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import threading
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,7 @@ def test_transient_part_failures_retry_only_those_parts(
     body = os.urandom(6 * 5 * MIB + 123)
     store = _failing_store(s3_target, s3_bucket, client, {2: 1, 4: 2, 5: 1})
     try:
-        ref = store.put_object("flaky/object", body)
+        ref = store.put_stream("flaky/object", io.BytesIO(body))
         assert (7, hashlib.sha256(body).hexdigest()) == (ref.parts, ref.sha256)
         assert {1: 1, 2: 2, 3: 1, 4: 3, 5: 2, 6: 1, 7: 1} == store.calls
         assert 4 == len(store.waits)  # one backoff per failed attempt
@@ -101,7 +102,7 @@ def test_permanent_part_failure_aborts_the_upload(
     store = _failing_store(s3_target, s3_bucket, client, {3: 1}, permanent=True)
     try:
         with pytest.raises(PermanentStoreError) as info:
-            store.put_object("denied/object", os.urandom(8 * 5 * MIB))
+            store.put_stream("denied/object", io.BytesIO(os.urandom(8 * 5 * MIB)))
         assert "AccessDenied" == info.value.reason
         assert 1 == store.calls[3]  # never retried
     finally:
@@ -109,3 +110,17 @@ def test_permanent_part_failure_aborts_the_upload(
     raw = s3_target.boto3_client()
     assert [] == raw.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
     assert [] == raw.list_objects_v2(Bucket=s3_bucket).get("Contents", [])
+
+
+def test_put_object_leaves_part_retries_to_its_caller(s3_target: S3Target, s3_bucket: str) -> None:
+    """put_object (the writer engine's verb) fails at the first part failure: the engine retries."""
+    store = _failing_store(s3_target, s3_bucket, "boto3", {2: 1})
+    try:
+        with pytest.raises(TransientStoreError):
+            store.put_object("engine/batch", os.urandom(3 * 5 * MIB))
+        assert 1 == store.calls[2]
+        assert [] == store.waits
+    finally:
+        store.close()
+    raw = s3_target.boto3_client()
+    assert [] == raw.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])

@@ -365,8 +365,9 @@ class S3StoreBase(StoreBase):
             multipart_threshold_bytes=config.multipart_threshold_bytes,
             part_size_bytes=config.part_size_bytes,
             part_concurrency=config.part_concurrency,
-            # Each part is retried on its own, so one transient failure costs
-            # one part, not the upload (the SDK's own attempts come first).
+            # Each part of a streamed upload (a result) is retried on its own, so
+            # one transient failure costs one part, not the upload (the SDK's
+            # own attempts come first).
             part_retry=RetryPolicy(),
         )
 

@@ -171,8 +171,10 @@ class Uploader:
         part_concurrency: Parts held at once, the one being read included
             (default 1: read and sent by the calling thread, one at a time);
             with N, up to N - 1 parts upload while the next one is read.
-        part_retry: Retry policy for each UploadPart on its own (default
-            None: one attempt; the caller retries the whole upload).
+        part_retry: Retry policy for each UploadPart of a `stream` upload on
+            its own (default None: one attempt; the caller retries the whole
+            upload). `body` uploads (``put_object``) never retry parts: their
+            caller, the writer engine, retries with its own deadlines.
         sleep: Waits between part retries (default `time.sleep`).
         max_parts: The part limit (default S3's 10,000; tests use less).
 
@@ -216,7 +218,9 @@ class Uploader:
             return self._single_put(key, body, headers, digest)
         part = fitted_part_bytes(len(body), self.part_size_bytes, max_parts=self.max_parts)
         parts = iter_parts(body, None, part)
-        ref = self._multipart(key, parts, _sealed(headers, digest), part)
+        # No per-part retry here: the writer engine, put_object's caller, has its
+        # own retry and shutdown deadline, which a retry loop inside must not stretch.
+        ref = self._multipart(key, parts, _sealed(headers, digest), part, retry_parts=False)
         if ref.sha256 != digest:  # pragma: no cover - defensive
             raise PermanentStoreError(
                 "multipart upload hashed differently than its body", bucket=self.bucket, key=key
@@ -286,7 +290,7 @@ class Uploader:
         del head, rest  # the part iterator holds them only as long as it needs them
         # `objlog._tarball.PipeReader` hashes the archive for its trailer anyway.
         hashed = getattr(stream, "sha256_hexdigest", None)
-        return self._multipart(key, parts, _sealed(headers, None), part, hashed)
+        return self._multipart(key, parts, _sealed(headers, None), part, hashed, retry_parts=True)
 
     def _single_put(
         self, key: str, body: bytes, headers: ObjectHeaders, sha256: str, md5: str | None = None
@@ -299,7 +303,9 @@ class Uploader:
             bucket=self.bucket, key=key, size=len(body), sha256=sha256, etag=etag.strip('"')
         )
 
-    def _send_part(self, key: str, upload_id: str, number: int, part: bytes) -> str:
+    def _send_part(
+        self, key: str, upload_id: str, number: int, part: bytes, retry_parts: bool
+    ) -> str:
         """UploadPart `number`, mapped, retried on its own by `part_retry`."""
         md5 = content_md5(part)
 
@@ -309,7 +315,7 @@ class Uploader:
             except Exception as exc:
                 raise self.calls.map_error(exc, "upload_part", key) from exc
 
-        if self.part_retry is None:
+        if self.part_retry is None or not retry_parts:
             return attempt()
         return retry_call(attempt, self.part_retry, sleep=self.sleep)
 
@@ -320,6 +326,8 @@ class Uploader:
         headers: ObjectHeaders,
         part_size_bytes: int,
         hashed: Callable[[], str | None] | None = None,
+        *,
+        retry_parts: bool,
     ) -> ObjectRef:
         """
         Upload `parts` as one multipart upload; `hashed` gives their SHA-256 at the end.
@@ -332,7 +340,7 @@ class Uploader:
             upload_id = calls.create(key, headers)
         except Exception as exc:
             raise calls.map_error(exc, "create_multipart_upload", key) from exc
-        flight = _Flight(self, key, upload_id)
+        flight = _Flight(self, key, upload_id, retry_parts)
         sha = hashlib.sha256() if hashed is None else None
         size = 0
         count = 0
@@ -399,8 +407,9 @@ class _Flight:
     started are then dropped.
     """
 
-    def __init__(self, uploader: Uploader, key: str, upload_id: str) -> None:
+    def __init__(self, uploader: Uploader, key: str, upload_id: str, retry_parts: bool) -> None:
         self._uploader = uploader
+        self._retry_parts = retry_parts
         self._key = key
         self._upload_id = upload_id
         self._etags: dict[int, str] = {}
@@ -429,7 +438,7 @@ class _Flight:
         """Upload part `number` in a slot `reserve` took (inline with one slot)."""
         if self._concurrency <= 1:
             self._etags[number] = self._uploader._send_part(
-                self._key, self._upload_id, number, part
+                self._key, self._upload_id, number, part, self._retry_parts
             )
             return
         if self._pool is None:
@@ -441,7 +450,9 @@ class _Flight:
 
     def _run(self, number: int, part: bytes) -> str:
         try:
-            etag = self._uploader._send_part(self._key, self._upload_id, number, part)
+            etag = self._uploader._send_part(
+                self._key, self._upload_id, number, part, self._retry_parts
+            )
             with self._lock:
                 self._etags[number] = etag
             return etag
