@@ -45,6 +45,9 @@ EXPECTED_FIGURES = sorted(
         "drain.zstd.vs_raw_put",
         "results.throughput",
         "results.peak_rss",
+        "results.incompressible",
+        "results.get",
+        "results.retry",
         "shutdown.small",
         "shutdown.large",
         "shutdown.large.none",
@@ -105,7 +108,7 @@ def test_smoke_run_exits_zero(smoke_run: tuple[subprocess.CompletedProcess[str],
 @pytest.mark.slow
 @pytest.mark.process
 def test_smoke_json_has_every_figure(smoke_run: tuple[Any, dict[str, Any]]) -> None:
-    """The JSON file holds exactly the figures of issue 6, each with every field."""
+    """The JSON file holds exactly the figures of issues 6 and 17, each with every field."""
     _, doc = smoke_run
     assert "smoke" == doc["meta"]["mode"]
     assert EXPECTED_FIGURES == sorted(doc["figures"])

@@ -29,13 +29,16 @@ the caller passes in, so this module knows nothing of stores or keys.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import copy
 import gzip
+import hashlib
 import io
 import os
 import shutil
 import stat
+import struct
 import tarfile
 import threading
 import zlib
@@ -44,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal, cast
 
-from objlog._codec import GZIP_MAGIC
+from objlog._codec import GZIP_MAGIC, Gzip
 from objlog._streams import PrependReader, read_exact
 from objlog.errors import ConfigError
 
@@ -53,18 +56,25 @@ __all__ = [
     "DIR_MODE",
     "FILE_MODE",
     "LINK_MODE",
+    "MAX_COMPRESS_THREADS",
+    "MEMBER_BYTES",
     "PIPE_CAPACITY_BYTES",
     "READ_BYTES",
     "RESULT_MTIME",
+    "TRAILER_BYTES",
     "Entry",
     "Payload",
     "Pipe",
     "PipeReader",
     "Progress",
+    "Verifier",
+    "archive_bound",
     "extract_archive",
     "open_payload",
     "plan",
     "stream_archive",
+    "trailer",
+    "trailer_digest",
     "write_archive",
 ]
 
@@ -80,6 +90,14 @@ LINK_MODE = 0o777
 PIPE_CAPACITY_BYTES = 4 * 1024**2
 #: Bytes per read when copying objects and payloads.
 READ_BYTES = 1024 * 1024
+#: Uncompressed bytes of tar stream per gzip member of a result (the last
+#: member may be shorter). Fixed, so the archive does not depend on the thread
+#: count; small, so memory stays at about two members per thread; deflate's
+#: window is 32 KiB, so a restart every 1 MiB costs well under 1% of ratio.
+MEMBER_BYTES = 1024**2
+#: Most threads compressing one result (more cores than this add little
+#: beside the upload, and each holds about two members).
+MAX_COMPRESS_THREADS = 16
 #: What reading a damaged gzip or tar raises.
 CORRUPT_ERRORS = (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error)
 
@@ -188,33 +206,325 @@ class _Counting:
 
 
 def write_archive(
-    entries: Iterable[Entry], sink: BinaryIO, compresslevel: int, progress: Progress | None
-) -> None:
-    """Write the deterministic tar.gz of `entries` to `sink` (not closed)."""
-    # Our own GzipFile: tarfile's "w|gz" stamps the current time into the header.
-    with (
-        gzip.GzipFile(
-            filename="", mode="wb", fileobj=sink, compresslevel=compresslevel, mtime=RESULT_MTIME
-        ) as gz,
-        tarfile.open(
-            fileobj=cast(BinaryIO, gz), mode="w|", format=tarfile.GNU_FORMAT, encoding="utf-8"
-        ) as tar,
+    entries: Iterable[Entry],
+    sink: BinaryIO,
+    compresslevel: int,
+    progress: Progress | None,
+    *,
+    threads: int | None = None,
+) -> str:
+    """
+    Write the deterministic tar.gz of `entries` to `sink` (not closed); return its SHA-256.
+
+    The tar stream is cut every `MEMBER_BYTES` and each piece compressed as
+    its own gzip member (RFC 1952 allows concatenated members; ``tar -xzf``,
+    gzip and Python read them as one stream) on up to `threads` threads,
+    through ISA-L for levels 1-3 when installed (``objlog._codec``). Pieces
+    are cut at fixed offsets and compressed independently, so the bytes are
+    the same whatever `threads` is. The archive ends with the `trailer`
+    member holding the SHA-256 of everything before it.
+
+    Args:
+        entries: The members, from `plan`.
+        sink: Where the archive goes (``write`` only).
+        compresslevel: gzip level 0..9.
+        progress: Called with payload byte counts (from this thread).
+        threads: Members compressed at once (default: the CPU count, at
+            most `MAX_COMPRESS_THREADS`).
+
+    Returns:
+        The hex SHA-256 of every byte written (hashed once, for the trailer).
+    """
+    if threads is None:
+        threads = min(os.cpu_count() or 1, MAX_COMPRESS_THREADS)
+    members = _MemberWriter(sink, compresslevel, threads)
+    try:
+        with tarfile.open(
+            fileobj=cast(BinaryIO, members), mode="w|", format=tarfile.GNU_FORMAT, encoding="utf-8"
+        ) as tar:
+            for entry in entries:
+                info = _tarinfo(entry)
+                if entry.kind == "bytes":
+                    info.size = len(entry.payload)
+                    tar.addfile(
+                        info, cast(BinaryIO, _Counting(io.BytesIO(entry.payload), progress))
+                    )
+                elif entry.kind == "file":
+                    assert entry.path is not None
+                    with entry.path.open("rb") as f:
+                        # Size taken now, per attempt: a file that shrinks meanwhile
+                        # fails the write ("unexpected end of data"), one that grows
+                        # is cut at this size; never a malformed archive.
+                        info.size = os.fstat(f.fileno()).st_size
+                        tar.addfile(info, cast(BinaryIO, _Counting(f, progress)))
+                else:
+                    tar.addfile(info)
+        return members.finish()
+    finally:
+        members.close()
+
+
+def archive_bound(entries: Iterable[Entry]) -> int:
+    """
+    Return an upper bound, in bytes, of the archive `write_archive` makes of `entries`.
+
+    zlib's ``deflateBound`` (n + n/4096 + n/16384 + n/2**25 + 13 per member)
+    over the tar size (512-byte headers, a long-name record each, padding,
+    the 10 KiB record), plus gzip's 18 bytes per member and the trailer.
+    Used to pick the part size before the upload (`fitted_part_bytes`).
+    """
+    tar = tarfile.RECORDSIZE
+    for entry in entries:
+        tar += 3 * _TAR_BLOCK_BYTES
+        if entry.kind == "bytes":
+            tar += len(entry.payload) + _TAR_BLOCK_BYTES
+        elif entry.kind == "file" and entry.path is not None:
+            with contextlib.suppress(OSError):
+                tar += entry.path.stat().st_size + _TAR_BLOCK_BYTES
+    members = tar // MEMBER_BYTES + 1
+    deflated = tar + (tar >> 12) + (tar >> 14) + (tar >> 25) + 13 * members
+    return deflated + 18 * members + TRAILER_BYTES
+
+
+class _MemberWriter(io.RawIOBase):
+    """
+    The sink tarfile writes to: raw bytes cut into pieces, compressed in parallel, written in order.
+
+    At most `threads` pieces are being compressed while the next one fills,
+    so memory holds about ``2 * threads + 1`` pieces of `MEMBER_BYTES`.
+    """
+
+    def __init__(self, sink: BinaryIO, level: int, threads: int) -> None:
+        super().__init__()
+        self._sink = sink
+        self._codec = Gzip(level=level)
+        self._threads = max(1, threads)
+        self._buffer = bytearray()
+        self._pending: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sha = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        view = memoryview(cast(bytes, b)).cast("B")
+        n = len(view)
+        offset = 0
+        while offset < n:
+            take = min(n - offset, MEMBER_BYTES - len(self._buffer))
+            self._buffer += view[offset : offset + take]
+            offset += take
+            if len(self._buffer) == MEMBER_BYTES:
+                self._submit()
+        return n
+
+    def _submit(self) -> None:
+        piece = bytes(self._buffer)
+        self._buffer.clear()
+        if self._threads == 1:
+            self._emit(self._codec.encode(piece))
+            return
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self._threads, thread_name_prefix="objlog-result-gzip"
+            )
+        self._pending.append(self._pool.submit(self._codec.encode, piece))
+        while len(self._pending) > self._threads:
+            self._emit(self._pending.popleft().result())
+
+    def _emit(self, member: bytes) -> None:
+        self._sha.update(member)
+        self._sink.write(member)
+
+    def finish(self) -> str:
+        """
+        Compress what is left, write every member in order, then the trailer.
+
+        Returns:
+            The hex SHA-256 of the whole archive, trailer included.
+        """
+        if self._buffer:
+            self._submit()
+        while self._pending:
+            self._emit(self._pending.popleft().result())
+        last = trailer(self._sha.digest())
+        self._sha.update(last)
+        self._sink.write(last)
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+        super().close()
+
+
+# -- the integrity trailer -----------------------------------------------------------
+
+#: The gzip header of the trailer member: FLG.FEXTRA, mtime 0, OS unknown (RFC 1952),
+#: XLEN 36, then the subfield ``OL`` (objlog) of 32 bytes.
+_TRAILER_HEAD = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + struct.pack("<H", 36) + b"OL"
+_TRAILER_HEAD += struct.pack("<H", 32)
+#: An empty deflate stream, CRC-32 0, size 0: the member decompresses to nothing.
+_TRAILER_TAIL = b"\x03\x00" + b"\x00" * 8
+#: Bytes of the trailer member.
+TRAILER_BYTES = len(_TRAILER_HEAD) + 32 + len(_TRAILER_TAIL)
+
+
+def trailer(sha256: bytes) -> bytes:
+    """
+    Return the last gzip member of a result: empty, with `sha256` in its extra field.
+
+    The SHA-256 of every byte before the trailer, in an RFC 1952 ``FEXTRA``
+    subfield ``OL``. The member decompresses to nothing, so gzip, ``tar
+    -xzf`` and the KFP UI see the same archive; objlog's readers check it
+    (`Verifier`). It is the end-to-end checksum of results uploaded in
+    parts, whose SHA-256 is known only after the upload has started (S3
+    takes metadata at CreateMultipartUpload).
+    """
+    return _TRAILER_HEAD + sha256 + _TRAILER_TAIL
+
+
+def trailer_digest(tail: bytes) -> bytes | None:
+    """Return the SHA-256 in `tail` when it is a trailer (`TRAILER_BYTES` long), else None."""
+    if (
+        len(tail) == TRAILER_BYTES
+        and tail.startswith(_TRAILER_HEAD)
+        and tail.endswith(_TRAILER_TAIL)
     ):
-        for entry in entries:
-            info = _tarinfo(entry)
-            if entry.kind == "bytes":
-                info.size = len(entry.payload)
-                tar.addfile(info, cast(BinaryIO, _Counting(io.BytesIO(entry.payload), progress)))
-            elif entry.kind == "file":
-                assert entry.path is not None
-                with entry.path.open("rb") as f:
-                    # Size taken now, per attempt: a file that shrinks meanwhile
-                    # fails the write ("unexpected end of data"), one that grows
-                    # is cut at this size; never a malformed archive.
-                    info.size = os.fstat(f.fileno()).st_size
-                    tar.addfile(info, cast(BinaryIO, _Counting(f, progress)))
+        return tail[len(_TRAILER_HEAD) : len(_TRAILER_HEAD) + 32]
+    return None
+
+
+class Verifier(io.RawIOBase):
+    """
+    A stream over an object that checks its SHA-256 when it reaches the end.
+
+    Two checks, each when it applies: the whole object against `expected`
+    (objlog's ``objlog-sha256`` metadata of single PUTs), and the bytes
+    before a `trailer` against the digest it holds. A mismatch raises
+    `mismatch`'s error from the ``read`` that hit the end, so a caller never
+    mistakes a damaged result for a whole one. Objects with neither (legacy
+    results) are passed through unchecked. `progress` is called with each
+    count of stored bytes read.
+    """
+
+    def __init__(
+        self,
+        raw: BinaryIO,
+        expected: str | None,
+        mismatch: Callable[[str], Exception],
+        progress: Progress | None = None,
+    ) -> None:
+        super().__init__()
+        self._raw = raw
+        self._progress = progress
+        self._expected = expected
+        self._mismatch = mismatch
+        # Hash the whole object only when there is a digest to compare it with:
+        # SHA-256 is the costliest step of a download (one pass per hash).
+        self._whole = hashlib.sha256() if expected is not None else None
+        self._body = hashlib.sha256()
+        self._tail = b""
+        self._done = False
+        # Hashing runs on a thread of its own, in order, beside the caller's
+        # decompression and copying (hashlib releases the GIL); a few chunks
+        # at most wait for it.
+        self._hasher: concurrent.futures.ThreadPoolExecutor | None = None
+        self._hashing: collections.deque[concurrent.futures.Future[None]] = collections.deque()
+        #: True once a check ran and passed (a trailer or metadata was found).
+        self.verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = self._raw.read(-1 if size is None else size)
+        if chunk:
+            if self._progress is not None:
+                self._progress(len(chunk))
+            # Keep the last TRAILER_BYTES aside: they may be the trailer.
+            if len(chunk) >= TRAILER_BYTES:
+                body, self._tail = (self._tail, chunk[:-TRAILER_BYTES]), chunk[-TRAILER_BYTES:]
             else:
-                tar.addfile(info)
+                joined = self._tail + chunk
+                cut = max(0, len(joined) - TRAILER_BYTES)
+                body, self._tail = (joined[:cut], b""), joined[cut:]
+            self._hash(chunk, body)
+            return chunk
+        if not self._done:
+            self._done = True
+            self._settle()
+            self._check()
+        return chunk
+
+    def _hash(self, chunk: bytes, body: tuple[bytes, bytes]) -> None:
+        if self._hasher is None and len(chunk) < _HASH_THREAD_BYTES:
+            self._update(chunk, body)  # never after the thread started: order matters
+            return
+        if self._hasher is None:
+            self._hasher = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="objlog-result-sha256"
+            )
+        self._hashing.append(self._hasher.submit(self._update, chunk, body))
+        while len(self._hashing) > 4:
+            self._hashing.popleft().result()
+
+    def _update(self, chunk: bytes, body: tuple[bytes, bytes]) -> None:
+        if self._whole is not None:
+            self._whole.update(chunk)
+        for piece in body:
+            if piece:
+                self._body.update(piece)
+
+    def _settle(self) -> None:
+        """Wait for the hashing thread (in order) and stop it."""
+        while self._hashing:
+            self._hashing.popleft().result()
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+            self._hasher = None
+
+    def readinto(self, b: object) -> int:
+        view = memoryview(cast(bytearray, b)).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read to the end (checking), discarding the bytes."""
+        while self.read(READ_BYTES):
+            pass
+
+    def _check(self) -> None:
+        whole = self._whole.hexdigest() if self._whole is not None else None
+        if self._expected is not None and whole != self._expected:
+            raise self._mismatch(
+                f"SHA-256 {whole} of the stored bytes is not {self._expected} (objlog-sha256)"
+            )
+        digest = trailer_digest(self._tail)
+        if digest is not None and digest != self._body.digest():
+            raise self._mismatch(
+                f"SHA-256 {self._body.hexdigest()} of the archive is not {digest.hex()} "
+                "(its trailer)"
+            )
+        self.verified = self._expected is not None or digest is not None
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                if self._hasher is not None:
+                    self._hasher.shutdown(wait=True, cancel_futures=True)
+                self._hashing.clear()
+                self._raw.close()
+            finally:
+                super().close()
+
+
+#: Reads at least this long are hashed on the verifier's own thread (shorter: inline).
+_HASH_THREAD_BYTES = 256 * 1024
 
 
 # -- the bounded pipe between producer thread and upload ------------------------
@@ -255,6 +565,8 @@ class Pipe:
         self._stopped = False
         #: What made the producer fail, unless the consumer had stopped first.
         self.error: BaseException | None = None
+        #: Hex SHA-256 of everything put, set by the producer before `finish`.
+        self.sha256: str | None = None
 
     def put(self, data: bytes) -> None:
         with self._cond:
@@ -270,6 +582,11 @@ class Pipe:
         with self._cond:
             self._eof = True
             self._cond.notify_all()
+
+    def finished(self) -> bool:
+        """Tell whether the producer finished without error and every byte was taken."""
+        with self._cond:
+            return self._eof and self.error is None and not self._chunks and not self._stopped
 
     def fail(self, exc: BaseException) -> None:
         with self._cond:
@@ -344,6 +661,16 @@ class PipeReader(_RawReader):
     def readall(self) -> bytes:
         return self._pipe.take(-1)
 
+    def sha256_hexdigest(self) -> str | None:
+        """
+        Return the SHA-256 of every byte the producer put, once this reader is at EOF.
+
+        The producer hashes the archive anyway (for its trailer), so an
+        upload reading this pipe need not hash it again (`objlog.stores._upload`
+        asks for this method). None before the end.
+        """
+        return self._pipe.sha256 if self._pipe.finished() else None
+
     def close(self) -> None:
         self._pipe.stop()
         super().close()
@@ -351,7 +678,11 @@ class PipeReader(_RawReader):
 
 @contextlib.contextmanager
 def stream_archive(
-    entries: list[Entry], compresslevel: int, progress: Progress | None
+    entries: list[Entry],
+    compresslevel: int,
+    progress: Progress | None,
+    *,
+    threads: int | None = None,
 ) -> Iterator[BinaryIO]:
     """
     Produce the archive of `entries` in a thread; yield the stream to upload.
@@ -360,6 +691,8 @@ def stream_archive(
         entries: The members, from `plan`.
         compresslevel: gzip level 0..9.
         progress: Called with payload byte counts, from the producer thread.
+        threads: Gzip members compressed at once (default: the CPU count);
+            the bytes do not depend on it.
 
     Yields:
         A readable stream of the tar.gz; ``read(n)`` returns n bytes unless
@@ -376,7 +709,13 @@ def stream_archive(
 
     def produce() -> None:
         try:
-            write_archive(entries, cast(BinaryIO, _PipeWriter(pipe)), compresslevel, progress)
+            pipe.sha256 = write_archive(
+                entries,
+                cast(BinaryIO, _PipeWriter(pipe)),
+                compresslevel,
+                progress,
+                threads=threads,
+            )
         except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
             pipe.fail(exc)
         else:
@@ -408,17 +747,24 @@ class Payload(_RawReader):
         inner: PrependReader | BinaryIO,
         closers: list[Callable[[], object]],
         on_corrupt: Callable[[BaseException], Exception],
+        on_end: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
         self._inner = inner
         self._closers = closers
         self._on_corrupt = on_corrupt
+        self._on_end = on_end
 
     def read(self, size: int | None = -1) -> bytes:
         try:
-            return self._inner.read(-1 if size is None else size)
+            data = self._inner.read(-1 if size is None else size)
         except CORRUPT_ERRORS as exc:
             raise self._on_corrupt(exc) from exc
+        if not data and size != 0 and self._on_end is not None:
+            # The payload's end: read the object's rest so its checksum is checked.
+            on_end, self._on_end = self._on_end, None
+            on_end()
+        return data
 
     def readall(self) -> bytes:
         chunks = []
@@ -435,12 +781,56 @@ class Payload(_RawReader):
         super().close()
 
 
+class _Gunzip(_RawReader):
+    """
+    Every gzip member of `raw`, decompressed as one stream, in 1 MiB reads.
+
+    `gzip.GzipFile` reads its input 8 KiB at a time on Python 3.11, which
+    made it the slowest step of reading a large result; zlib checks each
+    member's CRC-32 and size as GzipFile does (``zlib.error``), and a
+    truncated member raises EOFError.
+    """
+
+    def __init__(self, raw: PrependReader | BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._inflater: zlib._Decompress | None = None
+        self._input = b""
+        self._eof = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = READ_BYTES if size is None or size < 0 else max(size, 1)
+        while True:
+            if self._input:
+                if self._inflater is None:
+                    self._inflater = zlib.decompressobj(wbits=31)  # gzip header and trailer
+                out = self._inflater.decompress(self._input, want)
+                self._input = self._inflater.unconsumed_tail
+                if self._inflater.eof:
+                    self._input = self._inflater.unused_data
+                    self._inflater = None
+                if out:
+                    return out
+                continue
+            if self._eof:
+                if self._inflater is not None:
+                    raise EOFError("compressed data ended before the end-of-stream marker")
+                return b""
+            self._input = self._raw.read(READ_BYTES)
+            self._eof = not self._input
+
+
 def _is_tar(head: bytes) -> bool:
     """Tell whether `head`, the first tar block, carries the ustar magic."""
     return head[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + len(_TAR_MAGIC)] == _TAR_MAGIC
 
 
-def open_payload(raw: BinaryIO, corrupt: Corrupt, not_a_file: Refuse) -> Payload:
+def open_payload(
+    raw: BinaryIO,
+    corrupt: Corrupt,
+    not_a_file: Refuse,
+    on_end: Callable[[], object] | None = None,
+) -> Payload:
     """
     Wrap the object stream `raw` into a stream of its payload.
 
@@ -454,6 +844,8 @@ def open_payload(raw: BinaryIO, corrupt: Corrupt, not_a_file: Refuse) -> Payload
         corrupt: Makes the error for a damaged gzip or tar.
         not_a_file: Makes the error, from the member name, when the first
             member is not a regular file.
+        on_end: Called once when the payload has been read to its end
+            (e.g. `Verifier.drain`, which raises on a checksum mismatch).
 
     Returns:
         The payload stream; reading it raises `corrupt`'s error for damage
@@ -468,9 +860,7 @@ def open_payload(raw: BinaryIO, corrupt: Corrupt, not_a_file: Refuse) -> Payload
         head = read_exact(raw, len(GZIP_MAGIC))
         stream: PrependReader | BinaryIO = PrependReader(head, raw)
         if head == GZIP_MAGIC:
-            gz = gzip.GzipFile(filename="", mode="rb", fileobj=cast(BinaryIO, stream))
-            closers.append(gz.close)
-            stream = cast(BinaryIO, gz)
+            stream = cast(BinaryIO, io.BufferedReader(_Gunzip(stream), READ_BYTES))
         head = read_exact(stream, _TAR_BLOCK_BYTES)
         stream = PrependReader(head, cast(BinaryIO, stream))
         if _is_tar(head):
@@ -491,7 +881,7 @@ def open_payload(raw: BinaryIO, corrupt: Corrupt, not_a_file: Refuse) -> Payload
     except BaseException:
         Payload(raw, closers, corrupt).close()
         raise
-    return Payload(stream, closers, corrupt)
+    return Payload(stream, closers, corrupt, on_end)
 
 
 # -- extraction safety ----------------------------------------------------------------

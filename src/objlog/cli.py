@@ -1083,7 +1083,7 @@ def _with_task(
 # -- result -----------------------------------------------------------------------------
 
 
-def _progress(total: int, description: str, *, known_total: bool = True) -> Any:
+def _progress(total: int, description: str) -> Any:
     """
     Return a tqdm bar for a transfer of `total` bytes, or None when it should be silent.
 
@@ -1101,7 +1101,7 @@ def _progress(total: int, description: str, *, known_total: bool = True) -> Any:
     except (OSError, ValueError):
         columns, lines = 0, 0
     return tqdm(
-        total=total if known_total else None,
+        total=total,
         # A terminal reporting a 0x0 size (a bare pty) would otherwise hide the bar.
         ncols=columns or 80,
         nrows=lines or 24,
@@ -1114,17 +1114,27 @@ def _progress(total: int, description: str, *, known_total: bool = True) -> Any:
     )
 
 
-def _copy(source: BinaryIO, target: BinaryIO, bar: Any) -> int:
+def _copy(source: BinaryIO, target: BinaryIO) -> int:
     copied = 0
     while chunk := source.read(1024 * 1024):
         target.write(chunk)
         copied += len(chunk)
-        if bar is not None:
-            bar.update(len(chunk))
     return copied
 
 
-def _save(payload: BinaryIO, output: str, name: str, bar: Any) -> tuple[int, Path]:
+def _tree_bytes(path: Path) -> int:
+    """Bytes of the regular files at or below `path` (for a progress bar's total)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).lstat().st_size
+    return total
+
+
+def _save(payload: BinaryIO, output: str, name: str) -> tuple[int, Path]:
     """
     Copy `payload` to the file `output` (or `output`/`name` for a directory), atomically.
 
@@ -1137,7 +1147,7 @@ def _save(payload: BinaryIO, output: str, name: str, bar: Any) -> tuple[int, Pat
     tmp = target.with_name(f".{target.name}.objlog-tmp")
     try:
         with tmp.open("wb") as out:
-            copied = _copy(payload, out, bar)
+            copied = _copy(payload, out)
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -1145,7 +1155,9 @@ def _save(payload: BinaryIO, output: str, name: str, bar: Any) -> tuple[int, Pat
 
 
 @contextlib.contextmanager
-def _one_file(results: ResultWriter, pipelinerun: str, task: str, name: str) -> Iterator[BinaryIO]:
+def _one_file(
+    results: ResultWriter, pipelinerun: str, task: str, name: str, bar: Any
+) -> Iterator[BinaryIO]:
     """
     Open a result's payload for ``result get``; a directory result is a usage error.
 
@@ -1155,7 +1167,9 @@ def _one_file(results: ResultWriter, pipelinerun: str, task: str, name: str) -> 
     from objlog.errors import PermanentStoreError
 
     try:
-        payload = results.open(pipelinerun, task, name)
+        payload = results.open(
+            pipelinerun, task, name, progress=bar.update if bar is not None else None
+        )
     except PermanentStoreError as exc:
         if exc.reason != "ResultNotAFile":
             raise
@@ -1184,16 +1198,16 @@ def _cmd_result_get(args: argparse.Namespace) -> int:
             raise _NotFound(
                 f"no result {name!r} for run {pipelinerun!r} task {task!r} in {store.url}"
             ) from None
-        # The bar counts payload bytes; only the stored (compressed) size is known up front.
-        bar = _progress(size, name, known_total=False)
+        # The bar counts stored (compressed) bytes downloaded: bytes and rate of the transfer.
+        bar = _progress(size, f"get {name}")
         target: Path | None = None
         try:
-            with _one_file(results, pipelinerun, task, name) as payload:
+            with _one_file(results, pipelinerun, task, name, bar) as payload:
                 if args.output in (None, "-"):
-                    copied = _copy(payload, sys.stdout.buffer, bar)
+                    copied = _copy(payload, sys.stdout.buffer)
                     sys.stdout.buffer.flush()
                 else:
-                    copied, target = _save(payload, args.output, name, bar)
+                    copied, target = _save(payload, args.output, name)
         finally:
             if bar is not None:
                 bar.close()
@@ -1213,8 +1227,8 @@ def _cmd_result_put(args: argparse.Namespace) -> int:
     if not source.exists():
         raise _UsageError(f"{path}: no such file or directory")
     with _opened_store(url) as store:
-        size = source.stat().st_size if source.is_file() else 0
-        bar = _progress(size, name)
+        # The bar counts payload bytes read (the archive is compressed as it is read).
+        bar = _progress(_tree_bytes(source), f"put {name}")
         try:
             ref = ResultWriter(store).write(
                 pipelinerun, task, name, source, progress=bar.update if bar is not None else None
@@ -1266,8 +1280,21 @@ def _cmd_result_extract(args: argparse.Namespace) -> int:
     if Path(dest).exists() and not Path(dest).is_dir():
         raise _UsageError(f"{dest}: exists and is not a directory")
     with _opened_store(url) as store:
+        results = ResultWriter(store)
         try:
-            created = ResultWriter(store).extract(pipelinerun, task, name, dest)
+            size = store.head_object(results.key(pipelinerun, task, name)).size
+            bar = _progress(size, f"extract {name}")
+            try:
+                created = results.extract(
+                    pipelinerun,
+                    task,
+                    name,
+                    dest,
+                    progress=bar.update if bar is not None else None,
+                )
+            finally:
+                if bar is not None:
+                    bar.close()
         except ObjectNotFoundError:
             raise _NotFound(
                 f"no result {name!r} for run {pipelinerun!r} task {task!r} in {store.url}"

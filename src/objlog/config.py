@@ -18,7 +18,8 @@ Precedence, highest first (`StoreConfig.resolve`):
 2. ``OBJLOG_*`` environment variables: ``OBJLOG_STORE`` (the URL), and
    ``OBJLOG_<FIELD>`` for every field, e.g. ``OBJLOG_CLIENT``,
    ``OBJLOG_ENDPOINT_URL``, ``OBJLOG_REGION``, ``OBJLOG_ADDRESSING_STYLE``,
-   ``OBJLOG_CREATE_BUCKET``, ``OBJLOG_VERIFY_TLS``, ``OBJLOG_PART_SIZE_BYTES``;
+   ``OBJLOG_CREATE_BUCKET``, ``OBJLOG_VERIFY_TLS``, ``OBJLOG_PART_SIZE_BYTES``,
+   ``OBJLOG_PART_CONCURRENCY``;
 3. the standard AWS variables: ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``,
    ``AWS_ENDPOINT_OVERRIDE``, ``AWS_DEFAULT_BUCKET`` (only when the URL has no
    bucket), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
@@ -72,8 +73,12 @@ from objlog import _layout
 from objlog.errors import ConfigError
 from objlog.typing import MAX_PART_BYTES, MAX_SINGLE_PUT_BYTES, MIN_PART_BYTES
 
+#: The largest `StoreConfig.part_concurrency` (parts of one object at once).
+MAX_PART_CONCURRENCY = 64
+
 __all__ = [
     "CLIENTS",
+    "MAX_PART_CONCURRENCY",
     "SSE_MODES",
     "STORAGE_CLASSES",
     "StoreConfig",
@@ -295,6 +300,7 @@ def _field_types() -> dict[str, str]:
         "verify_tls": "bool",
         "multipart_threshold_bytes": "int",
         "part_size_bytes": "int",
+        "part_concurrency": "int",
         "max_pool_connections": "int",
         "connect_timeout": "float",
         "read_timeout": "float",
@@ -546,6 +552,12 @@ class StoreConfig:
             S3 limits; at most 10,000 parts, so objects up to 10,000 parts).
         connect_timeout: Seconds to wait for a connection (default 5.0).
         read_timeout: Seconds to wait for response bytes (default 30.0).
+        part_concurrency: Parts of one object uploaded, or ranges
+            downloaded, at once (default 4; 1 .. 64). An upload holds at most
+            this many parts in memory, the one being read included (64 MiB at
+            the default part size); the SDK's connection pool is raised to at
+            least this many connections. See the README's results section
+            for how the default was chosen.
         max_pool_connections: HTTP connections kept per store (default 10).
         layout: Key layout of the log batches: ``"kfp"``, ``"hive"`` or a
             template (`objlog._layout.Layout`); None (default) leaves it to
@@ -589,6 +601,7 @@ class StoreConfig:
     create_bucket: bool = False
     multipart_threshold_bytes: int = 16 * _MIB
     part_size_bytes: int = 16 * _MIB
+    part_concurrency: int = 4
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_pool_connections: int = 10
@@ -744,6 +757,13 @@ class StoreConfig:
             raise ConfigError(
                 f"part_size_bytes={part} is outside S3's part limits: "
                 f"{MIN_PART_BYTES} (5 MiB) to {MAX_PART_BYTES} (5 GiB)"
+            )
+        concurrency = self.part_concurrency
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise ConfigError(f"part_concurrency must be an integer, got {concurrency!r}")
+        if not 1 <= concurrency <= MAX_PART_CONCURRENCY:
+            raise ConfigError(
+                f"part_concurrency must be 1 to {MAX_PART_CONCURRENCY}, got {concurrency}"
             )
         threshold = self.multipart_threshold_bytes
         if not 1 <= threshold <= MAX_SINGLE_PUT_BYTES:

@@ -19,11 +19,24 @@ extracts the archives).
 Large inputs stream: a producer thread writes tar+gzip into a bounded
 in-memory pipe (`PIPE_CAPACITY_BYTES`) that the store's ``put_stream`` reads
 one part at a time, so compression and upload overlap and memory stays
-constant whatever the size of the input.
+constant whatever the size of the input. The tar stream is compressed as
+gzip members of `MEMBER_BYTES` on every core (ISA-L for levels 1-3 when
+installed), the same bytes whatever the thread count; the store sends
+``part_concurrency`` parts at once, each retried on its own, with a part
+size chosen from the archive's size bound so that any size S3 allows fits.
+
+Integrity: every archive ends with an empty gzip member whose extra field
+holds the SHA-256 of the bytes before it (`objlog._tarball.trailer`), and a
+single-PUT object also carries ``objlog-sha256`` metadata; `read`, `open`
+(at the payload's end) and `extract` check both and fail with a
+`PermanentStoreError` of reason ``"ChecksumMismatch"``. Objects above
+`RANGE_BYTES` are downloaded with ``part_concurrency`` ranged GETs at once,
+read in order as they arrive.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -37,27 +50,35 @@ from objlog._tarball import (
     DIR_MODE,
     FILE_MODE,
     LINK_MODE,
+    MEMBER_BYTES,
     PIPE_CAPACITY_BYTES,
     READ_BYTES,
     RESULT_MTIME,
     Entry,
     Payload,
     Progress,
+    Verifier,
+    archive_bound,
     extract_archive,
     open_payload,
     plan,
     stream_archive,
 )
+from objlog.config import MAX_PART_CONCURRENCY, StoreConfig
 from objlog.errors import ConfigError, PermanentStoreError
 from objlog.retry import RetryPolicy, retry_call
-from objlog.typing import ObjectInfo, ObjectRef, ObjectStore
+from objlog.stores._common import SHA256_META
+from objlog.stores._download import RANGE_BYTES, RangedReader
+from objlog.typing import MAX_OBJECT_BYTES, ObjectInfo, ObjectRef, ObjectStore
 
 __all__ = [
     "CONTENT_TYPE",
     "DIR_MODE",
     "FILE_MODE",
     "LINK_MODE",
+    "MEMBER_BYTES",
     "PIPE_CAPACITY_BYTES",
+    "RANGE_BYTES",
     "RESULT_MTIME",
     "ResultWriter",
 ]
@@ -79,13 +100,19 @@ class ResultWriter:
             closed by `close`; a store passed in is left open.
         compresslevel: gzip level 0 (stored, for already compressed data) to
             9 (default 6).
+        threads: Threads compressing gzip members at once (default None: the
+            CPU count); the archive's bytes do not depend on it.
+        part_concurrency: Ranged GETs in flight when reading an object above
+            `RANGE_BYTES` (default None: the store config's
+            ``part_concurrency``, 1 for stores without one, e.g. local and
+            memory). Uploads use the store's own setting.
         retry: Retry policy for store requests (default `RetryPolicy()`).
         clock: Monotonic seconds for retry deadlines (default `time.monotonic`).
         sleep: Waits between retries (default `time.sleep`).
 
     Raises:
-        ConfigError: `compresslevel` is out of range, or the store URL or
-            its configuration is invalid.
+        ConfigError: `compresslevel`, `threads` or `part_concurrency` is out
+            of range, or the store URL or its configuration is invalid.
         MissingBackendError: The SDK the store URL needs is not installed.
         StoreError: Opening a store URL with ``create_bucket`` failed
             (`TransientStoreError` or `PermanentStoreError`).
@@ -100,6 +127,8 @@ class ResultWriter:
         store: str | ObjectStore | None = None,
         *,
         compresslevel: int = 6,
+        threads: int | None = None,
+        part_concurrency: int | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -108,7 +137,17 @@ class ResultWriter:
             raise ConfigError(f"compresslevel must be an int 0..9, got {compresslevel!r}")
         if not 0 <= compresslevel <= 9:
             raise ConfigError(f"compresslevel must be 0..9, got {compresslevel}")
+        for label, value in (("threads", threads), ("part_concurrency", part_concurrency)):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 1 <= value <= MAX_PART_CONCURRENCY
+            ):
+                raise ConfigError(
+                    f"{label} must be an int 1..{MAX_PART_CONCURRENCY} or None, got {value!r}"
+                )
         self._compresslevel = compresslevel
+        self._threads = threads
         self._retry = retry if retry is not None else RetryPolicy()
         self._clock = clock if clock is not None else time.monotonic
         self._sleep = sleep if sleep is not None else time.sleep
@@ -120,6 +159,10 @@ class ResultWriter:
         else:
             self._store = store
             self._owns_store = False
+        if part_concurrency is None:
+            config = getattr(self._store, "config", None)
+            part_concurrency = config.part_concurrency if isinstance(config, StoreConfig) else 1
+        self._part_concurrency = part_concurrency
 
     @property
     def store(self) -> ObjectStore:
@@ -297,8 +340,10 @@ class ResultWriter:
         sorted tree for a directory (symbolic links stored as links; devices,
         FIFOs and sockets refused). The archive is produced in a background
         thread while the store uploads it (multipart above the store's
-        threshold), in constant memory. A transient store failure retries the
-        whole upload, re-reading the source from the start.
+        threshold, ``part_concurrency`` parts at once, each retried on its
+        own), in bounded memory. A transient failure the part retries do not
+        cure (or of a single PUT) retries the whole upload, re-reading the
+        source from the start.
 
         Args:
             pipelinerun: The pipeline run (one key segment).
@@ -321,7 +366,9 @@ class ResultWriter:
             TransientStoreError: The store kept failing transiently until the
                 retry policy gave up.
             PermanentStoreError: The store refused the request (denied, no
-                such bucket); never retried.
+                such bucket), or the archive could exceed S3's 5 TiB object
+                limit (reason ``"EntityTooLarge"``, before any request);
+                never retried.
             OSError: A source file could not be read while uploading (no
                 object is stored; never retried).
 
@@ -352,8 +399,55 @@ class ResultWriter:
         return retry_call(fn, self._retry, sleep=self._sleep, clock=self._clock)
 
     def _upload(self, key: str, entries: list[Entry], progress: Progress) -> ObjectRef:
-        with stream_archive(entries, self._compresslevel, progress) as body:
-            return self._store.put_stream(key, body, content_type=CONTENT_TYPE)
+        # The size bound is taken before any byte is sent: it picks the part
+        # size (any size S3 allows fits) and refuses more than 5 TiB at once.
+        bound = archive_bound(entries)
+        if bound > MAX_OBJECT_BYTES:
+            raise self._error(
+                key,
+                "EntityTooLarge",
+                f"result archive may reach {bound} bytes, above S3's limit of "
+                f"{MAX_OBJECT_BYTES} bytes (5 TiB); nothing was sent",
+            )
+        with stream_archive(entries, self._compresslevel, progress, threads=self._threads) as body:
+            return self._store.put_stream(key, body, content_type=CONTENT_TYPE, size_bytes=bound)
+
+    def _mismatch(self, key: str) -> Callable[[str], Exception]:
+        def make(detail: str) -> Exception:
+            return self._error(
+                key,
+                "ChecksumMismatch",
+                f"result object failed its integrity check (damaged, or replaced while "
+                f"being read): {detail}",
+            )
+
+        return make
+
+    def _open_verified(self, key: str, progress: Progress | None) -> Verifier:
+        """
+        Open the object at `key` as a `Verifier` stream (one attempt).
+
+        HEAD first: the size decides between one GET and `RangedReader`'s
+        concurrent ranged GETs, and the metadata holds ``objlog-sha256``
+        for single-PUT objects.
+        """
+        info = self._store.head_object(key)
+        raw: BinaryIO
+        if self._part_concurrency > 1 and info.size > RANGE_BYTES:
+            raw = cast(
+                BinaryIO,
+                RangedReader(
+                    self._store,
+                    key,
+                    info.size,
+                    concurrency=self._part_concurrency,
+                    retry=self._retry,
+                    sleep=self._sleep,
+                ),
+            )
+        else:
+            raw = self._store.open_object(key)
+        return Verifier(raw, info.metadata.get(SHA256_META), self._mismatch(key), progress)
 
     def _error(self, key: str, reason: str, message: str) -> PermanentStoreError:
         """Return the permanent error about the result object at `key`."""
@@ -367,7 +461,7 @@ class ResultWriter:
 
         return make
 
-    def _open_payload(self, key: str) -> Payload:
+    def _open_payload(self, key: str, progress: Progress | None = None) -> Payload:
         """Open the object at `key` as a stream of its payload (one attempt)."""
 
         def not_a_file(member: str) -> Exception:
@@ -377,9 +471,14 @@ class ResultWriter:
                 f"result's first member {member!r} is not a file; use extract()",
             )
 
-        return open_payload(self._store.open_object(key), self._corrupt(key), not_a_file)
+        raw = self._open_verified(key, progress)
+        # gzip reads 8 KiB at a time: a buffer makes the verifier hash 1 MiB reads.
+        buffered = io.BufferedReader(raw, buffer_size=READ_BYTES)
+        return open_payload(cast(BinaryIO, buffered), self._corrupt(key), not_a_file, raw.drain)
 
-    def open(self, pipelinerun: str, task: str, name: str) -> BinaryIO:
+    def open(
+        self, pipelinerun: str, task: str, name: str, *, progress: Progress | None = None
+    ) -> BinaryIO:
         """
         Open a result's payload as a stream, for results too big for `read`.
 
@@ -387,11 +486,16 @@ class ResultWriter:
             pipelinerun: The pipeline run.
             task: The task.
             name: The result name (without ``.tgz``).
+            progress: Called with each count of stored (compressed) bytes
+                downloaded, from the reading thread (default None).
 
         Returns:
             A readable binary stream of the payload (see `read`); the caller
             closes it. Reading it may raise `PermanentStoreError` (reason
-            ``"CorruptResult"``) for a damaged object, or the store's errors.
+            ``"CorruptResult"``) for a damaged object, or the store's errors;
+            the read that reaches the payload's end reads the rest of the
+            object and checks its SHA-256 (reason ``"ChecksumMismatch"``), so
+            only a stream read to its end is known whole.
 
         Raises:
             ConfigError: A name is invalid (see `key`).
@@ -403,11 +507,13 @@ class ResultWriter:
         Thread safety: call from any thread; the stream itself is for one thread.
         """
         key = self.key(pipelinerun, task, name)
-        return cast(BinaryIO, self._retried(lambda: self._open_payload(key)))
+        return cast(BinaryIO, self._retried(lambda: self._open_payload(key, progress)))
 
-    def read(self, pipelinerun: str, task: str, name: str) -> bytes:
+    def read(
+        self, pipelinerun: str, task: str, name: str, *, progress: Progress | None = None
+    ) -> bytes:
         """
-        Return a result's payload.
+        Return a result's payload, checked against the object's SHA-256.
 
         For a tar archive (compressed or not) the payload is its first
         member, which must be a regular file; for a legacy plain-gzip object
@@ -418,6 +524,9 @@ class ResultWriter:
             pipelinerun: The pipeline run.
             task: The task.
             name: The result name (without ``.tgz``).
+            progress: Called with each count of stored (compressed) bytes
+                downloaded (default None); before a retry with minus the
+                bytes counted so far.
 
         Returns:
             The payload bytes.
@@ -426,22 +535,32 @@ class ResultWriter:
             ConfigError: A name is invalid (see `key`).
             ObjectNotFoundError: No such result.
             PermanentStoreError: The store refused the request, the object is
-                not a valid archive (reason ``"CorruptResult"``), or its first
-                member is a directory or link (reason ``"ResultNotAFile"``).
+                not a valid archive (reason ``"CorruptResult"``), its first
+                member is a directory or link (reason ``"ResultNotAFile"``),
+                or its bytes fail the SHA-256 of its trailer or of its
+                ``objlog-sha256`` metadata (reason ``"ChecksumMismatch"``).
             TransientStoreError: Reading kept failing transiently.
 
         Thread safety: call from any thread.
         """
         key = self.key(pipelinerun, task, name)
+        count = _Rewinding(progress)
 
         def attempt() -> bytes:
-            with self._open_payload(key) as payload:
+            count.rewind()
+            with self._open_payload(key, count) as payload:
                 return payload.readall()
 
         return self._retried(attempt)
 
     def extract(
-        self, pipelinerun: str, task: str, name: str, dest: str | os.PathLike[str]
+        self,
+        pipelinerun: str,
+        task: str,
+        name: str,
+        dest: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
     ) -> list[Path]:
         """
         Extract a result into the directory `dest`, refusing unsafe members.
@@ -459,6 +578,7 @@ class ResultWriter:
             task: The task.
             name: The result name (without ``.tgz``).
             dest: Directory to extract into; created if missing.
+            progress: As for `read` (stored bytes downloaded).
 
         Returns:
             The paths created, in archive order (``dest`` joined with each
@@ -470,7 +590,8 @@ class ResultWriter:
             PermanentStoreError: The store refused the request, the object is
                 not a valid archive (reason ``"CorruptResult"``) or holds an
                 unsafe member (reason ``"UnsafeArchive"``; nothing extracted
-                when found by the first check).
+                when found by the first check), or fails its SHA-256 check
+                (reason ``"ChecksumMismatch"``; nothing extracted).
             TransientStoreError: Downloading kept failing transiently.
             OSError: Writing below `dest` failed.
 
@@ -484,16 +605,34 @@ class ResultWriter:
         def refuse(message: str) -> Exception:
             return self._error(key, "UnsafeArchive", f"refusing to extract result: {message}")
 
+        count = _Rewinding(progress)
         with tempfile.TemporaryFile() as tmp:
 
             def download() -> None:
+                count.rewind()
                 tmp.seek(0)
                 tmp.truncate()
-                src = self._store.open_object(key)
-                try:
+                # Read to the end, so the SHA-256 is checked before extraction.
+                with self._open_verified(key, count) as src:
                     shutil.copyfileobj(src, tmp, READ_BYTES)
-                finally:
-                    src.close()
 
             self._retried(download)
             return extract_archive(cast(BinaryIO, tmp), dest_path, name, self._corrupt(key), refuse)
+
+
+class _Rewinding:
+    """A progress callback that can take back what it counted, before a retry."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._counted = 0
+
+    def __call__(self, n: int) -> None:
+        self._counted += n
+        if self._progress is not None:
+            self._progress(n)
+
+    def rewind(self) -> None:
+        if self._counted and self._progress is not None:
+            self._progress(-self._counted)
+        self._counted = 0

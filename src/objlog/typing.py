@@ -17,20 +17,94 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 __all__ = [
+    "MAX_OBJECT_BYTES",
+    "MAX_PARTS",
+    "MAX_PART_BYTES",
+    "MAX_SINGLE_PUT_BYTES",
+    "MIN_PART_BYTES",
+    "PART_GROWTH_EVERY",
     "BodyDigests",
     "Clock",
     "ObjectInfo",
     "ObjectRef",
     "ObjectStore",
     "Sleep",
+    "fitted_part_bytes",
+    "stream_part_bytes",
 ]
 
-#: S3 limits (AWS "Amazon S3 multipart upload limits").
+# S3 limits (AWS "Amazon S3 multipart upload limits"): the one place objlog keeps them.
+#: Smallest part of a multipart upload but the last (5 MiB).
 MIN_PART_BYTES = 5 * 1024**2
+#: Largest part of a multipart upload (5 GiB).
 MAX_PART_BYTES = 5 * 1024**3
+#: Most parts one multipart upload may have.
 MAX_PARTS = 10_000
+#: Largest object (5 TiB).
 MAX_OBJECT_BYTES = 5 * 1024**4
+#: Largest body of one PutObject (5 GiB).
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3
+#: A stream of unknown size doubles its part size every this many parts
+#: (1,000 of S3's 10,000), capped at `MAX_PART_BYTES`; see `stream_part_bytes`.
+PART_GROWTH_EVERY = 1_000
+
+_MIB = 1024**2
+
+
+def fitted_part_bytes(size_bytes: int, part_size_bytes: int, *, max_parts: int = MAX_PARTS) -> int:
+    """
+    Return the part size for an object of known size: the configured one, or larger to fit.
+
+    rclone's rule (``fs/chunksize``): the configured size when `size_bytes`
+    fits in `max_parts` parts of it, else the smallest size that fits,
+    rounded up to a whole MiB.
+
+    Args:
+        size_bytes: The object's size in bytes (0 .. `MAX_OBJECT_BYTES`).
+        part_size_bytes: The configured part size in bytes.
+        max_parts: The part limit (default S3's 10,000; tests use less).
+
+    Returns:
+        The part size in bytes, never above `MAX_PART_BYTES`.
+
+    Raises:
+        ValueError: `size_bytes` is negative or above `MAX_OBJECT_BYTES`.
+
+    Thread safety: pure.
+    """
+    if not 0 <= size_bytes <= MAX_OBJECT_BYTES:
+        raise ValueError(f"object size {size_bytes} is outside 0..{MAX_OBJECT_BYTES} (5 TiB)")
+    if size_bytes <= part_size_bytes * max_parts:
+        return part_size_bytes
+    needed = -(-size_bytes // max_parts)
+    return min(MAX_PART_BYTES, -(-needed // _MIB) * _MIB)
+
+
+def stream_part_bytes(number: int, part_size_bytes: int, *, max_parts: int = MAX_PARTS) -> int:
+    """
+    Return the size of part `number` (from 1) of a stream of unknown size.
+
+    The part size doubles every ``max_parts // 10`` parts (every 1,000 of
+    S3's 10,000: `PART_GROWTH_EVERY`), capped at `MAX_PART_BYTES`. rclone
+    and s3transfer keep a fixed part size for streams, so a stream stops at
+    10,000 parts (156 GiB at 16 MiB); growing keeps memory at the
+    configured size for the first 1,000 parts and still reaches 5 TiB:
+    1,000 x (1 + 2 + ... + 512) x 16 MiB = 16 TiB (4.9 TiB at the 5 MiB
+    minimum).
+
+    Args:
+        number: The part number, 1 .. `max_parts`.
+        part_size_bytes: The configured part size in bytes.
+        max_parts: The part limit (default S3's 10,000; tests use less).
+
+    Returns:
+        The part's size in bytes.
+
+    Thread safety: pure.
+    """
+    every = max(1, max_parts // 10)
+    doublings = min((number - 1) // every, 40)
+    return min(MAX_PART_BYTES, part_size_bytes << doublings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,13 +260,36 @@ class ObjectStore(Protocol):
         content_type: str = "application/octet-stream",
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        size_bytes: int | None = None,
     ) -> ObjectRef:
         """
-        Store a stream of unknown length read until EOF, in constant memory.
+        Store a stream read until EOF, in bounded memory.
 
-        Reads at most one part (``part_size_bytes``) at a time: a stream
-        shorter than the multipart threshold becomes one PUT, a longer one
-        a multipart upload (aborted on failure).
+        A stream shorter than the multipart threshold becomes one PUT, a
+        longer one a multipart upload (aborted on failure) with the store's
+        parts in flight at once, each read one part at a time. Part sizes
+        fit S3's limits: `fitted_part_bytes` of `size_bytes` when given,
+        else growing with the part count (`stream_part_bytes`).
+
+        Args:
+            key: The full key.
+            stream: Read with ``read(n)`` until it returns b"".
+            content_type: Content-Type (default ``application/octet-stream``).
+            content_encoding: Content-Encoding (default None).
+            metadata: User metadata (``x-amz-meta-*``); keys are lower-cased.
+            size_bytes: An upper bound of the stream's size in bytes, when
+                known (default None): picks the part size before the upload
+                and refuses more than `MAX_OBJECT_BYTES` before any byte.
+
+        Returns:
+            An `ObjectRef` with the size and SHA-256 of the bytes read.
+
+        Raises:
+            TransientStoreError: Throttled, 5xx, timeout, unreachable, reset.
+            PermanentStoreError: Denied, no such bucket, an invalid key;
+                ``EntityTooLarge`` above 5 TiB; ``TooManyParts`` when a
+                stream exceeds its `size_bytes` so far that parts run out.
+            Exception: What reading `stream` raises, unchanged.
         """
         ...
 

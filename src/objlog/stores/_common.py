@@ -172,6 +172,7 @@ class StoreBase(abc.ABC):
         content_type: str = "application/octet-stream",
         content_encoding: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        size_bytes: int | None = None,
     ) -> ObjectRef:
         """
         Store `stream` read to EOF under `key`.
@@ -180,7 +181,7 @@ class StoreBase(abc.ABC):
         ``_store_stream`` says how it reads and stores.
         """
         headers = ObjectHeaders.of(content_type, content_encoding, metadata)
-        return self._store_stream(key, stream, headers)
+        return self._store_stream(key, stream, headers, size_bytes)
 
     @abc.abstractmethod
     def _store_body(
@@ -189,5 +190,7 @@ class StoreBase(abc.ABC):
         """Store `body`; refuse it (``BadDigest``) when `digests` are not its own."""
 
     @abc.abstractmethod
-    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
-        """Store `stream` read to EOF."""
+    def _store_stream(
+        self, key: str, stream: BinaryIO, headers: ObjectHeaders, size_bytes: int | None
+    ) -> ObjectRef:
+        """Store `stream` read to EOF; `size_bytes` is a hint of its size, or None."""

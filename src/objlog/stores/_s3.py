@@ -29,6 +29,7 @@ from objlog.errors import (
     StoreError,
     TransientStoreError,
 )
+from objlog.retry import RetryPolicy
 from objlog.stores._common import ObjectHeaders, StoreBase, scrub
 from objlog.stores._upload import UploadCalls, Uploader
 from objlog.typing import BodyDigests, ObjectInfo, ObjectRef
@@ -398,6 +399,11 @@ class S3StoreBase(StoreBase):
             bucket=config.bucket,
             multipart_threshold_bytes=config.multipart_threshold_bytes,
             part_size_bytes=config.part_size_bytes,
+            part_concurrency=config.part_concurrency,
+            # Each part of a streamed upload (a result) is retried on its own, so
+            # one transient failure costs one part, not the upload (the SDK's
+            # own attempts come first).
+            part_retry=RetryPolicy(),
         )
 
     # -- the SDK seams (each raises the SDK's exceptions) -----------------------------
@@ -544,18 +550,22 @@ class S3StoreBase(StoreBase):
         """
         return self._uploader.body(key, bytes(body), headers, digests)
 
-    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
+    def _store_stream(
+        self, key: str, stream: BinaryIO, headers: ObjectHeaders, size_bytes: int | None
+    ) -> ObjectRef:
         """
-        Upload `stream` read to EOF, one part at a time.
+        Upload `stream` read to EOF, ``part_concurrency`` parts at once.
 
-        Memory: two parts while the first part goes up with the default
-        threshold (equal to the part size), the threshold plus two parts
-        with a larger one, about one part afterwards. A multipart stream's
-        SHA-256 is known only afterwards: in the returned ref, not in the
-        object's metadata. Errors raised by ``stream.read`` propagate
-        unchanged, and the stream is read by the caller's thread.
+        Memory: the head (threshold plus one part at most), then at most
+        ``part_concurrency`` parts, the one being read included. Part sizes
+        fit 10,000 parts (`size_bytes`, else growing with the part count,
+        `objlog.typing.stream_part_bytes`). Each part is retried on its own
+        (the store's ``part_retry``). A multipart stream's SHA-256 is known
+        only afterwards: in the returned ref, not in the object's metadata.
+        Errors raised by ``stream.read`` propagate unchanged, and the stream
+        is read by the caller's thread.
         """
-        return self._uploader.stream(key, stream, headers)
+        return self._uploader.stream(key, stream, headers, size_bytes)
 
     # -- reading --------------------------------------------------------------------
     def get_object(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:

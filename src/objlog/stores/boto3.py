@@ -148,7 +148,7 @@ class Boto3Store(S3StoreBase):
             "s3": {"addressing_style": config.addressing_style},
             "connect_timeout": config.connect_timeout,
             "read_timeout": config.read_timeout,
-            "max_pool_connections": config.max_pool_connections,
+            "max_pool_connections": max(config.max_pool_connections, config.part_concurrency),
             "retries": {"mode": "standard", "total_max_attempts": SDK_MAX_ATTEMPTS},
             "user_agent_extra": "objlog",
         }

@@ -239,8 +239,10 @@ class LocalStore(StoreBase):
         """
         return self._write(key, io.BytesIO(body), headers, digests)
 
-    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
-        """Copy `stream` to EOF into `key` 1 MiB at a time; as `_store_body` otherwise."""
+    def _store_stream(
+        self, key: str, stream: BinaryIO, headers: ObjectHeaders, size_bytes: int | None
+    ) -> ObjectRef:
+        """Copy `stream` to EOF into `key` 1 MiB at a time (`size_bytes` unused)."""
         return self._write(key, stream, headers, None)
 
     def _write(

@@ -164,8 +164,10 @@ class MemoryStore(StoreBase):
             self._objects[key] = _Stored(data, info)
         return ObjectRef(bucket=self._bucket, key=key, size=len(data), sha256=digest, etag=etag)
 
-    def _store_stream(self, key: str, stream: BinaryIO, headers: ObjectHeaders) -> ObjectRef:
-        """Read `stream` to EOF, then store it as `_store_body` does."""
+    def _store_stream(
+        self, key: str, stream: BinaryIO, headers: ObjectHeaders, size_bytes: int | None
+    ) -> ObjectRef:
+        """Read `stream` to EOF (`size_bytes` unused), then store it as `_store_body` does."""
         chunks = []
         while chunk := stream.read(1024 * 1024):
             chunks.append(chunk)

@@ -164,7 +164,7 @@ class MinioStore(S3StoreBase):
             host, secure = parts.netloc, parts.scheme == "https"
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
-            maxsize=config.max_pool_connections,
+            maxsize=max(config.max_pool_connections, config.part_concurrency),
             cert_reqs="CERT_REQUIRED" if config.verify_tls else "CERT_NONE",
             ca_certs=config.ca_bundle or certifi.where(),
             retries=urllib3.Retry(total=SDK_MAX_ATTEMPTS - 1, backoff_factor=0.1, redirect=0),
