@@ -426,7 +426,15 @@ class S3StoreBase(StoreBase):
 
     @abc.abstractmethod
     def _complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
-        """CompleteMultipartUpload; returns the ETag ("" when the server sends none)."""
+        """
+        CompleteMultipartUpload; returns the ETag ("" when the server sends none).
+
+        With ``tags`` configured the object's tags are then set again with
+        PutObjectTagging: Ceph RGW ignores ``x-amz-tagging`` on
+        CreateMultipartUpload (measured on the RGW of ``../shared/s3``), and
+        AWS and moto take the same tags twice. One more request per
+        multipart upload, only when tags are set.
+        """
 
     @abc.abstractmethod
     def _abort(self, key: str, upload_id: str) -> None:

@@ -219,6 +219,11 @@ class Boto3Store(S3StoreBase):
             UploadId=upload_id,
             MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in parts]},
         )
+        if self._config.tags:  # see `S3StoreBase._complete`: Ceph drops them at create
+            tag_set = [{"Key": k, "Value": v} for k, v in self._config.tags]
+            self._client.put_object_tagging(
+                Bucket=self.bucket, Key=key, Tagging={"TagSet": tag_set}
+            )
         return str(done.get("ETag") or "")
 
     def _abort(self, key: str, upload_id: str) -> None:

@@ -232,6 +232,12 @@ class MinioStore(S3StoreBase):
         done = self._client._complete_multipart_upload(
             self.bucket, key, upload_id, [Part(n, e) for n, e in parts]
         )
+        if self._config.tags:  # see `S3StoreBase._complete`: Ceph drops them at create
+            from minio.commonconfig import Tags
+
+            tags = Tags.new_object_tags()
+            tags.update(self._config.tags)
+            self._client.set_object_tags(self.bucket, key, tags)
         # Ceph RGW answers CompleteMultipartUpload with no ETag.
         return str(getattr(done, "etag", "") or "")
 
