@@ -81,8 +81,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def _tail(path: tuple[str, ...]) -> list[str]:
-    """What follows the options: ``run`` needs its command, the others take none here."""
-    return ["--", "echo", "hi"] if path == ("run",) else []
+    """What follows the options: ``run`` needs its command, ``query`` its SQL."""
+    return {("run",): ["--", "echo", "hi"], ("query",): ["SELECT 1"]}.get(path, [])
 
 
 def test_the_walk_finds_the_options_it_must() -> None:

@@ -170,6 +170,9 @@ class UploadPipeline:
     _encoder: Encoder | None = field(init=False, default=None)
     _closing: bool = field(init=False, default=False)  # close() ran: the last uploader cleans up
     _released: bool = field(init=False, default=False)
+    # The last uploader is releasing (`_release`): `running` stays true until it is done,
+    # so nobody sees the pipeline idle while its spool lock is still held.
+    _cleaning: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         check_max_concurrency(self.max_concurrency)
@@ -186,8 +189,8 @@ class UploadPipeline:
 
     @property
     def running(self) -> bool:
-        """An uploader thread is alive."""
-        return any(t.is_alive() for t in tuple(self._threads))
+        """An uploader thread is alive (or the last one is still releasing the spool and store)."""
+        return self._cleaning or any(t.is_alive() for t in tuple(self._threads))
 
     @property
     def uploaders(self) -> int:
@@ -310,10 +313,16 @@ class UploadPipeline:
                 with contextlib.suppress(ValueError):
                     self._threads.remove(threading.current_thread())
                 last = self._closing and not self._threads
+                self._cleaning = self._cleaning or last
                 self.queue.cond.notify_all()
             if last:
-                with contextlib.suppress(Exception):
-                    self._release()
+                try:
+                    with contextlib.suppress(Exception):
+                        self._release()
+                finally:
+                    with self.queue.cond:
+                        self._cleaning = False
+                        self.queue.cond.notify_all()
 
     def _loop(self) -> None:
         if self.queue.claim_recovery():
