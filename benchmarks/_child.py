@@ -62,28 +62,6 @@ def _client() -> Any:
     )
 
 
-def result(args: argparse.Namespace) -> None:
-    """Store ``--file`` as a .tgz result with objlog's `ResultWriter`."""
-    from objlog.results import ResultWriter
-
-    store = _open_store(args.bucket, args.prefix)
-    writer = ResultWriter(store, compresslevel=args.compresslevel)
-    idle = _maxrss_kib()
-    t0 = time.perf_counter()
-    ref = writer.write("bench", "results", "result", Path(args.file))
-    seconds = time.perf_counter() - t0
-    _emit(
-        "RESULT",
-        {
-            "seconds": seconds,
-            "maxrss_kib": _maxrss_kib(),
-            "idle_maxrss_kib": idle,
-            "stored_bytes": int(getattr(ref, "size", 0)),
-            "key": str(getattr(ref, "key", "")),
-        },
-    )
-
-
 def tar_upload(args: argparse.Namespace) -> None:
     """``tar czf`` the file to a temp file, then boto3 ``upload_file`` it (sequential)."""
     client = _client()
@@ -143,19 +121,18 @@ def main(argv: list[str] | None = None) -> None:
     """Dispatch to a child mode."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks._child")
     sub = parser.add_subparsers(dest="mode", required=True)
-    for name in ("result", "tar_upload"):
-        p = sub.add_parser(name)
-        p.add_argument("--file", required=True)
-        p.add_argument("--bucket", required=True)
-        p.add_argument("--prefix", required=True)
-        p.add_argument("--compresslevel", type=int, default=6)
+    # objlog's own result child is in `benchmarks._results_child` (issue 17).
+    p = sub.add_parser("tar_upload")
+    p.add_argument("--file", required=True)
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--prefix", required=True)
     p = sub.add_parser("shutdown")
     p.add_argument("--bytes", type=int, required=True)
     p.add_argument("--bucket", required=True)
     p.add_argument("--prefix", required=True)
     p.add_argument("--compression", default="")
     args = parser.parse_args(argv)
-    {"result": result, "tar_upload": tar_upload, "shutdown": shutdown}[args.mode](args)
+    {"tar_upload": tar_upload, "shutdown": shutdown}[args.mode](args)
 
 
 if __name__ == "__main__":
