@@ -23,7 +23,14 @@ MIB = 1024**2
 # with objlog query under a 256 MiB DuckDB limit and prints its peak RSS.
 _CHILD = textwrap.dedent(
     """
-    import gzip, json, resource, sys
+    import gzip, json, sys
+    def vm(field):
+        # /proc, not getrusage: ru_maxrss survives execve, so a child of a big
+        # pytest process would report the parent's RSS at fork time.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
     from objlog import _layout, open_store
     from objlog._query import QueryScope, open_query
 
@@ -47,13 +54,13 @@ _CHILD = textwrap.dedent(
                                 ".jsonl.gz")
         store.put_object(key, body, content_type="application/gzip")
     del body
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = vm("VmRSS")
     sql = "SELECT count(*) FROM logs WHERE level = 'error'"
     with open_query(store, sql, QueryScope(pipelinerun="big"),
                     memory_limit_bytes=256 * 1024**2) as result:
         count = next(result.rows())[0]
         objects = result.objects
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = vm("VmHWM")
     print(json.dumps({"count": count, "expected": errors_per_batch * batches,
                       "raw_bytes": size * batches, "objects": objects,
                       "rss_before": before, "peak_rss": peak}))
