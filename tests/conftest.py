@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from objlog import open_store
+from objlog.typing import ObjectStore
 from s3harness import MotoServer, S3Target
 
 # Captured at import, before `clean_env` scrubs the environment of each test.
@@ -69,6 +71,21 @@ def s3_bucket(s3_target: S3Target) -> Iterator[str]:
             for obj in page.get("Contents", []):
                 client.delete_object(Bucket=name, Key=obj["Key"])
         client.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def s3_store(s3_target: S3Target, s3_bucket: str) -> Iterator[ObjectStore]:
+    """A boto3 store on a fresh bucket of the S3 server (a test file may define its own)."""
+    store = open_store(
+        f"s3://{s3_bucket}",
+        client="boto3",
+        endpoint_url=s3_target.endpoint,
+        region=s3_target.region,
+        access_key=s3_target.access_key,
+        secret_key=s3_target.secret_key,
+    )
+    yield store
+    store.close()
 
 
 @pytest.fixture(autouse=True)

@@ -8,17 +8,14 @@ import hashlib
 import json
 import tracemalloc
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from objlog import _layout, reader
 from objlog.errors import ConfigError, CorruptBatchError
-from objlog.stores import open_store
 from objlog.stores.memory import MemoryStore
 from objlog.typing import ObjectStore
-from s3harness import S3Target
 
 MIB = 1024**2
 T0 = dt.datetime(2026, 11, 21, 11, 40, 0, tzinfo=dt.timezone.utc)
@@ -42,21 +39,6 @@ def _gzip_long_line(line_bytes: int) -> bytes:
         parts.append(z.compress(block))
     parts += [z.compress(b"\n" + _jsonl("last")), z.flush()]
     return b"".join(parts)
-
-
-@pytest.fixture
-def s3_store(s3_target: S3Target, s3_bucket: str) -> Iterator[ObjectStore]:
-    """A boto3 store on a fresh bucket of the S3 server."""
-    store = open_store(
-        f"s3://{s3_bucket}",
-        client="boto3",
-        endpoint_url=s3_target.endpoint,
-        region=s3_target.region,
-        access_key=s3_target.access_key,
-        secret_key=s3_target.secret_key,
-    )
-    yield store
-    store.close()
 
 
 def test_long_line_reads_in_bounded_memory(s3_store: ObjectStore) -> None:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,9 @@ from objlog._settings import DEFAULT_MAX_CONCURRENCY, resolve_writer_settings
 from objlog.errors import ConfigError, TransientStoreError
 from objlog.retry import RetryPolicy
 from objlog.stdlib import ObjectStoreHandler
-from objlog.stores import open_store
 from objlog.stores.memory import MemoryStore
 from objlog.typing import ObjectStore
 from objlog.writer import ObjectStoreWriter
-from s3harness import S3Target
 from writer_helpers import spool_files, stored_lines, wait_until
 
 MakeWriter = Callable[..., ObjectStoreWriter]
@@ -87,21 +85,6 @@ class SlowStore:
         finally:
             with self._lock:
                 self.in_flight -= 1
-
-
-@pytest.fixture
-def s3_store(s3_target: S3Target, s3_bucket: str) -> Iterator[ObjectStore]:
-    """A boto3 store on a fresh bucket of the S3 server."""
-    store = open_store(
-        f"s3://{s3_bucket}",
-        client="boto3",
-        endpoint_url=s3_target.endpoint,
-        region=s3_target.region,
-        access_key=s3_target.access_key,
-        secret_key=s3_target.secret_key,
-    )
-    yield store
-    store.close()
 
 
 def _write_batches(writer: ObjectStoreWriter, batches: int, per_batch: int = 4) -> list[str]:

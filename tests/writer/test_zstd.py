@@ -6,34 +6,17 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from objlog import reader
 from objlog._settings import resolve_writer_settings
 from objlog.errors import ConfigError, MissingBackendError
-from objlog.stores import open_store
 from objlog.typing import ObjectStore
 from objlog.writer import ObjectStoreWriter
 from s3harness import S3Target
 
 zstandard = pytest.importorskip("zstandard")
-
-
-@pytest.fixture
-def s3_store(s3_target: S3Target, s3_bucket: str) -> Iterator[ObjectStore]:
-    """A boto3 store on a fresh bucket of the S3 server."""
-    store = open_store(
-        f"s3://{s3_bucket}",
-        client="boto3",
-        endpoint_url=s3_target.endpoint,
-        region=s3_target.region,
-        access_key=s3_target.access_key,
-        secret_key=s3_target.secret_key,
-    )
-    yield store
-    store.close()
 
 
 def test_zstd_batches_on_s3_read_back(
